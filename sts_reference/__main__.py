@@ -1,0 +1,170 @@
+"""Command line: ``python -m sts_reference serve|faults`` (also installed as ``sts-reference``).
+
+Exit status: 0 after a clean stop (Ctrl-C, SIGTERM); 2 for a bad option, a bad
+authentication config or an unusable database, reported on stderr before listening;
+1 when the address cannot be bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from .app import DEFAULT_MANAGER_ROLES, create_app
+from .clock import SystemClock
+from .config import AuthConfig, ConfigError, load_auth_config
+from .faults import FAULTS, FaultSet
+from .server import READY_MESSAGE, ReferenceServer, bind_socket, url_for, uvicorn_config
+from .store import StoreError, TokenStore
+
+PROG = "sts-reference"
+USAGE_ERROR = 2
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535 (0 picks a free port): {value}")
+    return value
+
+
+def _role(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a role name must not be empty")
+    return text
+
+
+def _fault(text: str) -> str:
+    if text not in FAULTS:
+        raise argparse.ArgumentTypeError(
+            f"unknown fault {text!r}; known faults: {', '.join(FAULTS)}"
+        )
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Reference deployment of the service-token API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the server until Ctrl-C or SIGTERM",
+        description=(
+            "Serve the service-token API. Prints one line "
+            f"'{READY_MESSAGE.format(url='http://HOST:PORT')}' to stdout once it accepts "
+            "requests."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    serve.add_argument(
+        "--port", type=_port, default=8080, help="port to bind, 0 for a free one (default 8080)"
+    )
+    serve.add_argument(
+        "--auth-config",
+        metavar="PATH",
+        help="authentication.yaml with stackstate.authentication.serviceToken.bootstrap",
+    )
+    serve.add_argument(
+        "--db",
+        metavar="PATH",
+        help="SQLite file to keep tokens in across restarts (default: a throw-away file)",
+    )
+    serve.add_argument(
+        "--manager-role",
+        dest="manager_roles",
+        action="append",
+        type=_role,
+        metavar="ROLE",
+        help="role allowed to manage service tokens; repeatable "
+        f"(default: {', '.join(DEFAULT_MANAGER_ROLES)})",
+    )
+    serve.add_argument(
+        "--fault",
+        dest="faults",
+        action="append",
+        type=_fault,
+        default=[],
+        metavar="NAME",
+        help="switch on a deliberate defect; repeatable (see the 'faults' command)",
+    )
+    commands.add_parser("faults", help="list the deliberate defects the server can run with")
+    return parser
+
+
+def _fail(message: str, status: int = USAGE_ERROR) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return status
+
+
+def _list_faults() -> int:
+    width = max(len(name) for name in FAULTS)
+    for name, description in FAULTS.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        auth = load_auth_config(args.auth_config) if args.auth_config else AuthConfig()
+    except ConfigError as exc:
+        return _fail(f"bad authentication config: {exc}")
+    try:
+        store = TokenStore(args.db)
+    except StoreError as exc:
+        return _fail(str(exc))
+    try:
+        try:
+            sock = bind_socket(args.host, args.port)
+        except OSError as exc:
+            return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 1)
+        app = create_app(
+            store,
+            SystemClock(),
+            manager_roles=args.manager_roles or DEFAULT_MANAGER_ROLES,
+            faults=FaultSet(args.faults),
+            bootstrap=auth.bootstrap,
+        )
+
+        def announce() -> None:
+            print(READY_MESSAGE.format(url=url_for(sock)), flush=True)
+
+        server = ReferenceServer(uvicorn_config(app), on_ready=announce)
+        server.run(sockets=[sock])
+        sock.close()
+        return 0 if server.started else 1
+    finally:
+        store.close()
+
+
+def _stop_early(signum: int, frame: FrameType | None) -> None:
+    # Until the server installs its own handlers, SIGTERM means the same as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "faults":
+        return _list_faults()
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("sts_reference").setLevel(logging.INFO)
+    previous = signal.signal(signal.SIGTERM, _stop_early)
+    try:
+        return _serve(args)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Service tokens kept in SQLite.
+
+Only a SHA-256 hash of each secret is stored, so nothing (not even someone holding the
+database file) can read a secret back. The store is shared between the server's event loop
+and test threads, so every call takes one lock; SQLite calls here take microseconds, which
+is why the server makes them directly on its event loop.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+
+# Ids look like the product's (15 decimal digits, e.g. 107484341630693) and stay below
+# 2**53 so that JavaScript and other double-based JSON clients read them exactly.
+ID_MIN = 10**14
+ID_MAX = 10**15 - 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS service_tokens (
+    id                  INTEGER PRIMARY KEY,
+    secret_sha256       BLOB    NOT NULL UNIQUE,
+    name                TEXT    NOT NULL,
+    roles_json          TEXT    NOT NULL,
+    expiration          INTEGER,
+    last_update         INTEGER NOT NULL,
+    dedicated_subject   TEXT,
+    is_bootstrap        INTEGER NOT NULL DEFAULT 0,
+    created_seq         INTEGER NOT NULL
+);
+"""
+
+_COLUMNS = "id, name, roles_json, expiration, last_update, dedicated_subject, is_bootstrap"
+
+
+class StoreError(Exception):
+    """The database cannot be opened or is not one of ours."""
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One stored token; carries no secret."""
+
+    id: int
+    name: str
+    roles: tuple[str, ...]
+    expiration: int | None
+    last_update: int
+    dedicated_subject: str | None = None
+    bootstrap: bool = False
+
+    def expired_at(self, now_ms: int) -> bool:
+        """A token is refused from the instant it expires."""
+        return self.expiration is not None and now_ms >= self.expiration
+
+
+def _record(row: Sequence[object]) -> TokenRecord:
+    id_, name, roles_json, expiration, last_update, subject, bootstrap = row
+    assert isinstance(id_, int) and isinstance(name, str) and isinstance(roles_json, str)
+    assert isinstance(last_update, int)
+    assert expiration is None or isinstance(expiration, int)
+    assert subject is None or isinstance(subject, str)
+    return TokenRecord(
+        id=id_,
+        name=name,
+        roles=tuple(json.loads(roles_json)),
+        expiration=expiration,
+        last_update=last_update,
+        dedicated_subject=subject,
+        bootstrap=bool(bootstrap),
+    )
+
+
+class TokenStore:
+    """Service tokens in an SQLite file. ``path=None`` uses a throw-away temporary file that
+    is removed on ``close()``; giving the same path again finds the same tokens."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self._owns_file = path is None
+        if path is None:
+            fd, temp_path = tempfile.mkstemp(prefix="sts-reference-", suffix=".sqlite3")
+            os.close(fd)
+            path = temp_path
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the database: {exc}") from None
+        try:
+            self._prepare()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(f"{self.path}: cannot use the database: {exc}") from None
+
+    def _prepare(self) -> None:
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version not in (0, SCHEMA_VERSION) or (version == 0 and tables):
+            raise StoreError(
+                f"{self.path}: not a reference-server database (schema version {version}, "
+                f"tables {sorted(tables)})"
+            )
+        # WAL with synchronous=NORMAL: a committed token survives the process being killed.
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def create(
+        self,
+        *,
+        secret: str,
+        name: str,
+        roles: Sequence[str],
+        expiration: int | None,
+        now_ms: int,
+        dedicated_subject: str | None = None,
+        bootstrap: bool = False,
+    ) -> TokenRecord:
+        """Store a new token under a fresh random id. Raises ValueError when a token with
+        the same secret already exists."""
+        digest = hash_secret(secret)
+        roles_json = json.dumps(list(roles))
+        with self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM service_tokens WHERE secret_sha256 = ?", (digest,)
+            ).fetchone():
+                raise ValueError("a token with this secret already exists")
+            seq = db.execute("SELECT COALESCE(MAX(created_seq), 0) + 1 FROM service_tokens")
+            created_seq = seq.fetchone()[0]
+            while True:
+                token_id = ID_MIN + secrets.randbelow(ID_MAX - ID_MIN + 1)
+                try:
+                    db.execute(
+                        "INSERT INTO service_tokens (id, secret_sha256, name, roles_json,"
+                        " expiration, last_update, dedicated_subject, is_bootstrap, created_seq)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            token_id,
+                            digest,
+                            name,
+                            roles_json,
+                            expiration,
+                            now_ms,
+                            dedicated_subject,
+                            int(bootstrap),
+                            created_seq,
+                        ),
+                    )
+                except sqlite3.IntegrityError:
+                    continue  # the random id is taken (the secret was checked above)
+                break
+        return TokenRecord(
+            id=token_id,
+            name=name,
+            roles=tuple(roles),
+            expiration=expiration,
+            last_update=now_ms,
+            dedicated_subject=dedicated_subject,
+            bootstrap=bootstrap,
+        )
+
+    def find_by_secret(self, secret: str) -> TokenRecord | None:
+        return self.find_by_hash(hash_secret(secret))
+
+    def find_by_hash(self, digest: bytes) -> TokenRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM service_tokens WHERE secret_sha256 = ?", (digest,)
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def get(self, token_id: int) -> TokenRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM service_tokens WHERE id = ?", (token_id,)
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def list(self) -> list[TokenRecord]:
+        """All tokens, expired ones included, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM service_tokens ORDER BY created_seq"
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def delete(self, token_id: int) -> bool:
+        """Remove a token; False when there was none with that id."""
+        with self._transaction() as db:
+            cursor = db.execute("DELETE FROM service_tokens WHERE id = ?", (token_id,))
+            return cursor.rowcount > 0
+
+    def stored_hashes(self) -> builtins.list[bytes]:
+        """The secret column as stored, for tests that check no secret is kept."""
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT secret_sha256 FROM service_tokens")]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        if self._owns_file:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path + suffix)
+
+    def __enter__(self) -> TokenStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
