@@ -1,0 +1,382 @@
+"""Target profiles: what the suite runs against, built in one place and one order.
+
+Order of precedence (later wins): built-in defaults, the profile file, environment
+variables, command-line options. Every key is documented in ``fixtures/targets/README.md``.
+A bad profile raises :class:`ProfileError` naming the file and the key, before any
+traffic is sent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ProfileError
+
+#: The profile used when no target is given: the embedded reference deployment.
+DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "targets" / "reference.yaml"
+
+#: Environment variable naming a profile when ``--target`` is not given.
+TARGET_ENV = "STS_TARGET"
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOP_KEYS = {
+    "name",
+    "description",
+    "url",
+    "api_path",
+    "launch",
+    "launch_timeout",
+    "admin_token",
+    "roles",
+    "probe_path",
+    "request_timeout",
+    "verify_tls",
+    "bootstrap",
+    "expect",
+    "known_deviations",
+    "cli",
+}
+_AUTH_STATUSES = (401, 403)
+_CHOICE_KEYS: dict[str, tuple[str, ...]] = {
+    # open behaviour -> the values a profile may pin; "either" accepts any of them
+    "duplicate_names": ("allowed", "refused", "either"),
+    "empty_roles": ("accepted", "refused", "either"),
+    "unknown_roles": ("accepted", "refused", "either"),
+    "expired_in_list": ("kept", "removed", "either"),
+    "roles_compare": ("set", "exact"),
+    "scheme_case": ("insensitive", "sensitive", "either"),
+}
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """How the target resolves what the public documentation leaves open.
+
+    The defaults accept every plausible behaviour; a profile pins one to make it a check.
+    """
+
+    #: status codes accepted when a token is missing, unknown, expired or deleted
+    unauthenticated_status: tuple[int, ...] = _AUTH_STATUSES
+    #: status codes accepted when a valid token lacks the permission
+    forbidden_status: tuple[int, ...] = _AUTH_STATUSES
+    #: status codes accepted when deleting an id that does not exist (None: any non-5xx)
+    delete_unknown_status: tuple[int, ...] | None = None
+    duplicate_names: str = "either"
+    empty_roles: str = "either"
+    unknown_roles: str = "either"
+    expired_in_list: str = "either"
+    roles_compare: str = "set"
+    scheme_case: str = "either"
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    """The bootstrap token: what a managed launch configures, or what an external one has."""
+
+    #: roles given to the admin bootstrap token of a managed launch (also: expected roles)
+    roles: tuple[str, ...] = ("stackstate-admin",)
+    #: ttl written into the managed launch's authentication.yaml (long enough for the run)
+    ttl: str = "2h"
+    #: key spelling used in authentication.yaml: ``serviceToken`` (Helm chart) or ``servicetoken``
+    key: str = "serviceToken"
+    #: external targets only: the configured bootstrap token (``${ENV}`` expanded)
+    token: str | None = None
+    #: managed targets: ttl spellings exercised by the bootstrap TTL suite
+    ttl_spellings: tuple[str, ...] = ("3s", "3000ms", "3 seconds")
+
+
+@dataclass(frozen=True)
+class KnownDeviation:
+    requirement: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    name: str
+    url: str
+    source: str = "<built-in>"
+    description: str = ""
+    api_path: str = "/api"
+    launch: str | None = None
+    launch_timeout: float = 30.0
+    admin_token: str | None = field(default=None, repr=False)
+    manager_role: str = "stackstate-admin"
+    unprivileged_role: str = "stackstate-guest"
+    probe_path: str = "/api/server/status"
+    request_timeout: float = 10.0
+    verify_tls: bool = True
+    bootstrap: BootstrapSettings = BootstrapSettings()
+    expect: Expectations = Expectations()
+    known_deviations: tuple[KnownDeviation, ...] = ()
+    cli_command: str | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.launch is not None
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective profile as plain data, secrets replaced, for reports."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "description": self.description,
+            "url": self.url,
+            "api_path": self.api_path,
+            "launch": self.launch,
+            "managed": self.managed,
+            "admin_token": "<set>" if self.admin_token else None,
+            "roles": {"manager": self.manager_role, "unprivileged": self.unprivileged_role},
+            "probe_path": self.probe_path,
+            "request_timeout": self.request_timeout,
+            "verify_tls": self.verify_tls,
+            "bootstrap": {
+                "roles": list(self.bootstrap.roles),
+                "ttl": self.bootstrap.ttl,
+                "key": self.bootstrap.key,
+                "token": "<set>" if self.bootstrap.token else None,
+                "ttl_spellings": list(self.bootstrap.ttl_spellings),
+            },
+            "expect": {
+                "unauthenticated_status": list(self.expect.unauthenticated_status),
+                "forbidden_status": list(self.expect.forbidden_status),
+                "delete_unknown_status": (
+                    None if self.expect.delete_unknown_status is None else list(self.expect.delete_unknown_status)
+                ),
+                **{k: getattr(self.expect, k) for k in _CHOICE_KEYS},
+            },
+            "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
+            "cli": {"command": self.cli_command},
+        }
+
+
+def resolve_profile_path(option: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The profile to use: ``--target``, else ``$STS_TARGET``, else the embedded reference."""
+    env = os.environ if environ is None else environ
+    chosen = option or env.get(TARGET_ENV) or None
+    return Path(chosen) if chosen else DEFAULT_PROFILE
+
+
+def load_profile(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> TargetProfile:
+    """Read, expand and validate a target profile (YAML; JSON is valid YAML)."""
+    env = os.environ if environ is None else environ
+    p = Path(path)
+    where = str(p.resolve()) if p.exists() else str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"target profile {where}: no such file") from None
+    except OSError as exc:
+        raise ProfileError(f"target profile {where}: cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ProfileError(f"target profile {where}: not valid YAML{at}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"target profile {where}: expected a mapping of settings at the top level")
+    return parse_profile(data, source=where, environ=env)
+
+
+def parse_profile(
+    data: Mapping[str, Any], *, source: str = "<built-in>", environ: Mapping[str, str] | None = None
+) -> TargetProfile:
+    env = os.environ if environ is None else environ
+    r = _Reader(data, source, env)
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise ProfileError(
+            f"target profile {source}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(_TOP_KEYS))})"
+        )
+
+    name = r.string("name", required=True)
+    url = r.string("url", required=True).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url.replace("{port}", "1")):
+        raise ProfileError(f"target profile {source}: url must start with http:// or https://, got {url!r}")
+    launch = r.string("launch")
+    if launch is not None and not launch.strip():
+        raise ProfileError(f"target profile {source}: launch must be a non-empty command")
+    if "{port}" in url and launch is None:
+        raise ProfileError(f"target profile {source}: url contains {{port}} but no launch command is set")
+    admin_token = r.string("admin_token", secret=True)
+    if launch is None and not admin_token:
+        raise ProfileError(
+            f"target profile {source}: admin_token is required for a target without launch "
+            "(a service token allowed to manage service tokens; use ${ENV_VAR} to keep it out of the file)"
+        )
+
+    api_path = r.path("api_path", "/api")
+    probe_path = r.path("probe_path", "/api/server/status")
+
+    roles = r.mapping("roles")
+    rr = _Reader(roles, source, env, prefix="roles.")
+    _reject_unknown(roles, {"manager", "unprivileged"}, source, "roles.")
+
+    bs = r.mapping("bootstrap")
+    br = _Reader(bs, source, env, prefix="bootstrap.")
+    _reject_unknown(bs, {"roles", "ttl", "key", "token", "ttl_spellings"}, source, "bootstrap.")
+    defaults = BootstrapSettings()
+    key = br.string("key") or defaults.key
+    if key not in ("serviceToken", "servicetoken"):
+        raise ProfileError(f"target profile {source}: bootstrap.key must be serviceToken or servicetoken")
+    bootstrap = BootstrapSettings(
+        roles=tuple(br.string_list("roles", defaults.roles)),
+        ttl=br.string("ttl") or defaults.ttl,
+        key=key,
+        token=br.string("token", secret=True),
+        ttl_spellings=tuple(br.string_list("ttl_spellings", defaults.ttl_spellings)),
+    )
+
+    ex = r.mapping("expect")
+    er = _Reader(ex, source, env, prefix="expect.")
+    known_expect = {"unauthenticated_status", "forbidden_status", "delete_unknown_status", *_CHOICE_KEYS}
+    _reject_unknown(ex, known_expect, source, "expect.")
+    choices = {}
+    for key_name, allowed in _CHOICE_KEYS.items():
+        value = er.string(key_name)
+        if value is not None:
+            if value not in allowed:
+                raise ProfileError(
+                    f"target profile {source}: expect.{key_name} must be one of {', '.join(allowed)}, got {value!r}"
+                )
+            choices[key_name] = value
+    expect = Expectations(
+        unauthenticated_status=er.statuses("unauthenticated_status", _AUTH_STATUSES),
+        forbidden_status=er.statuses("forbidden_status", _AUTH_STATUSES),
+        delete_unknown_status=er.statuses("delete_unknown_status", None),
+        **choices,
+    )
+
+    deviations = []
+    raw_dev = data.get("known_deviations") or []
+    if not isinstance(raw_dev, list):
+        raise ProfileError(f"target profile {source}: known_deviations must be a list")
+    for i, entry in enumerate(raw_dev):
+        if not isinstance(entry, dict) or not isinstance(entry.get("requirement"), str):
+            raise ProfileError(
+                f"target profile {source}: known_deviations[{i}] needs a 'requirement' id and a 'reason'"
+            )
+        reason = entry.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ProfileError(f"target profile {source}: known_deviations[{i}] needs a non-empty 'reason'")
+        deviations.append(KnownDeviation(entry["requirement"], reason.strip()))
+
+    cli = r.mapping("cli")
+    _reject_unknown(cli, {"command"}, source, "cli.")
+    cli_command = _Reader(cli, source, env, prefix="cli.").string("command")
+
+    return TargetProfile(
+        name=name,
+        url=url,
+        source=source,
+        description=r.string("description") or "",
+        api_path=api_path,
+        launch=launch,
+        launch_timeout=r.number("launch_timeout", 30.0),
+        admin_token=admin_token,
+        manager_role=rr.string("manager") or "stackstate-admin",
+        unprivileged_role=rr.string("unprivileged") or "stackstate-guest",
+        probe_path=probe_path,
+        request_timeout=r.number("request_timeout", 10.0),
+        verify_tls=r.boolean("verify_tls", True),
+        bootstrap=bootstrap,
+        expect=expect,
+        known_deviations=tuple(deviations),
+        cli_command=cli_command,
+    )
+
+
+def _reject_unknown(section: Mapping[str, Any], known: set[str], source: str, prefix: str) -> None:
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ProfileError(
+            f"target profile {source}: unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(known))})"
+        )
+
+
+class _Reader:
+    """Typed access to one section of a profile, with messages that name the key."""
+
+    def __init__(self, data: Mapping[str, Any], source: str, env: Mapping[str, str], prefix: str = ""):
+        self.data, self.source, self.env, self.prefix = data, source, env, prefix
+
+    def _fail(self, key: str, what: str) -> ProfileError:
+        return ProfileError(f"target profile {self.source}: {self.prefix}{key} {what}")
+
+    def _expand(self, key: str, value: str, secret: bool) -> str:
+        def sub(m: re.Match[str]) -> str:
+            var = m.group(1)
+            if var not in self.env:
+                raise self._fail(key, f"refers to ${{{var}}}, which is not set in the environment")
+            return self.env[var]
+
+        return _ENV_REF.sub(sub, value)
+
+    def string(self, key: str, *, required: bool = False, secret: bool = False) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self._fail(key, "is required")
+            return None
+        if not isinstance(value, str):
+            raise self._fail(key, f"must be a string, got {type(value).__name__}")
+        value = self._expand(key, value, secret)
+        if required and not value.strip():
+            raise self._fail(key, "must not be empty")
+        return value
+
+    def path(self, key: str, default: str) -> str:
+        value = self.string(key) or default
+        if not value.startswith("/"):
+            raise self._fail(key, f"must start with '/', got {value!r}")
+        return value.rstrip("/") if value != "/" else ""
+
+    def number(self, key: str, default: float) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self._fail(key, f"must be a positive number of seconds, got {value!r}")
+        return float(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self._fail(key, f"must be true or false, got {value!r}")
+        return value
+
+    def mapping(self, key: str) -> Mapping[str, Any]:
+        value = self.data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self._fail(key, "must be a mapping")
+        return value
+
+    def string_list(self, key: str, default: tuple[str, ...]) -> list[str]:
+        value = self.data.get(key)
+        if value is None:
+            return list(default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(key, "must be a list of strings")
+        return [self._expand(key, v, False) for v in value]
+
+    def statuses(self, key: str, default: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599 for v in value)
+        ):
+            raise self._fail(key, "must be an HTTP status code or a list of them")
+        return tuple(value)

@@ -1,0 +1,236 @@
+"""Targets: launching a managed deployment, and checking that a target can be used.
+
+A *managed* target has a ``launch`` command: the suite picks a free port, writes an
+``authentication.yaml`` in the documented Helm-values shape with a fresh admin bootstrap
+token, starts the command, waits until the URL answers and stops it at the end. An
+*external* target is used as it is, with the profile's ``admin_token``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from .client import ApiClient, AuthForm
+from .errors import TargetUnavailable
+from .profile import TargetProfile
+from .redact import REDACTOR
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def new_bootstrap_secret() -> str:
+    """A fresh bootstrap token: 32 hex digits, like the Helm chart's own test uses."""
+    return secrets.token_hex(16)
+
+
+def write_auth_config(
+    path: Path, *, token: str, roles: Sequence[str], ttl: str | None, key: str = "serviceToken"
+) -> Path:
+    """Write ``authentication.yaml`` as an operator would for the Helm chart."""
+    bootstrap: dict[str, object] = {"token": token, "roles": list(roles)}
+    if ttl is not None:
+        bootstrap["ttl"] = ttl
+    doc = {"stackstate": {"authentication": {key: {"bootstrap": bootstrap}}}}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+class ManagedProcess:
+    """One launched instance of a managed target, with its own bootstrap token."""
+
+    def __init__(
+        self,
+        profile: TargetProfile,
+        *,
+        roles: Sequence[str] | None = None,
+        ttl: str | None = None,
+        key: str | None = None,
+        token: str | None = None,
+        extra_args: str = "",
+    ):
+        if profile.launch is None:
+            raise ValueError("profile has no launch command")
+        self.profile = profile
+        self.token = token or new_bootstrap_secret()
+        REDACTOR.register(self.token)
+        self.roles = list(profile.bootstrap.roles if roles is None else roles)
+        self.ttl = profile.bootstrap.ttl if ttl is None else ttl
+        self.key = key or profile.bootstrap.key
+        self.extra_args = extra_args
+        self._dir = tempfile.TemporaryDirectory(prefix="sts-conformance-")
+        self.workdir = Path(self._dir.name)
+        self.port = 0
+        self.url = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.workdir / "target.log"
+        self.started_at_ms = 0
+
+    def command(self) -> str:
+        assert self.profile.launch is not None
+        auth = write_auth_config(
+            self.workdir / "authentication.yaml", token=self.token, roles=self.roles, ttl=self.ttl, key=self.key
+        )
+        cmd = self.profile.launch.format(
+            port=self.port,
+            auth_config=shlex.quote(str(auth)),
+            python=shlex.quote(sys.executable),
+            workdir=shlex.quote(str(self.workdir)),
+        )
+        return f"{cmd} {self.extra_args}".strip()
+
+    def start(self) -> ManagedProcess:
+        self.port = free_port()
+        self.url = self.profile.url.format(port=self.port)
+        try:
+            cmd = self.command()
+        except (KeyError, IndexError, ValueError) as exc:
+            raise TargetUnavailable(
+                f"target {self.profile.name!r}: launch command has an unknown placeholder {exc} "
+                "(known: {port}, {auth_config}, {python}, {workdir})"
+            ) from None
+        log = self.log_path.open("wb")
+        self.started_at_ms = int(time.time() * 1000)
+        self.proc = subprocess.Popen(
+            cmd,
+            shell=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(Path.cwd()),
+        )
+        log.close()
+        try:
+            wait_until_answers(
+                self.url + self.profile.probe_path, self.profile.launch_timeout, self.proc, self.log_tail
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return REDACTOR.mask("\n".join(text.splitlines()[-lines:]))
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self._dir.cleanup()
+
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until_answers(
+    url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None, log_tail=lambda: ""
+) -> None:
+    """Poll ``url`` until any HTTP response comes back (401 counts: the server is up)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    with httpx.Client(timeout=2.0) as http:
+        while True:
+            if proc is not None and proc.poll() is not None:
+                tail = log_tail()
+                raise TargetUnavailable(
+                    f"launched target exited with status {proc.returncode} before answering at {url}"
+                    + (f"; last output:\n{tail}" if tail else "")
+                )
+            try:
+                http.get(url)
+                return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                tail = log_tail()
+                raise TargetUnavailable(
+                    f"target did not answer at {url} within {timeout:g}s" + (f"; last output:\n{tail}" if tail else "")
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What every check needs to talk to the target: where, and the admin credential."""
+
+    url: str
+    admin_token: str
+    admin_form: AuthForm
+
+    def as_workerinput(self) -> dict[str, str]:
+        return {"url": self.url, "admin_token": self.admin_token, "admin_form": self.admin_form.name}
+
+    @classmethod
+    def from_workerinput(cls, data: dict[str, str]) -> Connection:
+        return cls(data["url"], data["admin_token"], AuthForm[data["admin_form"]])
+
+
+def choose_admin_form(client: ApiClient, profile: TargetProfile, token: str) -> AuthForm | None:
+    """The header form in which the admin credential passes the probe, X-API-Key first."""
+    for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
+        try:
+            if client.probe(profile.probe_path, token, form).is_success:
+                return form
+        except httpx.HTTPError:
+            return None
+    return None
+
+
+def connect(profile: TargetProfile, url: str, admin_token: str, *, strict_admin: bool) -> Connection:
+    """Check that the target answers and that the admin credential is accepted.
+
+    With ``strict_admin`` (external targets) a refused admin credential is a setup error;
+    for a managed target the credential is the suite's own bootstrap token, so a refusal is
+    the target's fault and is left to the checks to report.
+    """
+    with ApiClient(url, profile.api_path, timeout=profile.request_timeout, verify=profile.verify_tls) as client:
+        try:
+            anonymous = client.probe(profile.probe_path)
+        except httpx.HTTPError as exc:
+            raise TargetUnavailable(
+                f"target {profile.name!r} is unreachable at {url}{profile.probe_path}: {type(exc).__name__}: {exc}"
+            ) from None
+        form = choose_admin_form(client, profile, admin_token)
+        if form is None:
+            if strict_admin:
+                raise TargetUnavailable(
+                    f"target {profile.name!r} refused admin_token on {profile.probe_path} in both header forms "
+                    f"(anonymous call got {anonymous.status_code}); check the credential in {profile.source}"
+                )
+            form = AuthForm.X_API_KEY
+    return Connection(url, admin_token, form)

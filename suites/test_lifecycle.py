@@ -1,0 +1,184 @@
+"""Token lifecycle: create, list, delete, with their exact status codes and bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from sts_conformance.checks import (
+    expect_no_server_error,
+    expect_refused,
+    expect_status,
+    json_body,
+    listed,
+    validate,
+)
+from sts_conformance.client import AuthForm
+
+
+@pytest.mark.requirement("ST-LIFE-001")
+def test_create_answers_200_with_name_and_token(target, ledger):
+    """Creating a token answers 200 with {name, token} and echoes the name."""
+    name = ledger.name("create")
+    resp, tok = ledger.create_raw({"name": name, "roles": [target.profile.unprivileged_role]})
+    expect_status(resp, 200, "POST /security/tokens")
+    body = json_body(resp, "create response")
+    validate(body, "CreatedToken")
+    assert body["name"] == name, f"create response names the token {body['name']!r}, sent {name!r}"
+    assert "expiration" not in body or body["expiration"] is None, (
+        "a token created without expiryDate came back with an expiration"
+    )
+    assert tok is not None
+
+
+@pytest.mark.requirement("ST-LIFE-002")
+def test_list_answers_200_with_array_of_tokens(target, ledger):
+    """Listing answers 200 with an array of ServiceToken objects."""
+    ledger.create("list-shape")
+    resp = target.client.list_tokens(target.admin_token, form=target.admin_form)
+    expect_status(resp, 200, "GET /security/tokens")
+    validate(json_body(resp, "list response"), "TokenList")
+
+
+@pytest.mark.requirement("ST-LIFE-003")
+def test_created_token_listed_with_its_name_roles_and_a_new_id(target, ledger):
+    """A created token is listed under an id nobody else has, with its name and roles."""
+    roles = [target.profile.unprivileged_role]
+    before = {i.get("id") for i in ledger.list_items()}
+    tok = ledger.create("listed", roles=roles)
+    items = ledger.list_items()
+    entry = listed(items, tok.id)
+    assert entry is not None
+    assert tok.id not in before, f"the new token's id {tok.id} was already in use before the create"
+    assert [i.get("id") for i in items].count(tok.id) == 1, f"id {tok.id} appears more than once in the list"
+    assert entry["name"] == tok.name
+    assert sorted(entry["roles"]) == sorted(roles), f"listed roles {entry['roles']}, created with {roles}"
+
+
+@pytest.mark.requirement("ST-LIFE-004")
+def test_delete_answers_204_without_body(target, ledger):
+    """Deleting a token by id answers 204 and sends no body."""
+    tok = ledger.create("delete-204")
+    resp = ledger.delete(tok)
+    expect_status(resp, 204, f"DELETE /security/tokens/{tok.id}")
+    assert resp.content == b"", f"204 came with a body of {len(resp.content)} bytes"
+
+
+@pytest.mark.requirement("ST-LIFE-005")
+def test_deleted_token_gone_from_list(target, ledger):
+    """After delete, the token's id is no longer listed."""
+    tok = ledger.create("delete-gone")
+    expect_status(ledger.delete(tok), 204, "DELETE of a fresh token")
+    assert listed(ledger.list_items(), tok.id) is None, f"token {tok.id} is still listed after delete"
+
+
+@pytest.mark.requirement("ST-LIFE-006")
+@pytest.mark.parametrize("victim", ["first", "middle", "last"])
+def test_delete_one_leaves_others_listed_and_working(target, ledger, victim):
+    """Deleting one of three tokens touches neither of the other two."""
+    toks = [ledger.create(f"sibling-{i}") for i in range(3)]
+    index = {"first": 0, "middle": 1, "last": 2}[victim]
+    expect_status(ledger.delete(toks[index]), 204, "DELETE of one sibling")
+    items = ledger.list_items()
+    for i, tok in enumerate(toks):
+        if i == index:
+            continue
+        assert listed(items, tok.id) is not None, f"deleting {toks[index].id} also removed {tok.id}"
+        resp = target.probe(tok.secret, AuthForm.X_API_KEY)
+        assert resp.is_success, f"sibling {tok.id} stopped authenticating ({resp.status_code}) after deleting another"
+    gone = target.probe(toks[index].secret, AuthForm.X_API_KEY)
+    expect_refused(gone, target.expect.unauthenticated_status, "the deleted sibling")
+
+
+@pytest.mark.requirement("ST-LIFE-007")
+def test_ids_unique_under_rapid_creation(target, ledger):
+    """Twelve creates in a row get twelve different ids."""
+    toks = [ledger.create("rapid") for _ in range(12)]
+    ids = [t.id for t in toks]
+    assert len(set(ids)) == len(ids), f"ids repeat under rapid creation: {ids}"
+
+
+@pytest.mark.requirement("ST-LIFE-008")
+def test_delete_unknown_id_no_server_error(target, ledger, observe):
+    """Deleting an id that does not exist is answered without a 5xx and removes nothing."""
+    keep = ledger.create("bystander")
+    items = ledger.list_items()
+    ids = {i["id"] for i in items if isinstance(i.get("id"), int)}
+    unknown = max(ids | {0}) + 7919
+    while unknown in ids:
+        unknown += 1
+    resp = target.client.delete_token(target.admin_token, unknown, form=target.admin_form)
+    observe("delete_unknown_status", resp.status_code)
+    expect_no_server_error(resp, f"DELETE of unknown id {unknown}")
+    if target.expect.delete_unknown_status is not None:
+        expect_status(resp, target.expect.delete_unknown_status, f"DELETE of unknown id {unknown}")
+    after = {i["id"] for i in ledger.list_items() if isinstance(i.get("id"), int)}
+    assert ids <= after, f"deleting an unknown id removed {sorted(ids - after)}"
+    assert keep.id in after
+
+
+@pytest.mark.requirement("ST-LIFE-009")
+def test_duplicate_names_distinct_ids_or_refused(target, ledger, observe):
+    """A second token with an existing name gets its own id, or is refused and creates nothing."""
+    first = ledger.create("dup")
+    resp, second = ledger.create_raw({"name": first.name, "roles": [target.profile.unprivileged_role]})
+    mode = target.expect.duplicate_names
+    if resp.status_code == 200:
+        observe("duplicate_names", "allowed")
+        assert mode != "refused", "profile pins duplicate_names: refused, but the second create was accepted"
+        assert second is not None and second.id is not None
+        assert second.id != first.id, "two tokens with one name share an id"
+        assert second.secret != first.secret
+    else:
+        observe("duplicate_names", "refused")
+        assert mode != "allowed", f"profile pins duplicate_names: allowed, but the target answered {resp.status_code}"
+        assert 400 <= resp.status_code < 500, f"duplicate name refused with {resp.status_code}, expected a 4xx"
+        same = [i for i in ledger.list_items() if i.get("name") == first.name]
+        assert len(same) == 1, f"the refused duplicate still created a token ({len(same)} listed)"
+
+
+_MALFORMED = [
+    pytest.param({"roles": ["stackstate-guest"]}, id="name-missing"),
+    pytest.param({"name": "@NAME@"}, id="roles-missing"),
+    pytest.param({"name": "@NAME@", "roles": "stackstate-guest"}, id="roles-a-string"),
+    pytest.param({"name": "@NAME@", "roles": {"stackstate-guest": True}}, id="roles-an-object"),
+    pytest.param(["@NAME@"], id="body-an-array"),
+]
+
+
+def _fill(body, name):
+    if isinstance(body, dict):
+        return {k: (name if v == "@NAME@" else v) for k, v in body.items()}
+    return [name if v == "@NAME@" else v for v in body]
+
+
+@pytest.mark.requirement("ST-LIFE-010")
+@pytest.mark.parametrize("body", _MALFORMED)
+def test_create_with_missing_or_mistyped_fields_refused(target, ledger, body):
+    """A create without name or roles, or with mistyped fields, is refused and creates nothing."""
+    name = ledger.name("malformed")
+    resp, tok = ledger.create_raw(_fill(body, name))
+    assert not resp.is_success, f"a malformed create was accepted with {resp.status_code}"
+    assert tok is None
+    assert not [i for i in ledger.list_items() if i.get("name") == name], "the refused create left a token behind"
+
+
+_BAD_BODIES = [
+    pytest.param(b'{"name": "x", "roles": [', id="truncated-json"),
+    pytest.param(b"name=x&roles=y", id="form-encoded"),
+    pytest.param(b"", id="empty-body"),
+]
+
+
+@pytest.mark.requirement("ST-LIFE-011")
+@pytest.mark.parametrize("raw", _BAD_BODIES)
+def test_malformed_create_gets_4xx_not_5xx(target, raw):
+    """A create whose body is not a JSON object is refused with a 4xx."""
+    resp = target.client.request(
+        "POST",
+        "/security/tokens",
+        token=target.admin_token,
+        form=target.admin_form,
+        headers={"Content-Type": "application/json"},
+        content=raw,
+    )
+    assert 400 <= resp.status_code < 500, f"malformed body answered with {resp.status_code}, expected a 4xx"
