@@ -155,9 +155,7 @@ def _add_common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     # overwriting a value given earlier on the line.
     group = parser.add_argument_group("target and output")
     group.add_argument("--url", default=default, help="server URL (env STS_CLI_URL)")
-    group.add_argument(
-        "--api-path", default=default, help="API path on the server (env STS_CLI_API_PATH; /api)"
-    )
+    group.add_argument("--api-path", default=default, help="API path on the server (env STS_CLI_API_PATH; /api)")
     group.add_argument(
         "--service-token",
         default=default,
@@ -170,12 +168,8 @@ def _add_common_options(parser: argparse.ArgumentParser, default: Any) -> None:
         metavar="TOKEN",
         help="personal API token, sent in X-API-Token (env STS_CLI_API_TOKEN)",
     )
-    group.add_argument(
-        "--config", default=default, metavar="PATH", help="YAML config file (env STS_CLI_CONFIG)"
-    )
-    group.add_argument(
-        "-o", "--output", choices=("text", "json"), default=default, help="output format"
-    )
+    group.add_argument("--config", default=default, metavar="PATH", help="YAML config file (env STS_CLI_CONFIG)")
+    group.add_argument("-o", "--output", choices=("text", "json"), default=default, help="output format")
     group.add_argument("--no-color", action="store_true", default=default, help="never use colour")
 
 
@@ -214,9 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     delete = commands.add_parser("delete", help="delete a service token by id", allow_abbrev=False)
     delete.add_argument("id", nargs="?", type=_token_id, help="id of the service token")
-    delete.add_argument(
-        "-i", "--id", dest="id_option", type=_token_id, metavar="ID", help="same as ID"
-    )
+    delete.add_argument("-i", "--id", dest="id_option", type=_token_id, metavar="ID", help="same as ID")
     delete.set_defaults(run=_delete, command_parser=delete)
 
     for command in (create, listing, delete):
@@ -230,18 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _read_config(path: str, fail: Callable[[str], NoReturn]) -> dict[str, str]:
     try:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read config file {path}: {exc}")
+    except yaml.YAMLError as exc:
+        # Only the position: PyYAML's own message quotes the line, which may hold a token.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        fail(f"cannot read config file {path}: not valid YAML{where}")
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
         fail(f"config file {path} must be a mapping with keys {', '.join(CONFIG_KEYS)}")
     unknown = sorted(str(key) for key in loaded if key not in CONFIG_KEYS)
     if unknown:
-        fail(
-            f"config file {path} has unknown keys {', '.join(unknown)} "
-            f"(known: {', '.join(CONFIG_KEYS)})"
-        )
+        fail(f"config file {path} has unknown keys {', '.join(unknown)} (known: {', '.join(CONFIG_KEYS)})")
     not_text = sorted(key for key, value in loaded.items() if not isinstance(value, str | None))
     if not_text:
         fail(f"config file {path}: {', '.join(not_text)} must be text")
@@ -330,10 +324,7 @@ def epoch_ms_to_local_date(ms: int, zone: tzinfo | None) -> str:
 
 def _display_width(text: str) -> int:
     # East Asian wide characters take two terminal columns, combining marks none.
-    return sum(
-        2 if unicodedata.east_asian_width(ch) in "WF" else 0 if unicodedata.combining(ch) else 1
-        for ch in text
-    )
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 0 if unicodedata.combining(ch) else 1 for ch in text)
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -341,8 +332,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
     widths = [max(map(_display_width, column)) for column in zip(header, *rows, strict=True)]
     return [
         " | ".join(
-            cell + " " * (width - _display_width(cell))
-            for cell, width in zip(row, widths, strict=True)
+            cell + " " * (width - _display_width(cell)) for cell, width in zip(row, widths, strict=True)
         ).rstrip()
         for row in (header, *rows)
     ]
@@ -552,14 +542,10 @@ def main(
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
 
-    printer = Printer(
-        out, err, args.output == "json", _wants_color(args, env, out), local_zone(env)
-    )
+    printer = Printer(out, err, args.output == "json", _wants_color(args, env, out), local_zone(env))
     headers = {target.header: target.secret, "Accept": "application/json", "User-Agent": USER_AGENT}
     try:
-        with httpx.Client(
-            base_url=target.api_url, headers=headers, timeout=TIMEOUT_SECONDS
-        ) as client:
+        with httpx.Client(base_url=target.api_url, headers=headers, timeout=TIMEOUT_SECONDS) as client:
             _connect(client, target)
             args.run(client, args, printer)
     except CliError as error:
