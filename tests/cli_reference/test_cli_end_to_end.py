@@ -100,6 +100,22 @@ def test_create_list_delete_round_trip(server: RunningServer, tmp_path: Path, ru
     assert secret not in refused.stdout + refused.stderr
 
 
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"], ids=["UTC+14", "UTC-11"])
+def test_expiration_reaches_the_server_as_midnight_utc_in_any_zone(
+    server: RunningServer, tmp_path: Path, run_name: str, zone: str
+) -> None:
+    """A CLI process running far from UTC still sends 00:00 UTC of the given day."""
+    day = (datetime.now(UTC) + timedelta(days=30)).date()
+    create = f"service-token create --name {run_name} --roles stackstate-admin".split()
+
+    result = run_subprocess(*create, "--expiration", day.isoformat(), home=tmp_path, env={**target(server), "TZ": zone})
+
+    assert result.returncode == 0, result.stderr
+    response = httpx.get(f"{server.api_url}/security/tokens", headers={"X-API-Key": ADMIN.token}, timeout=10)
+    (stored,) = [t["expiration"] for t in response.json() if t["name"] == run_name]
+    assert stored == int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+
+
 def test_bad_expiration_creates_nothing(server: RunningServer, tmp_path: Path, run_name: str) -> None:
     """An impossible date exits 2 and leaves the server's token list as it was."""
     before = names_on_server(server)
