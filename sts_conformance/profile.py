@@ -180,7 +180,10 @@ def load_profile(path: str | os.PathLike[str], environ: Mapping[str, str] | None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ProfileError(f"target profile {where}: not valid YAML{at}") from None
+        problem = getattr(exc, "problem", None)
+        raise ProfileError(
+            f"target profile {where}: not valid YAML{at}" + (f" ({problem})" if problem else "")
+        ) from None
     if not isinstance(data, dict):
         raise ProfileError(f"target profile {where}: expected a mapping of settings at the top level")
     return parse_profile(data, source=where, environ=env)

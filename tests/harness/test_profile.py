@@ -1,0 +1,139 @@
+"""Target profiles: defaults, every documented key, and one clear error per broken file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sts_conformance.errors import ProfileError
+from sts_conformance.profile import DEFAULT_PROFILE, load_profile, parse_profile, resolve_profile_path
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "targets"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "target.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_reference_profile_is_managed_with_defaults():
+    """The embedded default launches the reference and accepts every open behaviour."""
+    p = load_profile(DEFAULT_PROFILE)
+    assert p.managed and "{port}" in p.url
+    assert p.manager_role == "stackstate-admin" and p.unprivileged_role == "stackstate-guest"
+    assert p.expect.unauthenticated_status == (401, 403)
+    assert p.expect.duplicate_names == "either"
+    assert p.probe_path == "/api/server/status"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(FIXTURES.glob("*.yaml")) + sorted(FIXTURES.glob("*.json")), ids=lambda p: p.name
+)
+def test_every_shipped_example_profile_parses(path, monkeypatch):
+    """Each documented example under fixtures/targets/ is a valid profile."""
+    monkeypatch.setenv("STS_ADMIN_TOKEN", "example-admin-token")
+    monkeypatch.setenv("STS_BOOTSTRAP_TOKEN", "example-bootstrap-token")
+    profile = load_profile(path)
+    assert profile.name
+
+
+def test_resolution_order_option_then_env_then_default():
+    """--target beats STS_TARGET, which beats the embedded reference."""
+    assert resolve_profile_path("a.yaml", {"STS_TARGET": "b.yaml"}) == Path("a.yaml")
+    assert resolve_profile_path(None, {"STS_TARGET": "b.yaml"}) == Path("b.yaml")
+    assert resolve_profile_path(None, {}) == DEFAULT_PROFILE
+
+
+def test_env_references_are_expanded_and_kept_out_of_redacted_view():
+    """${VAR} in admin_token is expanded; the redacted profile says only that it is set."""
+    p = parse_profile(
+        {"name": "staging", "url": "https://sts.example", "admin_token": "${TOK}"}, environ={"TOK": "s3cr3t-value"}
+    )
+    assert p.admin_token == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(p)
+    assert p.redacted()["admin_token"] == "<set>"
+    assert "s3cr3t-value" not in str(p.redacted())
+
+
+def test_pinned_expectations_are_read():
+    """A profile can pin what the documentation leaves open."""
+    p = parse_profile(
+        {
+            "name": "t",
+            "url": "http://h",
+            "admin_token": "abcdefgh",
+            "expect": {
+                "unauthenticated_status": 401,
+                "forbidden_status": [403],
+                "delete_unknown_status": [404],
+                "duplicate_names": "allowed",
+                "roles_compare": "exact",
+            },
+            "known_deviations": [{"requirement": "ST-LIFE-008", "reason": "answers 500"}],
+        },
+        environ={},
+    )
+    assert p.expect.unauthenticated_status == (401,)
+    assert p.expect.forbidden_status == (403,)
+    assert p.expect.delete_unknown_status == (404,)
+    assert p.expect.duplicate_names == "allowed"
+    assert p.expect.roles_compare == "exact"
+    assert p.known_deviations[0].requirement == "ST-LIFE-008"
+
+
+BROKEN = [
+    pytest.param("name: [unclosed\n", "not valid YAML at line", id="not-yaml"),
+    pytest.param("- a\n- b\n", "expected a mapping", id="top-level-list"),
+    pytest.param("url: http://h\nadmin_token: x\n", "name is required", id="name-missing"),
+    pytest.param("name: t\nadmin_token: x\n", "url is required", id="url-missing"),
+    pytest.param("name: t\nurl: ftp://h\nadmin_token: x\n", "url must start with http", id="url-scheme"),
+    pytest.param("name: t\nurl: http://h\n", "admin_token is required", id="external-without-admin-token"),
+    pytest.param("name: t\nurl: http://h:{port}\nadmin_token: x\n", "no launch command", id="port-without-launch"),
+    pytest.param("name: t\nurl: http://h\nadmin_token: ${NOPE_UNSET}\n", "NOPE_UNSET", id="env-unset"),
+    pytest.param("name: t\nurl: http://h\nadmin_token: x\ncolour: red\n", "unknown key 'colour'", id="unknown-key"),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nexpect: {duplicate_names: maybe}\n",
+        "expect.duplicate_names must be one of",
+        id="bad-choice",
+    ),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nexpect: {unauthenticated_status: [200, 'x']}\n",
+        "expect.unauthenticated_status must be an HTTP status",
+        id="bad-status",
+    ),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nprobe_path: api/x\n", "probe_path must start", id="probe-path"
+    ),
+    pytest.param("name: t\nurl: http://h\nadmin_token: x\nlaunch_timeout: -1\n", "launch_timeout", id="timeout"),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nknown_deviations: [{requirement: ST-LIFE-001}]\n",
+        "needs a non-empty 'reason'",
+        id="deviation-without-reason",
+    ),
+    pytest.param("name: t\nurl: http://h\nadmin_token: x\nroles: {boss: a}\n", "roles.boss", id="roles-unknown-key"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BROKEN)
+def test_broken_profile_gives_one_message_naming_the_key(tmp_path, text, message):
+    """Every broken profile raises ProfileError naming the file and what is wrong."""
+    path = _write(tmp_path, text)
+    with pytest.raises(ProfileError) as err:
+        load_profile(path, environ={})
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_missing_profile_file(tmp_path):
+    """A profile path that does not exist is named in the error."""
+    with pytest.raises(ProfileError, match="no such file"):
+        load_profile(tmp_path / "nope.yaml")
+
+
+def test_json_profile_is_valid(tmp_path):
+    """JSON is valid YAML, so a JSON profile works too."""
+    path = tmp_path / "t.json"
+    path.write_text('{"name": "j", "url": "http://h", "admin_token": "abcdefgh"}')
+    assert load_profile(path).name == "j"
