@@ -200,8 +200,8 @@ def parse_profile(
             f"target profile {source}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(_TOP_KEYS))})"
         )
 
-    name = r.string("name", required=True)
-    url = r.string("url", required=True).rstrip("/")
+    name = r.required("name")
+    url = r.required("url").rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url.replace("{port}", "1")):
         raise ProfileError(f"target profile {source}: url must start with http:// or https://, got {url!r}")
     launch = r.string("launch")
@@ -252,8 +252,8 @@ def parse_profile(
                 )
             choices[key_name] = value
     expect = Expectations(
-        unauthenticated_status=er.statuses("unauthenticated_status", _AUTH_STATUSES),
-        forbidden_status=er.statuses("forbidden_status", _AUTH_STATUSES),
+        unauthenticated_status=er.statuses("unauthenticated_status", _AUTH_STATUSES) or _AUTH_STATUSES,
+        forbidden_status=er.statuses("forbidden_status", _AUTH_STATUSES) or _AUTH_STATUSES,
         delete_unknown_status=er.statuses("delete_unknown_status", None),
         **choices,
     )
@@ -334,6 +334,11 @@ class _Reader:
         value = self._expand(key, value, secret)
         if required and not value.strip():
             raise self._fail(key, "must not be empty")
+        return value
+
+    def required(self, key: str) -> str:
+        value = self.string(key, required=True)
+        assert value is not None
         return value
 
     def path(self, key: str, default: str) -> str:

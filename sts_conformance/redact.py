@@ -83,7 +83,7 @@ def install_logging_filter() -> None:
         return
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = current(*args, **kwargs)  # type: ignore[arg-type]
+        record = current(*args, **kwargs)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: leave the record to logging's own error path

@@ -170,7 +170,7 @@ class TokenLedger:
         REDACTOR.register(secret)
         sent = body if isinstance(body, dict) else {}
         tok = OwnedToken(
-            name=sent.get("name") if isinstance(sent.get("name"), str) else "",
+            name=str(sent["name"]) if isinstance(sent.get("name"), str) else "",
             secret=secret,
             roles=list(sent.get("roles") or []) if isinstance(sent.get("roles"), list) else [],
             expiration=sent.get("expiryDate") if isinstance(sent.get("expiryDate"), int) else None,
