@@ -53,6 +53,8 @@ _CHOICE_KEYS: dict[str, tuple[str, ...]] = {
     "roles_compare": ("set", "exact"),
     "scheme_case": ("insensitive", "sensitive", "either"),
 }
+#: how ``sts service-token delete`` takes the id: the real CLI's ``--id ID``, the docs' positional ``ID``
+CLI_DELETE_FORMS = ("option", "positional", "either")
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class TargetProfile:
     expect: Expectations = Expectations()
     known_deviations: tuple[KnownDeviation, ...] = ()
     cli_command: str | None = None
+    #: ``option`` (``delete --id ID``), ``positional`` (``delete ID``) or ``either`` (``--id`` first)
+    cli_delete_form: str = "either"
 
     @property
     def managed(self) -> bool:
@@ -153,7 +157,7 @@ class TargetProfile:
                 **{k: getattr(self.expect, k) for k in _CHOICE_KEYS},
             },
             "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
-            "cli": {"command": self.cli_command},
+            "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form},
         }
 
 
@@ -273,8 +277,15 @@ def parse_profile(
         deviations.append(KnownDeviation(entry["requirement"], reason.strip()))
 
     cli = r.mapping("cli")
-    _reject_unknown(cli, {"command"}, source, "cli.")
-    cli_command = _Reader(cli, source, env, prefix="cli.").string("command")
+    _reject_unknown(cli, {"command", "delete_form"}, source, "cli.")
+    cr = _Reader(cli, source, env, prefix="cli.")
+    cli_command = cr.string("command")
+    cli_delete_form = cr.string("delete_form") or "either"
+    if cli_delete_form not in CLI_DELETE_FORMS:
+        raise ProfileError(
+            f"target profile {source}: cli.delete_form must be one of {', '.join(CLI_DELETE_FORMS)}, "
+            f"got {cli_delete_form!r}"
+        )
 
     return TargetProfile(
         name=name,
@@ -294,6 +305,7 @@ def parse_profile(
         expect=expect,
         known_deviations=tuple(deviations),
         cli_command=cli_command,
+        cli_delete_form=cli_delete_form,
     )
 
 

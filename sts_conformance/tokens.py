@@ -220,6 +220,31 @@ class TokenLedger:
             except LedgerError:
                 return
 
+    def adopt(
+        self,
+        name: str,
+        secret: str | None = None,
+        roles: Sequence[str] = (),
+        expiration: int | None = None,
+    ) -> OwnedToken | None:
+        """Take over a token that something else (the CLI under test) created under a run-unique name.
+
+        Claims the listed entry with that name, so cleanup deletes it, and returns it; returns
+        None when no such entry is listed. Any further entries with the name are claimed as
+        strays. Only names from :meth:`name` are accepted: nothing the run did not make is adopted.
+        """
+        if not self.is_ours(name):
+            raise ValueError(f"only tokens with this run's names can be adopted, not {name!r}")
+        REDACTOR.register(secret)
+        tok = OwnedToken(name=name, secret=secret or "", roles=list(roles), expiration=expiration)
+        with self._mutex:
+            tok.id = self._attribute(name, None, tok)
+            if tok.id is None:
+                return None
+            self._owned.append(tok)
+            self._adopt_strays(name, None)
+        return tok
+
     # -- delete and cleanup -------------------------------------------------------------
 
     def delete(self, tok: OwnedToken) -> httpx.Response:
