@@ -1,0 +1,186 @@
+"""Roles: who may manage service tokens, and how a token's roles are kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from sts_conformance.checks import expect_refused, expect_status, json_body, listed
+
+OPERATIONS = ["create", "list", "delete"]
+
+#: The predefined roles of the product's documentation (self-hosted).
+PREDEFINED_ROLES = ["stackstate-admin", "stackstate-power-user", "stackstate-k8s-troubleshooter", "stackstate-guest"]
+
+
+@pytest.fixture(scope="module")
+def manager(target, ledger):
+    return ledger.create("role-manager", roles=[target.profile.manager_role])
+
+
+@pytest.fixture(scope="module")
+def unprivileged(target, ledger):
+    return ledger.create("role-unprivileged", roles=[target.profile.unprivileged_role])
+
+
+def _victim(target, ledger):
+    return ledger.create("role-victim", roles=[target.profile.unprivileged_role])
+
+
+def _expect_management_refused(target, ledger, manage_as, secret, operation, allowed, what, observe=None):
+    """``operation`` with ``secret`` is refused with one of ``allowed``, and the refused call changes nothing."""
+    form = target.admin_form
+    if operation == "create":
+        resp, name = manage_as.create(secret, form, label="role-refused", roles=[target.profile.manager_role])
+    elif operation == "list":
+        resp = manage_as.list_tokens(secret, form)
+    else:
+        victim = _victim(target, ledger)
+        resp = manage_as.delete(secret, form, victim)
+    if observe is not None:
+        observe("forbidden_status", resp.status_code)
+    expect_refused(resp, allowed, f"{operation} by {what}")
+    if operation == "create":
+        assert not manage_as.entries_named(name), f"create by {what} was refused, yet a token named {name!r} exists"
+    elif operation == "delete":
+        assert listed(ledger.list_items(), victim.id) is not None, (
+            f"delete by {what} was refused, yet token {victim.id} is gone from the list"
+        )
+        works = target.probe(victim.secret, form)
+        assert works.is_success, (
+            f"delete by {what} was refused, yet token {victim.id} stopped working ({works.status_code})"
+        )
+
+
+@pytest.mark.requirement("ST-ROLE-001")
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_manager_token_manages_tokens(target, ledger, manage_as, manager, operation):
+    """A token with the manager role creates, lists and deletes tokens."""
+    form = target.admin_form
+    what = f"{operation} by a token with role {target.profile.manager_role!r}"
+    if operation == "create":
+        resp, name = manage_as.create(manager.secret, form, label="by-manager")
+        expect_status(resp, 200, what)
+        assert manage_as.entries_named(name), f"{what}: answered 200 but no token named {name!r} is listed"
+    elif operation == "list":
+        mine = _victim(target, ledger)
+        resp = manage_as.list_tokens(manager.secret, form)
+        expect_status(resp, 200, what)
+        items = json_body(resp, what)
+        assert isinstance(items, list), f"{what}: the list is a {type(items).__name__}, not a JSON array"
+        assert listed(items, mine.id) is not None, f"{what}: token {mine.id} is missing from the list"
+    else:
+        victim = _victim(target, ledger)
+        resp = manage_as.delete(manager.secret, form, victim)
+        assert resp.is_success, f"{what}: expected success (204), got {resp.status_code}"
+        assert listed(ledger.list_items(), victim.id) is None, f"{what}: token {victim.id} is still listed"
+
+
+@pytest.mark.requirement("ST-ROLE-002")
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_unprivileged_token_refused_management(
+    target, ledger, manage_as, probe_refuses_anonymous, unprivileged, observe, operation
+):
+    """A token with only the unprivileged role is refused create, list and delete, and changes nothing."""
+    # positive control: refusing a token that does not authenticate at all says nothing about roles
+    works = target.probe(unprivileged.secret, target.admin_form)
+    assert works.is_success, (
+        f"positive control: the unprivileged token was refused on {target.profile.probe_path} ({works.status_code}), "
+        "so its refusal for token management says nothing about its role"
+    )
+    what = f"a token with only role {target.profile.unprivileged_role!r}"
+    _expect_management_refused(
+        target, ledger, manage_as, unprivileged.secret, operation, target.expect.forbidden_status, what, observe
+    )
+
+
+@pytest.mark.requirement("ST-ROLE-003")
+def test_unprivileged_token_passes_probe(target, probe_refuses_anonymous, unprivileged):
+    """A token without the manager role still authenticates on the probe."""
+    resp = target.probe(unprivileged.secret, target.admin_form)
+    assert resp.is_success, (
+        f"a token with only role {target.profile.unprivileged_role!r}: expected success on "
+        f"{target.profile.probe_path}, got {resp.status_code}"
+    )
+
+
+ROLE_LISTS = [
+    "unprivileged",
+    "manager",
+    "manager-then-unprivileged",
+    "unprivileged-then-manager",
+    "all-predefined",
+    "all-predefined-reversed",
+]
+
+
+def _roles_for(case: str, profile) -> list[str]:
+    m, u = profile.manager_role, profile.unprivileged_role
+    roles = {
+        "unprivileged": [u],
+        "manager": [m],
+        "manager-then-unprivileged": [m, u],
+        "unprivileged-then-manager": [u, m],
+        "all-predefined": PREDEFINED_ROLES,
+        "all-predefined-reversed": PREDEFINED_ROLES[::-1],
+    }[case]
+    return list(dict.fromkeys(roles))  # one role, not two, when the profile names the same role twice
+
+
+@pytest.mark.requirement("ST-ROLE-004")
+@pytest.mark.parametrize("case", ROLE_LISTS)
+def test_roles_round_trip_in_list(target, ledger, observe, case):
+    """The list shows each token's roles as given: as a set, or exactly when the profile pins it."""
+    roles = _roles_for(case, target.profile)
+    known = {target.profile.manager_role, target.profile.unprivileged_role}
+    resp, tok = ledger.create_raw({"name": ledger.name("roles"), "roles": roles})
+    if resp.status_code != 200 and not set(roles) <= known and 400 <= resp.status_code < 500:
+        observe("predefined_roles", {"roles": roles, "status": resp.status_code})
+        if target.expect.unknown_roles != "accepted":
+            pytest.skip(
+                f"the target refused roles {sorted(set(roles) - known)} ({resp.status_code}); only the profile "
+                "settings 'roles.manager' and 'roles.unprivileged' are known to exist there, and "
+                "'expect.unknown_roles' is not 'accepted'"
+            )
+    expect_status(resp, 200, f"create with roles {roles}")
+    assert tok is not None and tok.id is not None, f"the token created with roles {roles} is not listed"
+    entry = listed(ledger.list_items(), tok.id)
+    assert entry is not None, f"token {tok.id} is not listed"
+    got = entry.get("roles")
+    assert isinstance(got, list), f"token {tok.id} is listed with roles {got!r}, not a list"
+    if target.expect.roles_compare == "exact":
+        assert got == roles, f"created with roles {roles}, listed with {got} (expect.roles_compare is exact)"
+    else:
+        assert sorted(set(got)) == sorted(set(roles)), f"created with roles {roles}, listed with {got}"
+
+
+def _case_altered(role: str, how: str) -> str:
+    if how == "title":
+        altered = "-".join(part[:1].upper() + part[1:] for part in role.split("-"))
+        return altered if altered != role else role.swapcase()
+    return role.upper() if role.upper() != role else role.lower()
+
+
+@pytest.mark.requirement("ST-ROLE-005")
+@pytest.mark.parametrize("operation", OPERATIONS)
+@pytest.mark.parametrize("how", [pytest.param("title", id="Title-Case"), pytest.param("upper", id="UPPER-CASE")])
+def test_case_altered_manager_role_grants_no_management(target, ledger, manage_as, observe, how, operation):
+    """A token whose only role is the manager role in another case is refused token management."""
+    role = _case_altered(target.profile.manager_role, how)
+    if role == target.profile.manager_role:
+        pytest.skip(f"the manager role {role!r} (profile setting 'roles.manager') has no letters to change the case of")
+    name = ledger.name("role-case")
+    resp, tok = ledger.create_raw({"name": name, "roles": [role]})
+    if resp.status_code != 200:
+        # refusing such a role at creation also keeps it from granting anything
+        observe("case_altered_role", {"role": role, "create_status": resp.status_code})
+        assert 400 <= resp.status_code < 500, f"creating a token with role {role!r} answered {resp.status_code}"
+        assert not [i for i in ledger.list_items() if i.get("name") == name], (
+            f"creating a token with role {role!r} was refused, yet a token named {name!r} exists"
+        )
+        return
+    observe("case_altered_role", {"role": role, "create_status": 200})
+    assert tok is not None and tok.id is not None, f"the token created with role {role!r} is not listed"
+    allowed = tuple(dict.fromkeys((*target.expect.forbidden_status, *target.expect.unauthenticated_status)))
+    _expect_management_refused(
+        target, ledger, manage_as, tok.secret, operation, allowed, f"a token with only role {role!r}"
+    )
