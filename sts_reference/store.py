@@ -64,10 +64,6 @@ class TokenRecord:
     dedicated_subject: str | None = None
     bootstrap: bool = False
 
-    def expired_at(self, now_ms: int) -> bool:
-        """A token is refused from the instant it expires."""
-        return self.expiration is not None and now_ms >= self.expiration
-
 
 def _record(row: Sequence[object]) -> TokenRecord:
     id_, name, roles_json, expiration, last_update, subject, bootstrap = row
@@ -114,8 +110,7 @@ class TokenStore:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if version not in (0, SCHEMA_VERSION) or (version == 0 and tables):
             raise StoreError(
-                f"{self.path}: not a reference-server database (schema version {version}, "
-                f"tables {sorted(tables)})"
+                f"{self.path}: not a reference-server database (schema version {version}, tables {sorted(tables)})"
             )
         # WAL with synchronous=NORMAL: a committed token survives the process being killed.
         db.execute("PRAGMA journal_mode=WAL")
@@ -151,9 +146,7 @@ class TokenStore:
         digest = hash_secret(secret)
         roles_json = json.dumps(list(roles))
         with self._transaction() as db:
-            if db.execute(
-                "SELECT 1 FROM service_tokens WHERE secret_sha256 = ?", (digest,)
-            ).fetchone():
+            if db.execute("SELECT 1 FROM service_tokens WHERE secret_sha256 = ?", (digest,)).fetchone():
                 raise ValueError("a token with this secret already exists")
             seq = db.execute("SELECT COALESCE(MAX(created_seq), 0) + 1 FROM service_tokens")
             created_seq = seq.fetchone()[0]
@@ -201,17 +194,13 @@ class TokenStore:
 
     def get(self, token_id: int) -> TokenRecord | None:
         with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM service_tokens WHERE id = ?", (token_id,)
-            ).fetchone()
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM service_tokens WHERE id = ?", (token_id,)).fetchone()
         return None if row is None else _record(row)
 
     def list(self) -> list[TokenRecord]:
         """All tokens, expired ones included, oldest first."""
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM service_tokens ORDER BY created_seq"
-            ).fetchall()
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM service_tokens ORDER BY created_seq").fetchall()
         return [_record(r) for r in rows]
 
     def delete(self, token_id: int) -> bool:

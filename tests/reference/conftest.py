@@ -1,0 +1,79 @@
+"""Fixtures for the reference server's own tests.
+
+``api`` talks to one server shared by the whole session (fake clock never moved, admin
+bootstrap token); tests that move time, change configuration or delete shared state start
+their own with ``start_server``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from sts_reference.clock import FakeClock
+from sts_reference.testing import RunningServer, running_server
+
+from .support import (
+    ADMIN,
+    START_MS,
+    Api,
+    VendorSchemas,
+    http_client,
+    load_vendor_schemas,
+    vendor_spec_path,
+)
+
+StartServer = Callable[..., RunningServer]
+
+
+@pytest.fixture(scope="session")
+def vendor() -> VendorSchemas:
+    path = vendor_spec_path()
+    if not path.is_file():
+        pytest.skip(
+            f"vendor OpenAPI spec not found at {path}; set STS_VENDOR_OPENAPI to its path "
+            "to validate bodies against the vendor schemas"
+        )
+    return load_vendor_schemas(path)
+
+
+@pytest.fixture(scope="session")
+def shared_server() -> Iterator[RunningServer]:
+    with running_server(clock=FakeClock(START_MS), auth_config=ADMIN) as server:
+        yield server
+
+
+@pytest.fixture
+def start_server() -> Iterator[StartServer]:
+    """Start servers of one's own; all stop when the test ends. Keyword arguments are
+    ``running_server``'s; the clock defaults to a FakeClock at START_MS and the bootstrap
+    token to ADMIN."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**options: Any) -> RunningServer:
+            options.setdefault("clock", FakeClock(START_MS))
+            options.setdefault("auth_config", ADMIN)
+            return stack.enter_context(running_server(**options))
+
+        yield start
+
+
+@pytest.fixture
+def api(shared_server: RunningServer) -> Iterator[Api]:
+    with http_client(shared_server.url) as client:
+        yield Api(shared_server, client)
+
+
+@pytest.fixture
+def api_for() -> Iterator[Callable[[RunningServer], Api]]:
+    """An ``Api`` for a server a test started itself."""
+    with contextlib.ExitStack() as stack:
+
+        def make(server: RunningServer) -> Api:
+            client = stack.enter_context(http_client(server.url))
+            return Api(server, client)
+
+        yield make
