@@ -43,16 +43,12 @@ def _role(text: str) -> str:
 
 def _fault(text: str) -> str:
     if text not in FAULTS:
-        raise argparse.ArgumentTypeError(
-            f"unknown fault {text!r}; known faults: {', '.join(FAULTS)}"
-        )
+        raise argparse.ArgumentTypeError(f"unknown fault {text!r}; known faults: {', '.join(FAULTS)}")
     return text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Reference deployment of the service-token API."
-    )
+    parser = argparse.ArgumentParser(prog=PROG, description="Reference deployment of the service-token API.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
@@ -64,9 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    serve.add_argument(
-        "--port", type=_port, default=8080, help="port to bind, 0 for a free one (default 8080)"
-    )
+    serve.add_argument("--port", type=_port, default=8080, help="port to bind, 0 for a free one (default 8080)")
     serve.add_argument(
         "--auth-config",
         metavar="PATH",
@@ -83,8 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_role,
         metavar="ROLE",
-        help="role allowed to manage service tokens; repeatable "
-        f"(default: {', '.join(DEFAULT_MANAGER_ROLES)})",
+        help=f"role allowed to manage service tokens; repeatable (default: {', '.join(DEFAULT_MANAGER_ROLES)})",
     )
     serve.add_argument(
         "--fault",
@@ -153,9 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "faults":
         return _list_faults()
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("sts_reference").setLevel(logging.INFO)
     previous = signal.signal(signal.SIGTERM, _stop_early)
     try:

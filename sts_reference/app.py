@@ -224,8 +224,7 @@ class ServiceTokenApi:
                 )
             raise _Refusal(
                 401,
-                "no service token presented; send 'Authorization: ApiKey <token>' or "
-                "'X-API-Key: <token>'",
+                "no service token presented; send 'Authorization: ApiKey <token>' or 'X-API-Key: <token>'",
             )
         if len(presented) > 1:
             raise _Refusal(401, "the request presents more than one different service token")
@@ -265,8 +264,7 @@ class ServiceTokenApi:
         if self.manager_roles.isdisjoint(record.roles):
             raise _Refusal(
                 403,
-                "managing service tokens needs one of the roles "
-                + ", ".join(sorted(self.manager_roles)),
+                "managing service tokens needs one of the roles " + ", ".join(sorted(self.manager_roles)),
             )
         return record
 
@@ -413,9 +411,7 @@ class ServiceTokenApi:
             raise _Refusal(400, f"the request body must be a JSON object, got {_json_type(body)}")
         return body
 
-    def _validate_new_token(
-        self, body: Mapping[str, Any]
-    ) -> tuple[str, list[str], int | None, str | None]:
+    def _validate_new_token(self, body: Mapping[str, Any]) -> tuple[str, list[str], int | None, str | None]:
         if "name" not in body:
             raise _Refusal(400, "name is required")
         name = body["name"]
@@ -442,25 +438,18 @@ class ServiceTokenApi:
         expiry = body.get("expiryDate")
         if expiry is not None:
             if not isinstance(expiry, int) or isinstance(expiry, bool):
-                raise _invalid_expiry(
-                    "expiryDate must be an integer of epoch milliseconds, "
-                    f"got {_json_type(expiry)}"
-                )
+                raise _invalid_expiry(f"expiryDate must be an integer of epoch milliseconds, got {_json_type(expiry)}")
             if not INT64_MIN <= expiry <= INT64_MAX:
                 raise _invalid_expiry("expiryDate is outside the 64-bit integer range")
             now = self.clock.now_ms()
             compared = expiry * 1000 if self.faults.on("expiry-seconds-as-ms") else expiry
             if compared <= now:
-                raise _invalid_expiry(
-                    f"expiryDate {expiry} is not in the future (server time is {now})"
-                )
+                raise _invalid_expiry(f"expiryDate {expiry} is not in the future (server time is {now})")
 
         subject = body.get("dedicatedSubject")
         if subject is not None:
             if not isinstance(subject, str):
-                raise _Refusal(
-                    400, f"dedicatedSubject must be a string, got {_json_type(subject)}"
-                )
+                raise _Refusal(400, f"dedicatedSubject must be a string, got {_json_type(subject)}")
             if len(subject) > MAX_DEDICATED_SUBJECT_LENGTH:
                 raise _Refusal(
                     400,

@@ -108,9 +108,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
         except TypeError:
             continue  # unhashable key; construct_mapping reports it
         if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=True)
 
@@ -196,8 +194,7 @@ def _parse_bootstrap(bootstrap: dict[Any, Any], key_path: str) -> BootstrapSpec:
     unknown = [str(k) for k in bootstrap if k not in _BOOTSTRAP_KEYS]
     if unknown:
         raise ConfigError(
-            f"{key_path} has unknown key(s) {', '.join(sorted(unknown))}; "
-            f"known keys are {', '.join(_BOOTSTRAP_KEYS)}"
+            f"{key_path} has unknown key(s) {', '.join(sorted(unknown))}; known keys are {', '.join(_BOOTSTRAP_KEYS)}"
         )
     if "token" not in bootstrap:
         raise ConfigError(f"{key_path}.token is required")
@@ -213,9 +210,7 @@ def _parse_bootstrap(bootstrap: dict[Any, Any], key_path: str) -> BootstrapSpec:
         raise ConfigError(f"{key_path}.roles must be a list of strings, got {_type_name(roles)}")
     for index, role in enumerate(roles):
         if not isinstance(role, str):
-            raise ConfigError(
-                f"{key_path}.roles[{index}] must be a string, got {_type_name(role)}"
-            )
+            raise ConfigError(f"{key_path}.roles[{index}] must be a string, got {_type_name(role)}")
 
     ttl = bootstrap.get("ttl")
     if ttl is None:
@@ -232,8 +227,6 @@ def _parse_bootstrap(bootstrap: dict[Any, Any], key_path: str) -> BootstrapSpec:
         except ValueError as exc:
             raise ConfigError(f"{key_path}.ttl: {exc}") from None
     else:
-        raise ConfigError(
-            f"{key_path}.ttl must be a duration string such as '24h', got {_type_name(ttl)}"
-        )
+        raise ConfigError(f"{key_path}.ttl must be a duration string such as '24h', got {_type_name(ttl)}")
     assert isinstance(token, str)
     return BootstrapSpec(token=token, roles=list(roles), ttl_ms=ttl_ms)

@@ -28,9 +28,7 @@ UNITS: tuple[str, ...] = tuple(u for u in _NS_PER_UNIT if u)
 # HOCON stores durations as a Java long of nanoseconds; anything longer is out of range there.
 MAX_DURATION_MS = (2**63 - 1) // 1_000_000
 
-_DURATION = re.compile(
-    r"\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?P<unit>[A-Za-z]*)\s*", re.ASCII
-)
+_DURATION = re.compile(r"\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?P<unit>[A-Za-z]*)\s*", re.ASCII)
 
 
 def parse_duration(text: str) -> int:
@@ -48,8 +46,7 @@ def parse_duration(text: str) -> int:
     unit = match["unit"]
     if unit not in _NS_PER_UNIT:
         raise ValueError(
-            f"invalid duration {text!r}: unknown unit {unit!r} (units are case-sensitive; "
-            f"known: {', '.join(UNITS)})"
+            f"invalid duration {text!r}: unknown unit {unit!r} (units are case-sensitive; known: {', '.join(UNITS)})"
         )
     nanoseconds = Decimal(match["number"]) * _NS_PER_UNIT[unit]
     if nanoseconds <= 0:

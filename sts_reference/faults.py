@@ -19,9 +19,7 @@ FAULTS: dict[str, str] = {
         "expiryDate is compared as epoch seconds, so past dates are accepted and "
         "tokens never expire (the value is still echoed and listed as sent)"
     ),
-    "delete-not-revoking": (
-        "DELETE removes the token from the list but a cached copy keeps authenticating"
-    ),
+    "delete-not-revoking": ("DELETE removes the token from the list but a cached copy keeps authenticating"),
     "list-leaks-secret": "list items carry the secret of tokens this process knows",
     "expiry-inclusive": "a token is still accepted at the exact instant it expires",
 }
@@ -38,9 +36,7 @@ class FaultSet:
         chosen = frozenset(names)
         unknown = sorted(chosen - FAULTS.keys())
         if unknown:
-            raise ValueError(
-                f"unknown fault(s): {', '.join(unknown)}; known faults: {', '.join(FAULTS)}"
-            )
+            raise ValueError(f"unknown fault(s): {', '.join(unknown)}; known faults: {', '.join(FAULTS)}")
         self._names = chosen
 
     def on(self, name: str) -> bool:

@@ -20,9 +20,9 @@ READY_MESSAGE = "sts-reference listening on {url}"
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening-ready TCP socket on ``host``:``port`` (0 picks a free port). Binding here,
     before uvicorn starts, is what lets the caller learn the port chosen."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+        0
+    ]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

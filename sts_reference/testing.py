@@ -58,9 +58,7 @@ def running_server(
     clock = clock if clock is not None else SystemClock()
     store = TokenStore(db_path)
     try:
-        app = create_app(
-            store, clock, manager_roles=manager_roles, faults=fault_set, bootstrap=bootstrap
-        )
+        app = create_app(store, clock, manager_roles=manager_roles, faults=fault_set, bootstrap=bootstrap)
         sock = bind_socket("127.0.0.1", 0)
         ready = threading.Event()
         server = ReferenceServer(uvicorn_config(app), on_ready=ready.set)
@@ -82,9 +80,7 @@ def running_server(
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"reference server did not start in {START_TIMEOUT_S}s")
             if failure or not server.started:
-                raise RuntimeError("reference server failed to start") from (
-                    failure[0] if failure else None
-                )
+                raise RuntimeError("reference server failed to start") from (failure[0] if failure else None)
             yield RunningServer(
                 url=url_for(sock),
                 clock=clock,
