@@ -1,0 +1,456 @@
+"""Running the target's ``sts`` CLI, and reading what it prints.
+
+The command comes from the profile's ``cli.command`` (a command line such as ``sts`` or
+``{python} -m sts_reference.cli``; ``{python}`` is the interpreter running the suite). It
+is split with :func:`shlex.split` and run without a shell, in a clean environment:
+
+- only ``PATH``, ``LANG``/``LC_ALL``, ``TZ`` (UTC unless the check asks for a zone), ``NO_COLOR=1``,
+  and ``HOME`` and ``XDG_CONFIG_HOME`` pointing into a fresh directory that is removed after
+  the call, so a developer's own ``sts`` configuration can never leak in or steer a run;
+- the target and the credential, either as ``STS_CLI_URL``/``STS_CLI_SERVICE_TOKEN`` (the
+  default: the secret stays out of the process list) or as ``--url``/``--service-token``;
+  ``STS_CLI_API_PATH`` when the API is not at the default ``/api``.
+
+stdin is closed, so a prompt cannot hang a run; a call that outlives its timeout is killed
+and fails the check. Every credential handed to a run is registered for masking, and
+:meth:`CliResult.describe` masks what it shows.
+
+What the product's CLI prints, and what this module accepts:
+
+- success lines start with ``✅`` or, with colour off (the real CLI under ``NO_COLOR``),
+  ``[SUCCESS]``; failure lines with ``❌`` or ``[ERROR]``; ANSI colour codes are ignored;
+- ``list`` prints a table ``ID | NAME | EXPIRATION | ROLES``, newer CLIs with a further
+  ``DEDICATED_SUBJECT`` column: :func:`parse_table` finds the columns by the header.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .profile import TargetProfile
+from .redact import REDACTOR, fingerprint
+from .tokens import OwnedToken, TokenLedger
+
+SUCCESS_MARKERS = ("✅", "[SUCCESS]")
+ERROR_MARKERS = ("❌", "[ERROR]")
+#: the column the real CLI's newer versions add to the ``list`` table
+OPTIONAL_COLUMNS = ("DEDICATED_SUBJECT",)
+REQUIRED_COLUMNS = ("ID", "NAME", "EXPIRATION", "ROLES")
+NO_TOKENS = "No service tokens found."
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_MARKER = "|".join(re.escape(m) for m in SUCCESS_MARKERS)
+_CREATED = re.compile(rf"^\s*(?:{_MARKER})\s*Service token created:\s*(\S+)\s*$")
+_DELETED = re.compile(rf"^\s*(?:{_MARKER})\s*Service token deleted:\s*(\S+)\s*$")
+_SEPARATOR = re.compile(r"^[\s\-+=|:─━│┃┼┬┴├┤┌┐└┘╋]*$")
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-.~+/=]{16,}")
+_EXCERPT = 1500
+
+T = TypeVar("T")
+
+
+class CliUnavailable(AssertionError):
+    """The command in ``cli.command`` could not be started or did not finish in time."""
+
+
+def split_command(command: str, python: str = sys.executable) -> list[str]:
+    """``cli.command`` as an argument vector, ``{python}`` replaced by the suite's interpreter."""
+    try:
+        argv = shlex.split(command.format(python=shlex.quote(python)))
+    except (KeyError, IndexError) as exc:
+        raise ValueError(f"cli.command {command!r} has an unknown placeholder {exc} (known: {{python}})") from None
+    except ValueError as exc:
+        raise ValueError(f"cli.command {command!r} cannot be split into words: {exc}") from None
+    if not argv:
+        raise ValueError("cli.command is empty")
+    return argv
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def mask_token_like(text: str, keep: Iterable[str] = ()) -> str:
+    """Mask every long token-shaped word except ``keep`` (for output a secret may hide in unparsed)."""
+    kept = set(keep)
+    return _TOKEN_LIKE.sub(lambda m: m.group(0) if m.group(0) in kept else "<unparsed-word>", REDACTOR.mask(text))
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """One finished CLI call. ``argv`` may carry a secret: show it only through :meth:`describe`."""
+
+    argv: tuple[str, ...] = field(repr=False)
+    exit_code: int
+    stdout: str = field(repr=False)
+    stderr: str = field(repr=False)
+    tz: str
+    duration: float
+
+    @property
+    def out(self) -> str:
+        """stdout without colour codes."""
+        return strip_ansi(self.stdout)
+
+    @property
+    def err(self) -> str:
+        return strip_ansi(self.stderr)
+
+    def shows(self, secret: str) -> bool:
+        """Whether ``secret`` appears anywhere in what the call printed."""
+        return bool(secret) and (secret in self.stdout or secret in self.stderr)
+
+    def shown_secrets(self) -> list[str]:
+        """Fingerprints of the secrets known to this process that the call printed."""
+        return sorted({fingerprint(s) for s in REDACTOR.secrets() if self.shows(s)})
+
+    def lines(self) -> list[str]:
+        """Every line of stdout and stderr, colour removed."""
+        return self.out.splitlines() + self.err.splitlines()
+
+    def error_lines(self) -> list[str]:
+        return [ln.strip() for ln in self.lines() if ln.strip().startswith(ERROR_MARKERS)]
+
+    def command_line(self, keep_words: int = 0) -> str:
+        """The call as a shell line, masked; ``keep_words`` drops the interpreter prefix."""
+        return REDACTOR.mask(shlex.join(self.argv[keep_words:]))
+
+    def describe(self, *, hide_unparsed: Iterable[str] | None = None) -> str:
+        """What was run and what came back, masked, for a failure message.
+
+        With ``hide_unparsed`` (the words to keep, e.g. this run's names), every other long
+        token-shaped word is masked too: for output whose secret could not be parsed.
+        """
+
+        def show(text: str) -> str:
+            text = strip_ansi(text)
+            text = REDACTOR.mask(text) if hide_unparsed is None else mask_token_like(text, hide_unparsed)
+            if len(text) > _EXCERPT:
+                text = text[:_EXCERPT] + f"… ({len(text)} chars)"
+            return text.rstrip("\n") or "(nothing)"
+
+        return (
+            f"`{self.command_line()}` (TZ={self.tz}) exited {self.exit_code} after {self.duration:.2f}s\n"
+            f"--- stdout\n{show(self.stdout)}\n--- stderr\n{show(self.stderr)}"
+        )
+
+
+class CliRunner:
+    """Runs the profile's CLI against one target with a clean environment."""
+
+    def __init__(
+        self,
+        command: str,
+        url: str,
+        api_path: str = "/api",
+        *,
+        timeout: float = 30.0,
+        lang: str = "C.UTF-8",
+    ):
+        self.command = command
+        self.argv = split_command(command)
+        self.url = url.rstrip("/")
+        self.api_path = api_path or "/"
+        self.timeout = timeout
+        self.lang = lang
+
+    @classmethod
+    def from_profile(cls, profile: TargetProfile, url: str) -> CliRunner:
+        if not profile.cli_command:
+            raise ValueError("the profile has no cli.command")
+        # the CLI makes two calls (server info, then the token call), each up to the request timeout
+        return cls(profile.cli_command, url, profile.api_path, timeout=2 * profile.request_timeout + 10)
+
+    def environment(self, home: str, *, tz: str, token: str | None, via: str) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "LANG": self.lang,
+            "LC_ALL": self.lang,
+            "TZ": tz,
+            "HOME": home,
+            "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+            "NO_COLOR": "1",
+        }
+        if via == "env":
+            env["STS_CLI_URL"] = self.url
+            env["STS_CLI_API_PATH"] = self.api_path
+            if token is not None:
+                env["STS_CLI_SERVICE_TOKEN"] = token
+        elif self.api_path != "/api":
+            env["STS_CLI_API_PATH"] = self.api_path  # documented only as an environment variable
+        return env
+
+    def run(
+        self,
+        *args: str,
+        token: str | None,
+        output: str | None = None,
+        tz: str = "UTC",
+        via: str = "env",
+    ) -> CliResult:
+        """Run ``<cli.command> ARGS [-o OUTPUT] [--url U --service-token T]`` and capture it.
+
+        ``via`` says how target and credential are passed: ``env`` (``STS_CLI_*``) or ``flags``.
+        """
+        if via not in ("env", "flags"):
+            raise ValueError(f"via must be 'env' or 'flags', not {via!r}")
+        REDACTOR.register(token)
+        argv = [*self.argv, *args]
+        if output is not None:
+            argv += ["-o", output]
+        if via == "flags":
+            argv += ["--url", self.url]
+            if token is not None:
+                argv += ["--service-token", token]
+        with tempfile.TemporaryDirectory(prefix="sts-cli-home-") as home:
+            env = self.environment(home, tz=tz, token=token, via=via)
+            started = time.monotonic()
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise CliUnavailable(
+                    f"the CLI named by profile setting cli.command ({self.command!r}) could not be started: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            try:
+                raw_out, raw_err = proc.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                raw_out, raw_err = proc.communicate()
+                hung = CliResult(tuple(argv), -9, _decode(raw_out), _decode(raw_err), tz, time.monotonic() - started)
+                raise CliUnavailable(
+                    f"the CLI did not finish within {self.timeout:g}s and was killed\n{hung.describe()}"
+                ) from None
+        return CliResult(
+            tuple(argv), proc.returncode, _decode(raw_out), _decode(raw_err), tz, time.monotonic() - started
+        )
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def concurrently(*calls: Callable[[], T]) -> list[T]:
+    """Run independent calls (each a CLI process start) at once; results in the order given."""
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
+        futures = [pool.submit(c) for c in calls]
+        return [f.result() for f in futures]
+
+
+# -- reading the output ---------------------------------------------------------------------
+
+
+def created_secret(result: CliResult) -> str | None:
+    """The token on the ``✅ Service token created: <token>`` line of stdout (registered for masking)."""
+    for line in result.out.splitlines():
+        m = _CREATED.match(line)
+        if m:
+            REDACTOR.register(m.group(1))
+            return m.group(1)
+    return None
+
+
+def deleted_id(result: CliResult) -> str | None:
+    """The id on the ``✅ Service token deleted: <id>`` line of stdout."""
+    for line in result.out.splitlines():
+        m = _DELETED.match(line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def json_output(result: CliResult) -> Any:
+    """stdout as one JSON document; every ``token`` value in it is registered for masking.
+
+    Raises AssertionError (masked) when stdout is not JSON.
+    """
+    try:
+        doc = json.loads(result.out)
+    except ValueError:
+        raise AssertionError(f"expected one JSON document on stdout\n{result.describe()}") from None
+    _register_tokens(doc)
+    return doc
+
+
+def _register_tokens(doc: Any) -> None:
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key == "token" and isinstance(value, str):
+                REDACTOR.register(value)
+            else:
+                _register_tokens(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            _register_tokens(value)
+
+
+class TableError(ValueError):
+    """The ``list`` output is not a table this module can read."""
+
+
+@dataclass(frozen=True)
+class CliTable:
+    """The ``list`` table: upper-cased header names, and each row as a mapping from them."""
+
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, str], ...]
+    #: lines below the header whose cell count does not match it (e.g. a name containing '|')
+    unreadable: tuple[str, ...] = ()
+
+    def named(self, name: str) -> list[dict[str, str]]:
+        return [r for r in self.rows if r.get("NAME") == name]
+
+    def with_id(self, token_id: int | str) -> list[dict[str, str]]:
+        return [r for r in self.rows if r.get("ID") == str(token_id)]
+
+
+def _bordered(line: str) -> bool:
+    return line.strip().startswith(("|", "│"))
+
+
+def _cells(line: str, bordered: bool) -> list[str]:
+    cells = [c.strip() for c in line.replace("│", "|").split("|")]
+    if bordered:  # | a | b |: an empty cell at either end that is no column
+        cells = cells[1:-1] if len(cells) > 1 and cells[-1] == "" else cells[1:]
+    return cells
+
+
+def parse_table(text: str) -> CliTable:
+    """Read the ``list`` table, finding its columns by the header line.
+
+    Accepts the documented layout ``ID | NAME | EXPIRATION | ROLES`` and the newer one with
+    ``DEDICATED_SUBJECT`` (or any further column), in any column order, with or without a
+    border, separator lines or colour. ``No service tokens found.`` is an empty table.
+    Raises :class:`TableError` when there is no header naming every required column.
+    """
+    lines = [strip_ansi(ln).rstrip() for ln in text.splitlines()]
+    meaningful = [ln for ln in lines if ln.strip() and not _SEPARATOR.match(ln)]
+    if any(ln.strip() == NO_TOKENS for ln in meaningful) and not any("|" in ln for ln in meaningful):
+        return CliTable((), ())
+    start = next(
+        (i for i, ln in enumerate(meaningful) if {"ID", "NAME"} <= {c.upper() for c in _cells(ln, _bordered(ln))}),
+        None,
+    )
+    if start is None:
+        raise TableError("no header line with ID and NAME columns")
+    bordered = _bordered(meaningful[start])
+    header = [c.upper() for c in _cells(meaningful[start], bordered)]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise TableError(f"the header {' | '.join(header)} lacks {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        raise TableError(f"the header {' | '.join(header)} names a column twice")
+    rows, unreadable = [], []
+    for line in meaningful[start + 1 :]:
+        cells = _cells(line, bordered)
+        if not bordered and 1 < len(cells) < len(header):
+            cells += [""] * (len(header) - len(cells))  # trailing empty cells trimmed with the line's end
+        if len(cells) == len(header):
+            rows.append(dict(zip(header, cells, strict=True)))
+        else:
+            unreadable.append(line)
+    return CliTable(tuple(header), tuple(rows), tuple(unreadable))
+
+
+def parse_roles(cell: str) -> list[str]:
+    """A ROLES cell as a list: ``[a b]`` (how Go prints a list), ``a, b`` or ``a b``."""
+    inner = cell.strip()
+    if inner.startswith("[") and inner.endswith("]"):
+        inner = inner[1:-1]
+    return [r for r in re.split(r"[\s,]+", inner) if r]
+
+
+_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+
+
+def cell_date(cell: str) -> str | None:
+    """The ``yyyy-MM-dd`` date in an EXPIRATION cell, or None when the cell shows none."""
+    m = _ISO_DATE.search(cell)
+    return m.group(1) if m else None
+
+
+# -- creating through the CLI ------------------------------------------------------------------
+
+
+@dataclass
+class CliCreate:
+    """A ``service-token create`` call, and the token it made as the ledger now tracks it."""
+
+    result: CliResult
+    name: str
+    #: the secret the CLI printed (None when no secret could be read from its output)
+    secret: str | None
+    #: the token found in the API list under the name (None when nothing was created)
+    token: OwnedToken | None
+    document: Any = None
+
+    def describe(self) -> str:
+        return self.result.describe(hide_unparsed=None if self.secret else [self.name])
+
+
+def create_with_cli(
+    cli: CliRunner,
+    ledger: TokenLedger,
+    name: str,
+    roles: Sequence[str],
+    *,
+    token: str,
+    expiration: str | None = None,
+    output: str | None = None,
+    tz: str = "UTC",
+    via: str = "env",
+) -> CliCreate:
+    """``service-token create`` through the CLI; whatever it creates is adopted by the ledger.
+
+    ``name`` must come from ``ledger.name``: the token is found in the API list by it, so it
+    is tracked and cleaned up even when the CLI fails or prints something unreadable.
+    """
+    args = ["service-token", "create", "--name", name, "--roles", ",".join(roles)]
+    if expiration is not None:
+        args += ["--expiration", expiration]
+    result = cli.run(*args, token=token, output=output, tz=tz, via=via)
+    secret: str | None = None
+    document: Any = None
+    if output == "json":
+        with contextlib.suppress(AssertionError):
+            document = json_output(result)
+        inner = document.get("service-token") if isinstance(document, dict) else None
+        value = inner.get("token") if isinstance(inner, dict) else None
+        secret = value if isinstance(value, str) and value else None
+    else:
+        secret = created_secret(result)
+    adopted = ledger.adopt(name, secret, roles=roles)
+    return CliCreate(result, name, secret, adopted, document)
+
+
+def listed_by_api(ledger: TokenLedger, names: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The API list entries carrying each of ``names``."""
+    wanted = set(names)
+    found: dict[str, list[dict[str, Any]]] = {n: [] for n in wanted}
+    for item in ledger.list_items():
+        if item.get("name") in wanted:
+            found[item["name"]].append(item)
+    return found
