@@ -201,14 +201,21 @@ class Connection:
 
 
 def choose_admin_form(client: ApiClient, profile: TargetProfile, token: str) -> AuthForm | None:
-    """The header form in which the admin credential passes the probe, X-API-Key first."""
+    """The header form in which the admin credential works, X-API-Key first (as ``sts`` sends it).
+
+    A form that lists tokens is preferred over one that only passes the probe, so a target
+    that ignores one form on the token calls alone still gets a working admin client.
+    """
+    probe_ok = None
     for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
         try:
-            if client.probe(profile.probe_path, token, form).is_success:
+            if client.list_tokens(token, form=form).is_success:
                 return form
+            if probe_ok is None and client.probe(profile.probe_path, token, form).is_success:
+                probe_ok = form
         except httpx.HTTPError:
-            return None
-    return None
+            return probe_ok
+    return probe_ok
 
 
 def connect(profile: TargetProfile, url: str, admin_token: str, *, strict_admin: bool) -> Connection:
