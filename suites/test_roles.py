@@ -184,3 +184,30 @@ def test_case_altered_manager_role_grants_no_management(target, ledger, manage_a
     _expect_management_refused(
         target, ledger, manage_as, tok.secret, operation, allowed, f"a token with only role {role!r}"
     )
+
+
+NON_MANAGER_SETS = [
+    pytest.param([], id="no-roles"),
+    pytest.param(["stackstate-power-user"], id="power-user"),
+    pytest.param(["stackstate-k8s-troubleshooter"], id="k8s-troubleshooter"),
+    pytest.param(["stackstate-power-user", "stackstate-guest", "stackstate-k8s-troubleshooter"], id="all-but-admin"),
+]
+
+
+@pytest.mark.requirement("ST-ROLE-006")
+@pytest.mark.parametrize("operation", ["create", "delete"])
+@pytest.mark.parametrize("roles", NON_MANAGER_SETS)
+def test_other_non_manager_roles_grant_no_management(target, ledger, manage_as, observe, roles, operation):
+    """A token with no role, or only predefined roles other than the manager role, cannot manage tokens."""
+    if target.profile.manager_role in roles:
+        pytest.skip(f"profile setting 'roles.manager' ({target.profile.manager_role!r}) is one of {roles}")
+    name = ledger.name("role-nonmanager")
+    resp, tok = ledger.create_raw({"name": name, "roles": roles})
+    if resp.status_code != 200:
+        # a target may refuse an empty or unknown role list at creation: then nothing can be granted
+        observe("non_manager_roles", {"roles": roles, "create_status": resp.status_code})
+        assert 400 <= resp.status_code < 500, f"creating a token with roles {roles} answered {resp.status_code}"
+        return
+    assert tok is not None and tok.id is not None, f"the token created with roles {roles} is not listed"
+    allowed = tuple(dict.fromkeys((*target.expect.forbidden_status, *target.expect.unauthenticated_status)))
+    _expect_management_refused(target, ledger, manage_as, tok.secret, operation, allowed, f"a token with roles {roles}")
