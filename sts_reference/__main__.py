@@ -14,15 +14,15 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from .app import DEFAULT_MANAGER_ROLES, create_app
-from .clock import SystemClock
-from .config import AuthConfig, ConfigError, load_auth_config
+from .config import DEFAULT_MANAGER_ROLES, AuthConfig, ConfigError, load_auth_config
 from .faults import FAULTS, FaultSet
-from .server import READY_MESSAGE, ReferenceServer, bind_socket, url_for, uvicorn_config
-from .store import StoreError, TokenStore
+
+# The web stack (starlette, uvicorn) is imported only once the options and the config have
+# been checked, so that a bad start-up is reported quickly.
 
 PROG = "sts-reference"
 USAGE_ERROR = 2
+READY_MESSAGE = "sts-reference listening on {url}"
 
 
 def _port(text: str) -> int:
@@ -109,6 +109,11 @@ def _serve(args: argparse.Namespace) -> int:
         auth = load_auth_config(args.auth_config) if args.auth_config else AuthConfig()
     except ConfigError as exc:
         return _fail(f"bad authentication config: {exc}")
+    from .app import create_app
+    from .clock import SystemClock
+    from .server import ReferenceServer, bind_socket, url_for, uvicorn_config
+    from .store import StoreError, TokenStore
+
     try:
         store = TokenStore(args.db)
     except StoreError as exc:
@@ -129,6 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
         def announce() -> None:
             print(READY_MESSAGE.format(url=url_for(sock)), flush=True)
 
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("sts_reference").setLevel(logging.INFO)
         server = ReferenceServer(uvicorn_config(app), on_ready=announce)
         server.run(sockets=[sock])
         sock.close()
@@ -143,11 +150,12 @@ def _stop_early(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage or help already
+        return exc.code if isinstance(exc.code, int) else USAGE_ERROR
     if args.command == "faults":
         return _list_faults()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("sts_reference").setLevel(logging.INFO)
     previous = signal.signal(signal.SIGTERM, _stop_early)
     try:
         return _serve(args)

@@ -45,7 +45,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .clock import Clock
-from .config import BootstrapSpec
+from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
 from .store import TokenRecord, TokenStore
 
@@ -63,7 +63,6 @@ SECRET_RANDOM_BYTES = 24
 """192 random bits, rendered in the URL-safe base64 alphabet (no header quoting needed)."""
 
 BOOTSTRAP_TOKEN_NAME = "bootstrap"
-DEFAULT_MANAGER_ROLES = ("stackstate-admin",)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

@@ -29,6 +29,10 @@ from .durations import parse_duration
 
 DEFAULT_TTL_MS = 24 * 60 * 60 * 1000
 
+DEFAULT_MANAGER_ROLES = ("stackstate-admin",)
+"""Roles that may manage service tokens unless the server is told otherwise; in current
+releases only stackstate-admin holds the get/create/delete-service-tokens permissions."""
+
 SPELLINGS = ("serviceToken", "servicetoken")
 _BOOTSTRAP_KEYS = ("token", "roles", "ttl")
 

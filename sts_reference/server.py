@@ -14,8 +14,6 @@ from types import FrameType
 import uvicorn
 from starlette.types import ASGIApp
 
-READY_MESSAGE = "sts-reference listening on {url}"
-
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening-ready TCP socket on ``host``:``port`` (0 picks a free port). Binding here,

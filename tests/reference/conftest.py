@@ -20,13 +20,12 @@ from .support import (
     ADMIN,
     START_MS,
     Api,
+    StartServer,
     VendorSchemas,
     http_client,
     load_vendor_schemas,
     vendor_spec_path,
 )
-
-StartServer = Callable[..., RunningServer]
 
 
 @pytest.fixture(scope="session")

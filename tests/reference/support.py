@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,9 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import RunningServer
+
+StartServer = Callable[..., RunningServer]
+"""The ``start_server`` fixture: ``running_server`` options in, a running server out."""
 
 # 2023-11-14T22:13:20Z: every fake clock starts here unless a test says otherwise.
 START_MS = 1_700_000_000_000
@@ -72,19 +75,32 @@ class Api:
 
     server: RunningServer
     http: httpx.Client
+    authorization_header: bool = False
+    """Present tokens as ``Authorization: ApiKey`` instead of ``X-API-Key``."""
 
-    @staticmethod
-    def key(token: str) -> dict[str, str]:
+    def using_authorization_header(self) -> Api:
+        return replace(self, authorization_header=True)
+
+    @property
+    def manager_token(self) -> str:
+        """The token calls use the server's bootstrap token unless told otherwise."""
+        return self.server.bootstrap.token if self.server.bootstrap else ADMIN.token
+
+    def key(self, token: str) -> dict[str, str]:
+        if self.authorization_header:
+            return {"Authorization": f"ApiKey {token}"}
         return {"X-API-Key": token}
 
-    def create(self, body: object, *, token: str = ADMIN.token) -> httpx.Response:
-        return self.http.post("/api/security/tokens", json=body, headers=self.key(token))
+    def create(self, body: object, *, token: str | None = None) -> httpx.Response:
+        headers = self.key(token or self.manager_token)
+        return self.http.post("/api/security/tokens", json=body, headers=headers)
 
-    def list(self, *, token: str = ADMIN.token) -> httpx.Response:
-        return self.http.get("/api/security/tokens", headers=self.key(token))
+    def list_tokens(self, *, token: str | None = None) -> httpx.Response:
+        return self.http.get("/api/security/tokens", headers=self.key(token or self.manager_token))
 
-    def delete(self, token_id: int | str, *, token: str = ADMIN.token) -> httpx.Response:
-        return self.http.delete(f"/api/security/tokens/{token_id}", headers=self.key(token))
+    def delete(self, token_id: int | str, *, token: str | None = None) -> httpx.Response:
+        headers = self.key(token or self.manager_token)
+        return self.http.delete(f"/api/security/tokens/{token_id}", headers=headers)
 
     def status(self, headers: Mapping[str, str]) -> httpx.Response:
         return self.http.get("/api/server/status", headers=dict(headers))
@@ -93,7 +109,7 @@ class Api:
         return self.status(self.key(token))
 
     def listed(self) -> list[dict[str, Any]]:
-        response = self.list()
+        response = self.list_tokens()
         assert response.status_code == 200, response.text
         items = response.json()
         assert isinstance(items, list)
@@ -133,22 +149,28 @@ class RawResponse:
 def raw_get(url: str, path: str, header_lines: list[str]) -> RawResponse:
     """GET ``path`` with header lines written exactly as given. httpx (h11) refuses header
     values with surrounding whitespace, which servers must still trim (RFC 9110 OWS)."""
+    return raw_request(url, "GET", path, header_lines)
+
+
+def raw_request(url: str, method: str, path: str, header_lines: list[str], body: bytes = b"") -> RawResponse:
+    """One request over a fresh socket, header lines sent verbatim (no Content-Length is
+    added), read until the server closes the connection."""
     import socket
 
     parsed = httpx.URL(url)
     assert parsed.host and parsed.port
-    head = [f"GET {path} HTTP/1.1", f"Host: {parsed.host}:{parsed.port}", "Connection: close"]
-    request = "\r\n".join([*head, *header_lines, "", ""]).encode("latin-1")
+    head = [f"{method} {path} HTTP/1.1", f"Host: {parsed.host}:{parsed.port}", "Connection: close"]
+    request = "\r\n".join([*head, *header_lines, "", ""]).encode("latin-1") + body
     with socket.create_connection((parsed.host, parsed.port), timeout=10) as sock:
         sock.sendall(request)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     raw = b"".join(chunks)
-    head_bytes, _, body = raw.partition(b"\r\n\r\n")
+    head_bytes, _, payload = raw.partition(b"\r\n\r\n")
     status_line, *lines = head_bytes.decode("latin-1").split("\r\n")
     headers = {}
     for line in lines:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    return RawResponse(int(status_line.split()[1]), headers, body)
+    return RawResponse(int(status_line.split()[1]), headers, payload)
