@@ -154,11 +154,23 @@ def _process_main(load: Load) -> Tally:
     return uvloop.run(_drive(load))
 
 
-def measure(url: str, token: str, operation: str, args: argparse.Namespace) -> float:
+def cpu_seconds(pid: int) -> float | None:
+    """User+system CPU time the process has used (Linux /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, token: str, operation: str, args: argparse.Namespace, server_pid: int) -> float:
     load = Load(url, token, operation, args.seconds, args.concurrency, time.time() + 1.0)
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.processes) as pool:
+        cpu_before = cpu_seconds(server_pid)
         tallies = pool.map(_process_main, [load] * args.processes)
+        cpu_after = cpu_seconds(server_pid)
     done = sum(t.done for t in tallies)
     errors = sum(t.errors for t in tallies)
     latencies = sorted(latency for t in tallies for latency in t.latencies_ms)
@@ -166,9 +178,15 @@ def measure(url: str, token: str, operation: str, args: argparse.Namespace) -> f
     p50 = statistics.median(latencies) if latencies else float("nan")
     p99 = latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
     unit, _ = OPERATIONS[operation]
+    # Server CPU per operation does not depend on how busy the machine is, unlike the rate:
+    # it says what one core could serve if the clients cost nothing.
+    cpu = ""
+    if cpu_before is not None and cpu_after is not None and done:
+        per_op_us = (cpu_after - cpu_before) / (done + errors + load.concurrency * args.processes) * 1e6
+        cpu = f"; server CPU {per_op_us:,.0f} us/{unit[:-1]} = {1e6 / per_op_us:,.0f} {unit}/s per core"
     print(
         f"{operation:>15}: {done:>7} {unit} in {args.seconds:g} s = {rate:>7,.0f} {unit}/s"
-        f"  (latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; errors {errors})",
+        f"  (latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; errors {errors}{cpu})",
         flush=True,
     )
     return rate
@@ -225,7 +243,7 @@ def main() -> None:
                 flush=True,
             )
             for operation in OPERATIONS:
-                measure(url, token, operation, args)
+                measure(url, token, operation, args, process.pid)
         finally:
             process.terminate()
             process.wait(10)

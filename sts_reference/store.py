@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS service_tokens (
     is_bootstrap        INTEGER NOT NULL DEFAULT 0,
     created_seq         INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS service_tokens_by_creation ON service_tokens (created_seq);
 """
 
 _COLUMNS = "id, name, roles_json, expiration, last_update, dedicated_subject, is_bootstrap"
