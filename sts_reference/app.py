@@ -385,7 +385,7 @@ class ServiceTokenApi:
     @staticmethod
     async def _read_json_object(request: Request) -> dict[str, Any]:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise _Refusal(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
         chunks: list[bytes] = []
         size = 0

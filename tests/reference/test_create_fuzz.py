@@ -1,0 +1,72 @@
+"""Arbitrary create bodies: the answer is 200 or a 4xx with a JSON body, never a 5xx, and a
+refused request stores nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sts_conformance.hypothesis_profiles import suite_settings
+
+from .support import ADMIN, START_MS, Api
+
+# Values near the rules: valid and invalid names, roles and expiry dates, mixed with noise.
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+names = st.text(max_size=300) | json_values
+roles = st.lists(st.text(max_size=30), max_size=5) | json_values
+expiries = st.integers(min_value=START_MS - 10, max_value=START_MS + 10) | st.integers() | json_values
+bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": names,
+        "roles": roles,
+        "expiryDate": expiries,
+        "dedicatedSubject": st.text(max_size=20) | json_values,
+        "extra": json_values,
+    },
+)
+
+# The project's Hypothesis profiles (quick unless --hypothesis-profile says otherwise). The
+# shared server fixture is deliberately reused across examples: each example checks its own
+# effect on the list, so it does not need a fresh server.
+SERVER_FACING = settings(
+    suite_settings(),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@SERVER_FACING
+@given(body=bodies | json_values)
+def test_create_any_json_body_is_answered_without_5xx(api: Api, body: Any) -> None:
+    """Whatever JSON arrives, the answer is 200 (and one more token) or 400 (and none)."""
+    before = api.listed()
+    response = api.create(body)
+    assert response.status_code in (200, 400), response.text
+    answer = response.json()
+    after = api.listed()
+    if response.status_code == 200:
+        assert answer["name"] == body["name"]
+        assert len(after) == len(before) + 1
+    else:
+        assert after == before
+
+
+@SERVER_FACING
+@given(content=st.binary(max_size=200))
+def test_create_any_bytes_are_answered_without_5xx(api: Api, content: bytes) -> None:
+    """Random bytes are 400 (or 200 when they happen to be a valid request), never a 5xx."""
+    response = api.http.post(
+        "/api/security/tokens", content=content, headers={"X-API-Key": ADMIN.token, "Content-Type": "application/json"}
+    )
+    assert response.status_code in (200, 400)
+    assert isinstance(json.loads(response.content), dict)
