@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from sts_conformance.cli_runner import CliRunner
+from sts_conformance.client import server_time_ms
 from sts_conformance.tokens import OwnedToken
 
 #: how long the expiring credential lives on the server's clock
@@ -18,8 +19,16 @@ EXPIRING_LIFETIME_MS = 2000
 @dataclass(frozen=True)
 class ExpiringCredential:
     token: OwnedToken
-    #: the probe's status right after the create, before the expiry
+    #: the probe's status right after the create
     status_before: int
+    #: the server's clock (Date header, 1 s resolution) when it answered that probe
+    probed_at_ms: int | None
+
+    @property
+    def surely_probed_before_expiry(self) -> bool:
+        """Whether that probe was certainly answered before the expiry (a slow target may have been late)."""
+        expiry = self.token.expiration
+        return self.probed_at_ms is not None and expiry is not None and self.probed_at_ms + 1000 <= expiry
 
 
 @pytest.fixture(scope="session")
@@ -47,4 +56,5 @@ def expiring_credential(target, ledger) -> ExpiringCredential:
         roles=[target.profile.manager_role],
         expiry_ms=target.server_now_ms() + EXPIRING_LIFETIME_MS,
     )
-    return ExpiringCredential(tok, target.probe(tok.secret).status_code)
+    resp = target.probe(tok.secret)
+    return ExpiringCredential(tok, resp.status_code, server_time_ms(resp))
