@@ -124,9 +124,9 @@ class CliResult:
     def error_lines(self) -> list[str]:
         return [ln.strip() for ln in self.lines() if ln.strip().startswith(ERROR_MARKERS)]
 
-    def command_line(self, keep_words: int = 0) -> str:
-        """The call as a shell line, masked; ``keep_words`` drops the interpreter prefix."""
-        return REDACTOR.mask(shlex.join(self.argv[keep_words:]))
+    def command_line(self) -> str:
+        """The call as a shell line, masked."""
+        return REDACTOR.mask(shlex.join(self.argv))
 
     def describe(self, *, hide_unparsed: Iterable[str] | None = None) -> str:
         """What was run and what came back, masked, for a failure message.
