@@ -29,14 +29,20 @@ from .support import (
 
 
 @pytest.fixture(scope="session")
-def vendor() -> VendorSchemas:
+def vendor_or_none() -> VendorSchemas | None:
     path = vendor_spec_path()
-    if not path.is_file():
+    return load_vendor_schemas(path) if path.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def vendor(vendor_or_none: VendorSchemas | None) -> VendorSchemas:
+    """The vendor schemas; tests that assert against them skip when the spec is absent."""
+    if vendor_or_none is None:
         pytest.skip(
-            f"vendor OpenAPI spec not found at {path}; set STS_VENDOR_OPENAPI to its path "
-            "to validate bodies against the vendor schemas"
+            f"vendor OpenAPI spec not found at {vendor_spec_path()}; set STS_VENDOR_OPENAPI to its "
+            "path to validate bodies against the vendor schemas"
         )
-    return load_vendor_schemas(path)
+    return vendor_or_none
 
 
 @pytest.fixture(scope="session")
@@ -61,18 +67,20 @@ def start_server() -> Iterator[StartServer]:
 
 
 @pytest.fixture
-def api(shared_server: RunningServer) -> Iterator[Api]:
+def api(shared_server: RunningServer, vendor_or_none: VendorSchemas | None) -> Iterator[Api]:
+    """The shared server's API; every success body it receives is checked against the
+    vendor schemas (when the spec is present)."""
     with http_client(shared_server.url) as client:
-        yield Api(shared_server, client)
+        yield Api(shared_server, client, vendor=vendor_or_none)
 
 
 @pytest.fixture
-def api_for() -> Iterator[Callable[[RunningServer], Api]]:
-    """An ``Api`` for a server a test started itself."""
+def api_for(vendor_or_none: VendorSchemas | None) -> Iterator[Callable[[RunningServer], Api]]:
+    """An ``Api`` for a server a test started itself, checking bodies like ``api``."""
     with contextlib.ExitStack() as stack:
 
         def make(server: RunningServer) -> Api:
             client = stack.enter_context(http_client(server.url))
-            return Api(server, client)
+            return Api(server, client, vendor=vendor_or_none)
 
         yield make

@@ -77,6 +77,8 @@ class Api:
     http: httpx.Client
     authorization_header: bool = False
     """Present tokens as ``Authorization: ApiKey`` instead of ``X-API-Key``."""
+    vendor: VendorSchemas | None = None
+    """When set, every 200 body of the documented calls is validated against it."""
 
     def using_authorization_header(self) -> Api:
         return replace(self, authorization_header=True)
@@ -91,12 +93,43 @@ class Api:
             return {"Authorization": f"ApiKey {token}"}
         return {"X-API-Key": token}
 
+    def _checked(self, response: httpx.Response, schema: str, *, items: bool = False) -> httpx.Response:
+        if self.vendor is not None and response.status_code == 200:
+            if items:
+                self.vendor.validate_list(schema, response.json())
+            else:
+                self.vendor.validate(schema, response.json())
+        return response
+
+    def error_body(
+        self, response: httpx.Response, status: int, schema: str = "GenericErrorsResponse"
+    ) -> dict[str, Any]:
+        """Assert ``response`` is the given error status with a JSON error body of ``schema``
+        (checked against the vendor spec when present, by shape always) and return the body."""
+        assert response.status_code == status, (response.status_code, response.text)
+        assert response.headers["content-type"] == "application/json", response.headers
+        body = response.json()
+        assert isinstance(body, dict), body
+        if schema == "GenericErrorsResponse":
+            assert body["_type"] == "ErrorsResponse" and body["errors"][0]["errorCode"] == status, body
+        else:
+            assert body["_type"] == "ServiceTokenInvalidExpiryError" and body["message"], body
+        if self.vendor is not None:
+            self.vendor.validate(schema, body)
+        return body
+
     def create(self, body: object, *, token: str | None = None) -> httpx.Response:
         headers = self.key(token or self.manager_token)
-        return self.http.post("/api/security/tokens", json=body, headers=headers)
+        response = self.http.post("/api/security/tokens", json=body, headers=headers)
+        return self._checked(response, "ServiceTokenCreatedResponse")
 
     def list_tokens(self, *, token: str | None = None) -> httpx.Response:
-        return self.http.get("/api/security/tokens", headers=self.key(token or self.manager_token))
+        response = self.http.get("/api/security/tokens", headers=self.key(token or self.manager_token))
+        return self._checked(response, "ServiceToken", items=True)
+
+    def info(self, *, token: str | None = None) -> httpx.Response:
+        response = self.http.get("/api/server/info", headers=self.key(token or self.manager_token))
+        return self._checked(response, "ServerInfo")
 
     def delete(self, token_id: int | str, *, token: str | None = None) -> httpx.Response:
         headers = self.key(token or self.manager_token)

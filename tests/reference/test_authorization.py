@@ -9,7 +9,7 @@ import pytest
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import RunningServer
 
-from .support import Api, StartServer, VendorSchemas, unique_name
+from .support import Api, StartServer, unique_name
 
 NON_MANAGER_ROLES = [
     pytest.param(["stackstate-power-user"], id="power user"),
@@ -22,7 +22,7 @@ NON_MANAGER_ROLES = [
 
 
 @pytest.mark.parametrize("roles", NON_MANAGER_ROLES)
-def test_token_without_manager_role_refused_token_management(api: Api, vendor: VendorSchemas, roles: list[str]) -> None:
+def test_token_without_manager_role_refused_token_management(api: Api, roles: list[str]) -> None:
     """List, create and delete are 403 for a valid token lacking a manager role (role names
     are case-sensitive), and the refused create changes nothing."""
     victim_id, _ = api.new_token(["stackstate-guest"])
@@ -35,9 +35,7 @@ def test_token_without_manager_role_refused_token_management(api: Api, vendor: V
         api.delete(victim_id, token=secret),
     ]
     for response in responses:
-        assert response.status_code == 403, response.request
-        vendor.validate("GenericErrorsResponse", response.json())
-        assert response.json()["errors"][0]["errorCode"] == 403
+        api.error_body(response, 403)
     assert api.listed() == before
 
 
@@ -46,7 +44,7 @@ def test_any_authenticated_token_may_read_server_status_and_info(api: Api, roles
     """status and info need authentication only, not a particular role."""
     _, secret = api.new_token(roles)
     assert api.status_with(secret).status_code == 200
-    assert api.http.get("/api/server/info", headers=api.key(secret)).status_code == 200
+    assert api.info(token=secret).status_code == 200
 
 
 def test_one_manager_role_among_others_is_enough(api: Api) -> None:
