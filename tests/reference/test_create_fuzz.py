@@ -9,8 +9,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sts_conformance.hypothesis_profiles import suite_settings
-
 from .support import ADMIN, START_MS, Api
 
 # Values near the rules: valid and invalid names, roles and expiry dates, mixed with noise.
@@ -36,11 +34,11 @@ bodies = st.fixed_dictionaries(
     },
 )
 
-# The project's Hypothesis profiles (quick unless --hypothesis-profile says otherwise). The
-# shared server fixture is deliberately reused across examples: each example checks its own
-# effect on the list, so it does not need a fresh server.
+# Server-facing: no deadline, and the shared server fixture is deliberately reused across
+# examples (each example checks its own effect on the list). The number of examples comes
+# from the active Hypothesis profile (--hypothesis-profile).
 SERVER_FACING = settings(
-    suite_settings(),
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
