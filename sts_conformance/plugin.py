@@ -33,6 +33,9 @@ from .tokens import TokenLedger
 
 STATE_KEY = pytest.StashKey["RunState"]()
 
+# Reports in reports/ and the run's verdict and exit status live in their own plugin module.
+pytest_plugins = ["sts_conformance.reporting.hooks"]
+
 
 @dataclass
 class RunState:
@@ -100,6 +103,7 @@ def activate(config: pytest.Config) -> None:
         path = resolve_profile_path(config.getoption("target"))
         profile = load_profile(path)
     except HarnessError as exc:
+        _report_start_failure(config, None, exc)
         raise pytest.UsageError(str(exc)) from None
     REDACTOR.register(profile.admin_token, profile.bootstrap.token)
 
@@ -114,6 +118,7 @@ def activate(config: pytest.Config) -> None:
     except HarnessError as exc:
         if process is not None:
             process.stop()
+        _report_start_failure(config, profile, exc)
         raise pytest.UsageError(str(exc)) from None
 
     run_dir = Path(tempfile.mkdtemp(prefix="sts-run-"))
@@ -123,6 +128,16 @@ def activate(config: pytest.Config) -> None:
         config.add_cleanup(process.stop)
     config.add_cleanup(lambda: _rmtree(run_dir))
     _install_sigterm()
+
+
+# -- reports (sts_conformance/reporting) ---------------------------------------------------
+
+
+def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, exc: HarnessError) -> None:
+    """Replace any earlier reports with an error report: this run stops before any check."""
+    from .reporting.hooks import start_failed
+
+    start_failed(config, profile, exc)
 
 
 def _rmtree(path: Path) -> None:

@@ -1,0 +1,163 @@
+"""The report document (``conformance.json``): what a run knows, in the documented shape.
+
+The shape is described by ``sts_conformance/schemas/conformance-report.json`` and, for
+people, by ``docs/report-format.md``. Change all three together and bump
+:data:`FORMAT_VERSION`: the minor number for additions a reader may ignore, the major
+number for anything that changes or removes what a reader relies on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .. import __version__
+from ..client import ApiClient, AuthForm
+from ..redact import REDACTOR
+from ..requirements import Requirement
+from .results import PhaseRecord, RunOutcome, evaluate, mask_data
+
+FORMAT = "sts-conformance-report"
+FORMAT_VERSION = "1.0"
+SUITE_NAME = "sts-conformance"
+_INFO_LIMIT = 4000
+
+
+@dataclass
+class RunInfo:
+    """Facts about the run that do not come from the tests."""
+
+    catalogue_version: str
+    started_at: float
+    finished_at: float
+    target: dict[str, Any]
+    profile: dict[str, Any]
+    commit: str = "unknown"
+    suite_version: str = __version__
+    workers: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_report(
+    records: Iterable[PhaseRecord], catalogue: Mapping[str, Requirement], outcome: RunOutcome, info: RunInfo
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "suite": {
+            "name": SUITE_NAME,
+            "version": info.suite_version,
+            "commit": info.commit,
+            "catalogue_version": info.catalogue_version,
+        },
+        "run": {
+            "started_at": iso(info.started_at),
+            "finished_at": iso(info.finished_at),
+            "duration_s": round(max(0.0, info.finished_at - info.started_at), 3),
+            "workers": info.workers,
+            "python": platform.python_version(),
+            "pytest": _pytest_version(),
+            "warnings": [REDACTOR.mask(w) for w in info.warnings],
+        },
+        "target": mask_data(info.target),
+        "profile": mask_data(info.profile),
+    }
+    doc.update(evaluate(records, catalogue, outcome))
+    return doc
+
+
+def _pytest_version() -> str:
+    import pytest
+
+    return pytest.__version__
+
+
+# -- facts gathered by the controller ---------------------------------------------------------
+
+
+def git_commit(where: Path | None = None) -> str:
+    """The commit the suite runs from, or ``unknown`` (an installed copy, no git)."""
+    where = where or Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) >= 7 else "unknown"
+
+
+def public_url(url: str) -> str:
+    """``url`` without credentials in it (``https://user:pass@host`` → ``https://host``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTOR.mask(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def server_info(url: str, api_path: str, token: str, form: AuthForm, *, timeout: float, verify: bool) -> dict[str, Any]:
+    """What ``GET {api}/server/info`` says with the admin credential; never raises."""
+    result: dict[str, Any] = {"reachable": False, "status": None, "version": None, "info": None, "error": None}
+    try:
+        with ApiClient(url, api_path, timeout=timeout, verify=verify) as client:
+            resp = client.server_info(token, form=form)
+    except httpx.HTTPError as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        return mask_data(result)
+    result["reachable"] = True
+    result["status"] = resp.status_code
+    if not resp.is_success:
+        result["error"] = f"answered {resp.status_code}"
+        return result
+    try:
+        body = resp.json()
+    except ValueError:
+        result["error"] = "the answer is not JSON"
+        return result
+    result["version"] = describe_version(body)
+    if len(resp.content) <= _INFO_LIMIT:
+        result["info"] = body
+    return mask_data(result)
+
+
+def describe_version(body: Any) -> str | None:
+    """``5.2.1-abc (commit 1234abc)`` from a ServerInfo body, whatever parts of it are there."""
+    if not isinstance(body, dict):
+        return None
+    version = body.get("version")
+    if isinstance(version, str):
+        return version
+    if not isinstance(version, dict):
+        return None
+    numbers = [version.get(k) for k in ("major", "minor", "patch")]
+    if not all(isinstance(n, int) for n in numbers):
+        return None
+    text = ".".join(str(n) for n in numbers)
+    if isinstance(version.get("diff"), str) and version["diff"]:
+        text += f"-{version['diff']}"
+    commit = version.get("commit")
+    if isinstance(commit, str) and commit:
+        shown = commit[:12] if re.fullmatch(r"[0-9a-fA-F]{13,}", commit) else commit[:40]
+        text += f" (commit {shown})"
+    if version.get("isDev") is True:
+        text += " [dev]"
+    return text

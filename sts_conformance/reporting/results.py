@@ -1,0 +1,368 @@
+"""From pytest's per-phase reports to one verdict per requirement, and the run's verdict.
+
+Everything here works on plain data (:class:`PhaseRecord` is JSON-ready), so the same
+code builds the report inside a run and from a recorded run in the project's own tests.
+The rules (what counts as a failure, an error, a pass) are documented for readers of the
+reports in ``docs/report-format.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..redact import REDACTOR
+from ..requirements import Requirement
+
+# -- the vocabulary ------------------------------------------------------------------------
+
+PASSED = "passed"
+FAILED = "failed"
+ERROR = "error"
+SKIPPED = "skipped"
+NOT_APPLICABLE = "not-applicable"
+EXPECTED_FAILURE = "expected-failure"
+UNEXPECTEDLY_PASSING = "unexpectedly-passing"
+NOT_RUN = "not-run"
+
+#: every status a requirement can have, in the order reports show them
+STATUSES = (PASSED, FAILED, ERROR, SKIPPED, NOT_APPLICABLE, EXPECTED_FAILURE, UNEXPECTEDLY_PASSING, NOT_RUN)
+#: every outcome a single test can have (a test is never "not run": then it has no record)
+TEST_OUTCOMES = STATUSES[:-1]
+
+#: when a requirement's tests disagree, the first status in this list that any test has wins
+_PRECEDENCE = (FAILED, UNEXPECTEDLY_PASSING, ERROR, EXPECTED_FAILURE, PASSED, SKIPPED, NOT_APPLICABLE)
+
+# the run's verdict and its exit status (see docs/report-format.md, "Verdict and exit status")
+RESULT_PASS = "pass"
+RESULT_FAIL = "fail"
+RESULT_ERROR = "error"
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_INTERRUPTED = 2
+EXIT_ERROR = 3
+EXIT_USAGE = 4
+EXIT_NO_TESTS = 5
+
+# why a phase failed, decided where the exception is still at hand (see hooks.py)
+KIND_TARGET = "target"  # an assertion about the target (AssertionError, pytest.fail)
+KIND_HARNESS = "harness"  # any other exception in fixture setup or teardown
+KIND_UNREACHABLE = "unreachable"  # the target could not be connected to
+KIND_XPASS = "xpass-strict"  # a known deviation that did not fail
+
+#: a skip whose reason starts like this is "not applicable" rather than "skipped"
+NOT_APPLICABLE_PREFIX = "not applicable:"
+
+_SKIP_PREFIX = re.compile(r"^Skipped:\s*")
+_SETTING_QUOTED = re.compile(r"\bsetting\s+['\"`]([A-Za-z_][\w.]*)['\"`]")
+_SETTING_DOTTED = re.compile(r"\b((?:expect|bootstrap|roles|cli)\.[a-z_]+)\b")
+_MESSAGE_LIMIT = 2000
+_DETAILS_LIMIT = 8000
+
+
+def mask_data(value: Any) -> Any:
+    """Mask every string inside plain JSON-like data (keys included)."""
+    if isinstance(value, str):
+        return REDACTOR.mask(value)
+    if isinstance(value, Mapping):
+        return {mask_data(k) if isinstance(k, str) else k: mask_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(v) for v in value]
+    return value
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, keeping its head and its tail."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    return f"{text[:head]}\n… ({len(text) - limit} characters left out) …\n{text[-tail:]}"
+
+
+def skip_settings(reason: str) -> list[str]:
+    """The profile settings a skip reason names (``setting 'launch'``, ``expect.duplicate_names``)."""
+    found = _SETTING_QUOTED.findall(reason) + _SETTING_DOTTED.findall(reason)
+    return list(dict.fromkeys(found))
+
+
+# -- one phase of one test -------------------------------------------------------------------
+
+
+@dataclass
+class PhaseRecord:
+    """What the report needs from one pytest ``TestReport`` (setup, call or teardown)."""
+
+    nodeid: str
+    when: str
+    outcome: str  # pytest's: passed, failed, skipped
+    duration: float = 0.0
+    requirements: list[str] = field(default_factory=list)
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    kind: str | None = None  # for failed phases: KIND_*
+    message: str | None = None
+    details: str | None = None
+    skip_reason: str | None = None
+    wasxfail: str | None = None
+    worker: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PhaseRecord:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class HarnessProblem:
+    """Something that went wrong in the suite or its environment, not in the target."""
+
+    where: str
+    message: str
+    details: str = ""
+
+
+def _test_outcome(phases: dict[str, PhaseRecord]) -> tuple[str, PhaseRecord | None, list[HarnessProblem]]:
+    """One test's outcome from its phases: (outcome, the phase that decided it, harness errors)."""
+    setup, call, teardown = phases.get("setup"), phases.get("call"), phases.get("teardown")
+    errors: list[HarnessProblem] = []
+    outcome, decisive = PASSED, call or setup
+    first = setup or call
+    if first is not None and first.outcome == "failed":
+        outcome, decisive = _failed_outcome(first), first
+    elif first is not None and first.outcome == "skipped":
+        outcome, decisive = _skipped_outcome(first), first
+    elif call is not None:
+        decisive = call
+        if call.outcome == "failed":
+            outcome = _failed_outcome(call)
+        elif call.outcome == "skipped":
+            outcome = _skipped_outcome(call)
+    if teardown is not None and teardown.outcome == "failed":
+        if teardown.kind == KIND_TARGET and outcome == PASSED:
+            outcome, decisive = FAILED, teardown
+        elif teardown.kind != KIND_TARGET:
+            # the check itself is judged by its call; the teardown problem is the harness's
+            where = f"{teardown.nodeid} (teardown)"
+            errors.append(HarnessProblem(where, teardown.message or "", teardown.details or ""))
+    return outcome, decisive, errors
+
+
+def _failed_outcome(phase: PhaseRecord) -> str:
+    if phase.kind == KIND_XPASS:
+        return UNEXPECTEDLY_PASSING
+    if phase.kind == KIND_TARGET:
+        return FAILED
+    # harness, unreachable, or no kind at all: a report that pytest or xdist made up without
+    # running our hook (a crashed worker) -- none of them says anything about the target
+    return ERROR
+
+
+def _skipped_outcome(phase: PhaseRecord) -> str:
+    if phase.wasxfail is not None:
+        return EXPECTED_FAILURE
+    reason = phase.skip_reason or ""
+    return NOT_APPLICABLE if reason.lower().startswith(NOT_APPLICABLE_PREFIX) else SKIPPED
+
+
+def _test_entry(nodeid: str, phases: dict[str, PhaseRecord], outcome: str, decisive: PhaseRecord | None) -> dict:
+    entry: dict[str, Any] = {
+        "nodeid": nodeid,
+        "outcome": outcome,
+        "duration_s": round(sum(p.duration for p in phases.values()), 4),
+    }
+    workers = {p.worker for p in phases.values() if p.worker}
+    if workers:
+        entry["worker"] = sorted(workers)[0]
+    if decisive is not None:
+        if outcome in (SKIPPED, NOT_APPLICABLE) and decisive.skip_reason:
+            entry["reason"] = decisive.skip_reason
+            entry["settings"] = skip_settings(decisive.skip_reason)
+        if outcome in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING):
+            entry["deviation"] = decisive.wasxfail or _xpass_reason(decisive.message)
+        if outcome in (FAILED, ERROR, EXPECTED_FAILURE, UNEXPECTEDLY_PASSING) and decisive.message:
+            entry["message"] = decisive.message
+            if decisive.details:
+                entry["details"] = decisive.details
+            entry["phase"] = decisive.when
+        if outcome in (FAILED, ERROR, EXPECTED_FAILURE) and decisive.exchanges:
+            entry["exchanges"] = decisive.exchanges
+    # each phase's report carries the test's properties as they were when it was made, so
+    # the last phase has every observation (and the earlier ones a prefix of them)
+    last = phases.get("teardown") or phases.get("call") or phases.get("setup")
+    observations = last.observations if last is not None else []
+    if observations:
+        entry["observations"] = observations
+    return entry
+
+
+def _xpass_reason(message: str | None) -> str:
+    text = (message or "").removeprefix("[XPASS(strict)]").strip()
+    return re.sub(r"^known deviation ST-[A-Z]+-\d{3}:\s*", "", text)
+
+
+# -- the whole run ----------------------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    """The run-level facts the verdict needs beyond the tests' own results."""
+
+    strict: bool = False
+    interrupted: bool = False
+    collection_errors: list[HarnessProblem] = field(default_factory=list)
+
+
+def group_phases(records: Iterable[PhaseRecord]) -> dict[str, dict[str, PhaseRecord]]:
+    """Records by test (in the order first seen), then by phase."""
+    tests: dict[str, dict[str, PhaseRecord]] = {}
+    for rec in records:
+        tests.setdefault(rec.nodeid, {})[rec.when] = rec
+    return tests
+
+
+def evaluate(records: Iterable[PhaseRecord], catalogue: Mapping[str, Requirement], run: RunOutcome) -> dict[str, Any]:
+    """The report's ``requirements``, ``unattributed_tests``, ``harness_errors``, ``counts``,
+    ``open_behaviours`` and ``verdict`` sections."""
+    per_req: dict[str, list[dict[str, Any]]] = {rid: [] for rid in catalogue}
+    unattributed: list[dict[str, Any]] = []
+    harness_errors = list(run.collection_errors)
+    test_counts = dict.fromkeys(TEST_OUTCOMES, 0)
+    behaviours: dict[str, dict[str, Any]] = {}
+
+    for nodeid, phases in group_phases(records).items():
+        outcome, decisive, errors = _test_outcome(phases)
+        harness_errors.extend(errors)
+        test_counts[outcome] += 1
+        entry = _test_entry(nodeid, phases, outcome, decisive)
+        reqs = list(dict.fromkeys(r for p in phases.values() for r in p.requirements))
+        for obs in entry.get("observations", []):
+            key = str(obs.get("key"))
+            b = behaviours.setdefault(key, {"values": [], "tests": []})
+            if obs.get("value") not in b["values"]:
+                b["values"].append(obs.get("value"))
+            b["tests"].append({"nodeid": nodeid, "value": obs.get("value"), "requirements": reqs})
+        known = [r for r in reqs if r in per_req]
+        if not known:
+            unattributed.append(entry)
+            if outcome in (FAILED, ERROR, UNEXPECTEDLY_PASSING):
+                message = f"a check without a known requirement {outcome}: {entry.get('message', '')}"
+                harness_errors.append(HarnessProblem(nodeid, message))
+        for rid in known:
+            per_req[rid].append(entry)
+
+    requirements = [_requirement_entry(catalogue[rid], tests) for rid, tests in per_req.items()]
+    levels = sorted({r.level for r in catalogue.values()} | {"MUST", "SHOULD"})
+    counts: dict[str, dict[str, int]] = {level: dict.fromkeys(STATUSES, 0) for level in levels}
+    for req in requirements:
+        counts[req["level"]][req["status"]] += 1
+    verdict = decide(requirements, harness_errors, run, tests_ran=sum(test_counts.values()))
+    return {
+        "verdict": verdict,
+        "counts": {"requirements": counts, "tests": test_counts},
+        "requirements": requirements,
+        "unattributed_tests": unattributed,
+        "harness_errors": [asdict(e) for e in harness_errors],
+        "open_behaviours": behaviours,
+    }
+
+
+def _requirement_entry(req: Requirement, tests: list[dict[str, Any]]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": req.id,
+        "level": req.level,
+        "title": req.title,
+        "source": req.source,
+        "area": req.area,
+    }
+    if not tests:
+        entry["status"] = NOT_RUN
+        entry["tests"] = []
+        return entry
+    outcomes = {t["outcome"] for t in tests}
+    status = next(s for s in _PRECEDENCE if s in outcomes)
+    entry["status"] = status
+    deciding = [t for t in tests if t["outcome"] == status]
+    if status in (SKIPPED, NOT_APPLICABLE):
+        skipped = [t for t in tests if t["outcome"] in (SKIPPED, NOT_APPLICABLE)]
+        entry["reason"] = "; ".join(dict.fromkeys(t.get("reason", "") for t in skipped if t.get("reason")))
+        entry["settings"] = list(dict.fromkeys(s for t in skipped for s in t.get("settings", [])))
+    elif status in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING):
+        entry["reason"] = next((t["deviation"] for t in deciding if t.get("deviation")), "")
+    elif status in (FAILED, ERROR):
+        entry["reason"] = next((t["message"] for t in deciding if t.get("message")), "")
+    entry["tests"] = tests
+    return entry
+
+
+def decide(
+    requirements: list[dict[str, Any]], harness_errors: list[HarnessProblem], run: RunOutcome, *, tests_ran: int
+) -> dict[str, Any]:
+    """The run's verdict: result, exit status, and the reasons for both."""
+
+    def ids(level: str | None, status: str) -> list[str]:
+        return [r["id"] for r in requirements if r["status"] == status and (level is None or r["level"] == level)]
+
+    must_failed, should_failed = ids("MUST", FAILED), ids("SHOULD", FAILED)
+    xpassed = ids(None, UNEXPECTEDLY_PASSING)
+    errored = ids(None, ERROR)
+    not_run = ids(None, NOT_RUN)
+    reasons: list[str] = []
+    warnings: list[str] = []
+    if must_failed:
+        reasons.append(f"{len(must_failed)} MUST requirement(s) failed: {', '.join(must_failed)}")
+    if xpassed:
+        reasons.append(
+            f"{len(xpassed)} known deviation(s) passed unexpectedly (remove them from the profile's "
+            f"known_deviations): {', '.join(xpassed)}"
+        )
+    if should_failed:
+        text = f"{len(should_failed)} SHOULD requirement(s) failed: {', '.join(should_failed)}"
+        if run.strict:
+            reasons.append(text + " (--strict)")
+        else:
+            warnings.append(text + " (a warning; fails the run only with --strict)")
+    if errored:
+        reasons.append(
+            f"{len(errored)} requirement(s) could not be judged (harness error or target unreachable): "
+            f"{', '.join(errored)}"
+        )
+    if harness_errors:
+        reasons.append(f"{len(harness_errors)} harness error(s): " + "; ".join(e.where for e in harness_errors[:5]))
+    if not_run:
+        warnings.append(f"{len(not_run)} requirement(s) had no check in this run (not run)")
+
+    if run.interrupted:
+        result, status = RESULT_ERROR, EXIT_INTERRUPTED
+        reasons.insert(0, "the run was interrupted; the results are incomplete")
+    elif must_failed or xpassed or (run.strict and should_failed):
+        result, status = RESULT_FAIL, EXIT_FAIL
+    elif errored or harness_errors:
+        result, status = RESULT_ERROR, EXIT_ERROR
+    elif tests_ran == 0:
+        result, status = RESULT_ERROR, EXIT_NO_TESTS
+        reasons.append("no check ran")
+    else:
+        result, status = RESULT_PASS, EXIT_PASS
+        reasons.append("every MUST requirement that ran passed")
+    # a failure is final, but errors seen beside it are still worth saying
+    return {
+        "result": result,
+        "exit_status": status,
+        "strict": run.strict,
+        "complete": not not_run and not run.interrupted,
+        "reasons": reasons,
+        "warnings": warnings,
+    }
+
+
+def clip_message(text: str | None) -> str | None:
+    return None if text is None else clip(REDACTOR.mask(text), _MESSAGE_LIMIT)
+
+
+def clip_details(text: str | None) -> str | None:
+    return None if text is None else clip(REDACTOR.mask(text), _DETAILS_LIMIT)
