@@ -1,0 +1,161 @@
+"""A real suite run (subprocess, embedded reference) writes the reports and exits by the gating rules.
+
+Exit status: 0 every MUST requirement that ran passed; 1 a MUST failed, a known deviation
+passed, or (with --strict) a SHOULD failed; 3 a harness error or a target gone unreachable
+(never counted as a failed requirement); 4 the run could not start. Each case runs a few
+checks only, so the whole module stays a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from .support import SCHEMA, profile, read_report, run_suite, statuses
+
+LIFE = "suites/test_lifecycle.py::"
+CREATE = LIFE + "test_create_answers_200_with_name_and_token"
+DELETE = LIFE + "test_delete_answers_204_without_body"
+DELETE_UNKNOWN = LIFE + "test_delete_unknown_id_no_server_error"
+X_API_KEY = "suites/test_auth_headers.py::test_valid_token_accepted_on_probe[X-API-Key]"
+
+
+def ran(doc: dict) -> dict[str, str]:
+    return {rid: s for rid, s in statuses(doc).items() if s != "not-run"}
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_run_writes_all_four_reports_once(tmp_path, workers):
+    """A passing run writes junit.xml, conformance.json/.html and summary.md, with every test in them."""
+    reports = tmp_path / "reports"
+    (reports).mkdir()
+    (reports / "conformance.html").write_text("stale", encoding="utf-8")
+    done = run_suite(reports, *workers, "suites/test_lifecycle.py")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "conformance.html",
+        "conformance.json",
+        "junit.xml",
+        "summary.md",
+    ]
+    doc = read_report(reports)
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(doc)
+    junit = ET.parse(reports / "junit.xml").getroot()
+    cases = junit.findall(".//testcase")
+    tests = {t["nodeid"] for r in doc["requirements"] for t in r["tests"]}
+    assert len(cases) == len(tests) == sum(doc["counts"]["tests"].values()) > 10
+    assert all(s == "passed" for s in ran(doc).values())
+    assert doc["run"]["workers"] == (2 if workers else 0)
+    assert "stale" not in (reports / "conformance.html").read_text(encoding="utf-8")
+    assert "service-token conformance" in done.stdout and "verdict: PASS (exit status 0)" in done.stdout
+    assert "MUST " in done.stdout and str(reports / "conformance.html") in done.stdout
+
+
+def test_must_failure_exits_1(tmp_path):
+    """A faulty target that ignores X-API-Key fails a MUST requirement: exit 1."""
+    target = profile(tmp_path, fault="x-api-key-ignored")
+    done = run_suite(tmp_path / "r", "--target", str(target), CREATE, X_API_KEY)
+    assert done.returncode == 1, done.stdout[-3000:]
+    doc = read_report(tmp_path / "r")
+    assert ran(doc) == {"ST-LIFE-001": "passed", "ST-AUTH-003": "failed"}
+    assert (doc["verdict"]["result"], doc["verdict"]["exit_status"]) == ("fail", 1)
+    failed = next(r for r in doc["requirements"] if r["id"] == "ST-AUTH-003")
+    assert "got 401" in failed["tests"][-1]["message"]
+    assert failed["tests"][-1]["exchanges"][-1]["status"] == 401
+
+
+@pytest.mark.parametrize(("strict", "exit_status"), [([], 0), (["--strict"], 1)], ids=["default", "strict"])
+def test_should_failure_fails_only_under_strict(tmp_path, strict, exit_status):
+    """A SHOULD requirement failing (the profile pins a status the target does not send) is a warning."""
+    target = profile(tmp_path, expect={"delete_unknown_status": 418})
+    done = run_suite(tmp_path / "r", *strict, "--target", str(target), CREATE, DELETE_UNKNOWN)
+    assert done.returncode == exit_status, done.stdout[-3000:]
+    doc = read_report(tmp_path / "r")
+    assert ran(doc) == {"ST-LIFE-001": "passed", "ST-LIFE-008": "failed"}
+    assert doc["verdict"]["strict"] is bool(strict)
+    if not strict:
+        assert any("ST-LIFE-008" in w and "--strict" in w for w in doc["verdict"]["warnings"])
+
+
+def test_known_deviation_still_deviating_passes(tmp_path):
+    """A listed deviation that still fails is an expected failure and the run passes."""
+    target = profile(tmp_path, fault="x-api-key-ignored", deviations={"ST-AUTH-003": "reads only Authorization"})
+    done = run_suite(tmp_path / "r", "--target", str(target), CREATE, X_API_KEY)
+    assert done.returncode == 0, done.stdout[-3000:]
+    doc = read_report(tmp_path / "r")
+    req = next(r for r in doc["requirements"] if r["id"] == "ST-AUTH-003")
+    assert (req["status"], req["reason"]) == ("expected-failure", "reads only Authorization")
+
+
+def test_stale_known_deviation_fails_the_run(tmp_path):
+    """A listed deviation that passes fails the run, and the report says to remove it."""
+    target = profile(tmp_path, deviations={"ST-AUTH-003": "reads only Authorization"})
+    done = run_suite(tmp_path / "r", "--target", str(target), CREATE, X_API_KEY)
+    assert done.returncode == 1, done.stdout[-3000:]
+    doc = read_report(tmp_path / "r")
+    assert ran(doc)["ST-AUTH-003"] == "unexpectedly-passing"
+    assert any("known_deviations" in r and "ST-AUTH-003" in r for r in doc["verdict"]["reasons"])
+    assert "Remove the entry from known_deviations" in (tmp_path / "r" / "conformance.html").read_text("utf-8")
+
+
+def test_harness_error_in_setup_exits_3(tmp_path):
+    """A fixture that breaks (not an assertion about the target) is an error, not a failure."""
+    done = run_suite(tmp_path / "r", CREATE, DELETE, env={"STS_PROBE_BREAK": "delete_answers"})
+    assert done.returncode == 3, done.stdout[-3000:]
+    doc = read_report(tmp_path / "r")
+    assert ran(doc) == {"ST-LIFE-001": "passed", "ST-LIFE-004": "error"}
+    assert doc["counts"]["requirements"]["MUST"]["failed"] == 0
+
+
+def test_target_gone_mid_run_exits_3(tmp_path):
+    """A target that stops answering during the run makes the run an error, not a failed requirement."""
+    done = run_suite(tmp_path / "r", CREATE, DELETE, env={"STS_PROBE_STOP_TARGET": "delete_answers"})
+    assert done.returncode == 3, done.stdout[-3000:]
+    doc = read_report(tmp_path / "r")
+    assert ran(doc) == {"ST-LIFE-001": "passed", "ST-LIFE-004": "error"}
+    gone = next(r for r in doc["requirements"] if r["id"] == "ST-LIFE-004")
+    assert "ConnectError" in gone["reason"]
+
+
+def test_collection_error_exits_3(tmp_path):
+    """A test module that cannot be imported is a harness error: exit 3 and an error report."""
+    broken = tmp_path / "extra" / "test_broken.py"
+    broken.parent.mkdir()
+    broken.write_text("import no_such_module_for_the_report_test\n", encoding="utf-8")
+    done = run_suite(tmp_path / "r", CREATE, str(broken))
+    assert done.returncode == 3, done.stdout[-3000:]
+    doc = read_report(tmp_path / "r")
+    assert doc["verdict"]["result"] == "error"
+    assert "no_such_module_for_the_report_test" in doc["harness_errors"][0]["message"]
+
+
+def test_unreachable_target_at_start_leaves_an_error_report(tmp_path):
+    """A target that cannot be reached stops the run (exit 4) and replaces old reports with an error one."""
+    reports = tmp_path / "r"
+    reports.mkdir()
+    (reports / "conformance.json").write_text('{"stale": true}', encoding="utf-8")
+    (reports / "junit.xml").write_text("<stale/>", encoding="utf-8")
+    target = tmp_path / "gone.yaml"
+    target.write_text("name: gone\nurl: http://127.0.0.1:9\nadmin_token: not-a-real-admin-token-123\n", "utf-8")
+    done = run_suite(reports, "--target", str(target), CREATE)
+    assert done.returncode == 4, done.stdout + done.stderr
+    doc = read_report(reports)
+    assert (doc["verdict"]["result"], doc["verdict"]["exit_status"]) == ("error", 4)
+    assert "unreachable" in doc["verdict"]["reasons"][0]
+    assert doc["profile"]["admin_token"] == "<set>"
+    assert not (reports / "junit.xml").exists()
+    assert "not-a-real-admin-token-123" not in "".join(p.read_text("utf-8") for p in reports.iterdir())
+
+
+def test_junitxml_option_is_respected(tmp_path):
+    """A --junitxml given by the user wins over the report dir."""
+    junit = tmp_path / "mine.xml"
+    done = run_suite(tmp_path / "r", f"--junitxml={junit}", CREATE)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert junit.exists()
+    assert not (tmp_path / "r" / "junit.xml").exists()
+    assert (Path(tmp_path / "r") / "conformance.json").exists()
