@@ -54,6 +54,7 @@ class Reporting:
         self.doc: dict[str, Any] | None = None
         self.files: dict[str, Path] = {}
         self.write_error: str | None = None
+        self.checks_ran = False
 
     def prepare(self) -> None:
         try:
@@ -86,6 +87,12 @@ class Reporting:
             verify=p.verify_tls,
         )
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        # --collect-only, --fixtures and the like never run checks: they get no report
+        self.checks_ran = not session.config.option.collectonly
+        return (yield)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.records.append(record_from_report(report))
 
@@ -103,7 +110,8 @@ class Reporting:
             self.warnings.append(REDACTOR.mask(f"{where}{warning_message.message}"))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        session.exitstatus = self.finish(int(exitstatus))
+        if self.checks_ran:
+            session.exitstatus = self.finish(int(exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.doc is None:

@@ -159,3 +159,10 @@ def test_junitxml_option_is_respected(tmp_path):
     assert junit.exists()
     assert not (tmp_path / "r" / "junit.xml").exists()
     assert (Path(tmp_path / "r") / "conformance.json").exists()
+
+
+def test_collect_only_is_not_a_verdict(tmp_path):
+    """--collect-only runs no check: pytest's own exit status, and no conformance report."""
+    done = run_suite(tmp_path / "r", "--collect-only", "suites/test_lifecycle.py")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert not (tmp_path / "r" / "conformance.json").exists()
