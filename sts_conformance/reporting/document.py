@@ -9,6 +9,7 @@ number for anything that changes or removes what a reader relies on.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import re
 import subprocess
@@ -22,6 +23,7 @@ import httpx
 
 from .. import __version__
 from ..client import ApiClient, AuthForm
+from ..profile import TargetProfile
 from ..redact import REDACTOR
 from ..requirements import Requirement
 from .results import PhaseRecord, RunOutcome, evaluate, mask_data
@@ -101,17 +103,50 @@ def git_commit(where: Path | None = None) -> str:
     return commit if out.returncode == 0 and len(commit) >= 7 else "unknown"
 
 
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def profile_for_report(profile: TargetProfile, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The effective profile, secrets removed -- also those a ``${VAR}`` put into a command or URL.
+
+    ``redacted()`` replaces the credential settings; a value the profile file pulls from the
+    environment into another setting (``launch: "... --key ${VENDOR_KEY}"``) is shown as the
+    reference again, and a URL loses any ``user:password@``.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        text = Path(profile.source).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        text = ""
+    values = {env[var]: var for var in set(_ENV_REF.findall(text)) if len(env.get(var, "")) >= 4}
+    ordered = sorted(values, key=len, reverse=True)  # a value inside another is replaced last
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in ordered:
+                value = value.replace(secret, "${" + values[secret] + "}")
+            return value
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    data = clean(profile.redacted())
+    if isinstance(data.get("url"), str):
+        data["url"] = public_url(data["url"])
+    return data
+
+
 def public_url(url: str) -> str:
     """``url`` without credentials in it (``https://user:pass@host`` → ``https://host``)."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return REDACTOR.mask(url)
-    if parts.username is None and parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def server_info(url: str, api_path: str, token: str, form: AuthForm, *, timeout: float, verify: bool) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from ..redact import REDACTOR
 from ..requirements import catalogue, catalogue_version
 from . import JUNIT_NAME, remove_reports, write_reports
 from .collect import KIND_PROPERTY, failure_kind, record_from_report
-from .document import RunInfo, build_report, git_commit, public_url, server_info
+from .document import RunInfo, build_report, git_commit, profile_for_report, public_url, server_info
 from .results import (
     EXIT_ERROR,
     EXIT_USAGE,
@@ -153,7 +153,7 @@ class Reporting:
             started_at=state.started_at,
             finished_at=time.time(),
             target=target_facts(state.profile, state.connection.url, self.server),
-            profile=state.profile.redacted(),
+            profile=profile_for_report(state.profile),
             commit=git_commit(),
             workers=_workers(self.config),
             warnings=self.warnings,
@@ -251,7 +251,7 @@ def start_failed(config: pytest.Config, profile: TargetProfile | None, exc: Harn
     message = REDACTOR.mask(str(exc))
     where = "profile" if isinstance(exc, ProfileError) else "target"
     if profile is not None:
-        target, redacted = target_facts(profile, None, None), profile.redacted()
+        target, redacted = target_facts(profile, None, None), profile_for_report(profile)
         target["server"]["error"] = "the run did not start"
     else:
         target = {"name": "?", "url": "", "managed": False, "server": _no_server("the run did not start")}

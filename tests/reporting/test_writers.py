@@ -14,8 +14,15 @@ from html.parser import HTMLParser
 import jsonschema
 import pytest
 
+from sts_conformance.profile import load_profile
 from sts_conformance.reporting import render_html, render_summary, write_reports
-from sts_conformance.reporting.document import RunInfo, build_report, describe_version, public_url
+from sts_conformance.reporting.document import (
+    RunInfo,
+    build_report,
+    describe_version,
+    profile_for_report,
+    public_url,
+)
 from sts_conformance.reporting.results import RunOutcome
 from sts_conformance.requirements import catalogue
 
@@ -224,3 +231,22 @@ def test_url_loses_credentials():
     """A target URL with user:password in it is reported without them."""
     assert public_url("https://user:hunter22@example.test:8443/x") == "https://example.test:8443/x"
     assert public_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+
+
+def test_profile_in_report_hides_values_taken_from_the_environment(tmp_path):
+    """A secret the profile pulls into its launch command or URL is shown as its ${VAR} again."""
+    path = tmp_path / "vendor.yaml"
+    path.write_text(
+        "name: vendor\n"
+        "url: https://ops:${URL_PASS}@vendor.test:{port}\n"
+        'launch: "vendor-server --port {port} --licence ${VENDOR_LICENCE}"\n'
+        "bootstrap:\n  token: ${BOOT}\n",
+        encoding="utf-8",
+    )
+    env = {"URL_PASS": "pa55w0rd-xyz", "VENDOR_LICENCE": "LIC-1234-5678-abcd", "BOOT": "boot-secret-0001"}
+    data = profile_for_report(load_profile(path, environ=env), environ=env)
+    text = json.dumps(data)
+    assert data["launch"] == "vendor-server --port {port} --licence ${VENDOR_LICENCE}"
+    assert data["url"] == "https://vendor.test:{port}"
+    assert data["bootstrap"]["token"] == "<set>"
+    assert not any(value in text for value in env.values())
