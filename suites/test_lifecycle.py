@@ -110,11 +110,11 @@ def test_delete_unknown_id_no_server_error(target, ledger, observe):
     expect_no_server_error(resp, f"DELETE of unknown id {unknown}")
     if target.expect.delete_unknown_status is not None:
         expect_status(resp, target.expect.delete_unknown_status, f"DELETE of unknown id {unknown}")
-    # only this worker's live tokens: other workers delete theirs at any time
-    mine = {t.id for t in ledger.owned if not t.deleted and t.id is not None}
+    # judge only this test's own tokens: other workers delete theirs at any time, and a
+    # target may drop expired tokens from the list
     after = {i["id"] for i in ledger.list_items() if isinstance(i.get("id"), int)}
-    assert mine <= after, f"deleting an unknown id removed {sorted(mine - after)}"
-    assert all(b.id in after for b in bystanders)
+    gone = [b.id for b in bystanders if b.id not in after]
+    assert not gone, f"deleting the unknown id {unknown} removed token(s) {gone}"
 
 
 @pytest.mark.requirement("ST-LIFE-009")
