@@ -1,0 +1,285 @@
+"""Fuzzed token names and role lists: accepted exactly as sent, or refused cleanly.
+
+For every generated create request the target either accepts it (200; the token then
+authenticates, and the list shows exactly that name and those roles) or refuses it with a
+4xx that creates nothing. Never a server error, never a hang, never a secret in the list.
+Which of the two the target chose, and up to which name length it accepts, is left open
+by the documentation: it is recorded as an observation, not judged.
+
+Every token an example creates is deleted at the end of the example.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sts_conformance.checks import json_body, listed, validate
+from sts_conformance.client import AuthForm
+from sts_conformance.hypothesis_profiles import run_seeded, suite_settings
+from sts_conformance.redact import REDACTOR
+from sts_conformance.strategies import (
+    BOUNDARY_LENGTHS,
+    LENGTH_ALPHABETS,
+    name_traits,
+    names,
+    names_of_length,
+    role_lists,
+    role_traits,
+)
+from sts_conformance.tokens import OwnedToken
+
+
+def show(text: str, limit: int = 48) -> str:
+    """A name or role as a message can show it: escaped, and cut when long."""
+    if len(text) <= limit:
+        return ascii(text)
+    return f"{text[:limit]!a}… ({len(text)} characters)"
+
+
+def _loose(text: str) -> str:
+    """What a target that trims or normalises names would turn ``text`` into."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+@dataclass
+class Outcome:
+    accepted: bool
+    status: int
+
+    def __str__(self) -> str:
+        return "accepted" if self.accepted else f"refused {self.status}"
+
+
+@dataclass
+class Tally:
+    """Which answers the target gave to each kind of generated value, for the report.
+
+    Kept as sets, not counts, so two runs against one target report the same choices.
+    """
+
+    by_trait: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def add(self, traits: list[str], outcome: Outcome) -> None:
+        for trait in traits:
+            self.by_trait[trait].add(str(outcome))
+
+    def summary(self) -> dict[str, list[str]]:
+        return {trait: sorted(seen) for trait, seen in sorted(self.by_trait.items())}
+
+
+# -- judging one create request ---------------------------------------------------------------
+
+
+def _run_prefix(ledger) -> str:
+    """The name prefix shared by every worker of this run (``stsct-<run>-``)."""
+    return ledger.prefix.rsplit("-", 1)[0] + "-"
+
+
+def _known_secret_in(text: str) -> bool:
+    return any(secret in text for secret in REDACTOR.secrets())
+
+
+def _assert_list_has_no_secret(resp: httpx.Response, what: str) -> None:
+    # A secret is looked for as it was issued (raw text) and as JSON may escape it.
+    decoded = json.dumps(resp.json(), ensure_ascii=False) if resp.status_code == 200 else ""
+    if _known_secret_in(resp.text) or _known_secret_in(decoded):
+        raise AssertionError(f"{what}: the token list contains the secret of a token (masked in this report)")
+
+
+def _roles_match(listed_roles: Any, sent: list[str], compare: str) -> bool:
+    if not isinstance(listed_roles, list):
+        return False
+    if compare == "exact":
+        return listed_roles == sent
+    return set(map(str, listed_roles)) == set(sent)
+
+
+def _release(ledger, tok: OwnedToken, items: list[dict[str, Any]]) -> None:
+    """Delete a token an example created; leave alone an entry the ledger mistook for ours."""
+    if tok.id is None or tok.deleted:
+        return
+    entry = listed(items, tok.id)
+    name = entry.get("name") if entry else None
+    if isinstance(name, str) and name.startswith(_run_prefix(ledger)) and not ledger.is_ours(name):
+        ledger.forget(tok)  # another worker's token, claimed by the ledger's best guess: not ours to delete
+        return
+    resp = ledger.delete(tok)
+    assert resp.is_success or resp.status_code == 404, (
+        f"deleting the example's token {tok.id} answered {resp.status_code}, expected 204"
+    )
+
+
+def create_and_judge(target, ledger, body: dict[str, Any], *, must_authenticate: bool, form: AuthForm) -> Outcome:
+    """Send one create request and hold the answer to "accepted exactly, or refused cleanly"."""
+    what = f"create with name {show(body['name'])} and roles [{', '.join(show(r, 24) for r in body['roles'])}]"
+    owned_before = len(ledger.owned)
+    try:
+        resp, tok = ledger.create_raw(body)
+    except httpx.TimeoutException:
+        raise AssertionError(
+            f"{what}: no answer within {target.profile.request_timeout:g}s (profile setting request_timeout)"
+        ) from None
+    status = resp.status_code
+    assert status < 500, f"{what}: expected 200 or a 4xx, got a server error {status}"
+    assert status == 200 or 400 <= status < 500, f"{what}: expected 200 or a 4xx, got {status}"
+    if status != 200:
+        if _known_secret_in(resp.text):
+            raise AssertionError(f"{what}: the {status} refusal carries a secret (masked in this report)")
+        _assert_created_nothing(ledger, body["name"], owned_before, what, status)
+        return Outcome(False, status)
+
+    assert tok is not None, f"{what}: accepted with 200 but the body carries no token secret"
+    listed_items: list[dict[str, Any]] = []
+    try:
+        _judge_accepted(target, body, tok, resp, what, listed_items, must_authenticate=must_authenticate, form=form)
+    finally:
+        _release(ledger, tok, listed_items or ledger.list_items())
+    return Outcome(True, status)
+
+
+def _judge_accepted(target, body, tok: OwnedToken, resp, what, items: list[dict[str, Any]], *, must_authenticate, form):
+    """Judge an accepted create; ``items`` receives the list it read (the caller reuses it)."""
+    created = json_body(resp, what)
+    validate(created, "CreatedToken")
+    if created["name"] != body["name"]:  # not an assert: pytest would print both names raw, RTL and all
+        raise AssertionError(f"{what}: the create response names it {show(created['name'])}")
+
+    listing = target.client.list_tokens(target.admin_token, form=target.admin_form)
+    assert listing.status_code == 200, f"listing after the {what} answered {listing.status_code}, expected 200"
+    _assert_list_has_no_secret(listing, f"after the {what}")
+    items.extend(i for i in json_body(listing, "token list") if isinstance(i, dict))
+    entry = listed(items, tok.id)
+    if entry is None or entry.get("name") != body["name"]:
+        sent = _loose(body["name"])
+        near = [n for i in items if isinstance(n := i.get("name"), str) and _loose(n) == sent]
+        hint = f"; entries with a trimmed/normalised form of it: {', '.join(map(show, near))}" if near else ""
+        shown = entry.get("name") if entry else None
+        got = f"listed as {show(shown)}" if isinstance(shown, str) else "not listed under its id"
+        raise AssertionError(f"{what}: accepted (200) but {got}, expected exactly the name sent{hint}")
+    if not _roles_match(entry.get("roles"), body["roles"], target.expect.roles_compare):
+        raise AssertionError(
+            f"{what}: listed with roles {entry.get('roles')!a}, expected "
+            f"{'exactly' if target.expect.roles_compare == 'exact' else 'the set'} {body['roles']!a}"
+        )
+
+    probe = target.probe(tok.secret, form)
+    assert probe.status_code < 500, f"{what}: the new token's probe call answered a server error {probe.status_code}"
+    if must_authenticate:
+        assert probe.is_success, f"{what}: the new token is refused ({probe.status_code}) on the probe in {form.value}"
+    else:
+        # Roles the target may not know: the token must still be authenticated, though it
+        # may lack a permission. Only a status pinned as "unauthenticated" and not as
+        # "forbidden" says the token itself was not recognised.
+        unauthenticated_only = set(target.expect.unauthenticated_status) - set(target.expect.forbidden_status)
+        assert probe.status_code not in unauthenticated_only, (
+            f"{what}: the new token is refused as unauthenticated ({probe.status_code}) in {form.value}"
+        )
+
+
+def _assert_created_nothing(ledger, name: str, owned_before: int, what: str, status: int) -> None:
+    """After a refusal, no list entry may carry the name (trimmed or normalised or not)."""
+    strays = ledger.owned[owned_before:]
+    if not strays:
+        return
+    items = ledger.list_items()
+    for stray in strays:
+        entry = listed(items, stray.id)
+        got = entry.get("name") if entry else None
+        if isinstance(got, str) and (got == name or _loose(got) == _loose(name)):
+            raise AssertionError(f"{what}: refused with {status}, but token {stray.id} named {show(got)} was created")
+        # The ledger attributed an unrelated entry (another worker's or another user's
+        # token created meanwhile): not evidence against the target, and not ours to delete.
+        ledger.forget(stray)
+
+
+# -- the checks -----------------------------------------------------------------------------
+
+
+@pytest.mark.requirement("ST-FUZZ-001")
+def test_any_name_accepted_exactly_or_refused_cleanly(target, ledger, observe, request):
+    """Any name is accepted and listed exactly as sent (and authenticates), or refused with a 4xx creating nothing."""
+    tally = Tally()
+    roles = [target.profile.unprivileged_role]
+
+    @given(name=names(), form=st.sampled_from(AuthForm))
+    def check(name: str, form: AuthForm) -> None:
+        outcome = create_and_judge(target, ledger, {"name": name, "roles": roles}, must_authenticate=True, form=form)
+        tally.add(name_traits(name), outcome)
+
+    run_seeded(suite_settings()(check), config=request.config, nodeid=request.node.nodeid)
+    observe("fuzz_names", tally.summary())
+
+
+@pytest.mark.requirement("ST-FUZZ-001")
+@pytest.mark.parametrize("alphabet", LENGTH_ALPHABETS)
+@pytest.mark.parametrize("length", BOUNDARY_LENGTHS, ids=lambda n: f"len{n}")
+def test_name_at_boundary_length_accepted_exactly_or_refused_cleanly(
+    target, ledger, observe, request, length, alphabet
+):
+    """A name of exactly this many characters is accepted and listed verbatim, or refused with a 4xx."""
+    seen: set[str] = set()
+    roles = [target.profile.unprivileged_role]
+
+    @given(name=names_of_length(length, alphabet))
+    def check(name: str) -> None:
+        assert len(name) == length
+        outcome = create_and_judge(
+            target, ledger, {"name": name, "roles": roles}, must_authenticate=True, form=AuthForm.X_API_KEY
+        )
+        seen.add(str(outcome))
+
+    run_seeded(suite_settings(0.08, minimum=2)(check), config=request.config, nodeid=request.node.nodeid)
+    observe("name_length", {"length": length, "alphabet": alphabet, "outcome": sorted(seen)})
+
+
+@pytest.mark.requirement("ST-FUZZ-002")
+def test_any_role_list_accepted_exactly_or_refused_cleanly(target, ledger, observe, request):
+    """Any role list is accepted and listed as sent, or refused with a 4xx that creates nothing."""
+    tally = Tally()
+    known = (target.profile.manager_role, target.profile.unprivileged_role)
+
+    @given(roles=role_lists(known), form=st.sampled_from(AuthForm))
+    def check(roles: list[str], form: AuthForm) -> None:
+        body = {"name": ledger.name("fuzz-roles"), "roles": roles}
+        # a token holding a role the profile names must pass the probe; others need only be recognised
+        outcome = create_and_judge(target, ledger, body, must_authenticate=bool(set(known) & set(roles)), form=form)
+        tally.add(role_traits(roles, known), outcome)
+
+    run_seeded(suite_settings()(check), config=request.config, nodeid=request.node.nodeid)
+    observe("fuzz_roles", tally.summary())
+
+
+#: Role lists whose fate the documentation leaves open, and the profile setting that pins it.
+_OPEN_ROLE_LISTS = [
+    pytest.param("empty_roles", [], id="empty-list"),
+    pytest.param("unknown_roles", ["sts-conformance-no-such-role"], id="unknown-role"),
+    pytest.param("unknown_roles", ["@UNPRIVILEGED@", "sts-conformance-no-such-role"], id="known-and-unknown-role"),
+]
+
+
+@pytest.mark.requirement("ST-FUZZ-004")
+@pytest.mark.parametrize(("setting", "roles"), _OPEN_ROLE_LISTS)
+def test_open_role_list_accepted_or_refused_as_pinned(target, ledger, observe, setting, roles):
+    """An empty role list or an unknown role is accepted or refused as the profile pins; either, if it does not."""
+    roles = [target.profile.unprivileged_role if r == "@UNPRIVILEGED@" else r for r in roles]
+    outcome = create_and_judge(
+        target,
+        ledger,
+        {"name": ledger.name("open-roles"), "roles": roles},
+        must_authenticate=target.profile.unprivileged_role in roles,
+        form=AuthForm.X_API_KEY,
+    )
+    choice = "accepted" if outcome.accepted else "refused"
+    observe(setting, choice)
+    pinned = getattr(target.expect, setting)
+    if pinned != "either":
+        assert choice == pinned, f"roles {roles} were {outcome}, but the profile pins expect.{setting}: {pinned}"
