@@ -105,8 +105,9 @@ def _list_faults() -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    faults = FaultSet(args.faults)
     try:
-        auth = load_auth_config(args.auth_config) if args.auth_config else AuthConfig()
+        auth = load_auth_config(args.auth_config, faults) if args.auth_config else AuthConfig()
     except ConfigError as exc:
         return _fail(f"bad authentication config: {exc}")
     from .app import create_app
@@ -127,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
             store,
             SystemClock(),
             manager_roles=args.manager_roles or DEFAULT_MANAGER_ROLES,
-            faults=FaultSet(args.faults),
+            faults=faults,
             bootstrap=auth.bootstrap,
         )
 

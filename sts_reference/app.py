@@ -26,12 +26,17 @@ Faults (see ``faults.py``) are consulted where the faithful behaviour is decided
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import re
 import secrets
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from email.utils import formatdate
@@ -47,7 +52,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
-from .store import TokenRecord, TokenStore
+from .store import ID_MIN, TokenRecord, TokenStore
 
 logger = logging.getLogger("sts_reference")
 
@@ -66,6 +71,16 @@ BOOTSTRAP_TOKEN_NAME = "bootstrap"
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+
+# Used only by the deliberate faults (faults.py).
+GENERATED_SECRET_LENGTH = len(SECRET_PREFIX) + len(secrets.token_urlsafe(SECRET_RANDOM_BYTES))
+EXPIRY_GRACE_MS = 30_000
+ID_RACE_WINDOW_S = 0.005
+"""How long the id-race fault takes between reading the last id and storing the next (a database round trip)."""
+NAME_COLUMN_LENGTH = 255
+NAME_CUT_LENGTH = 64
+POWER_USER_ROLE = "stackstate-power-user"
+PREFIX_MATCH_MIN = 8
 
 # Shaped like a product release so that clients checking the server version accept it;
 # the commit field says which server this really is.
@@ -162,13 +177,20 @@ class ServiceTokenApi:
         self.clock = clock
         self.manager_roles = frozenset(manager_roles)
         self.faults = faults
+        # Read on every request: one attribute check keeps the faithful path free of fault lookups.
+        self._faulty = bool(faults)
         self.bootstrap = bootstrap
         # Authentication cache: SHA-256 of a secret -> its record. Filled on create and on a
         # lookup hit, emptied for a token when it is deleted; the store stays the authority.
         self._by_digest: dict[bytes, TokenRecord] = {}
         self._digest_by_id: dict[int, bytes] = {}
-        # Only the list-leaks-secret fault keeps secrets in memory.
-        self._leakable: dict[int, str] = {}
+        # Only faults keep secrets in memory (id -> secret): the faithful server never does.
+        self._keeps_secrets = any(
+            faults.on(name) for name in ("list-leaks-secret", "token-prefix-match", "token-case-insensitive")
+        )
+        self._secrets: dict[int, str] = {}
+        self._secret_key = secrets.token_bytes(32)  # the secret-from-name fault's "server key"
+        self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter
 
     # ---- start-up -------------------------------------------------------------------
 
@@ -182,17 +204,24 @@ class ServiceTokenApi:
             record = existing
         else:
             now = self.clock.now_ms()
+            roles = spec.roles
+            expiration: int | None = now + spec.ttl_ms
+            if self._faulty:
+                if self.faults.on("bootstrap-roles-ignored"):
+                    roles = ["stackstate-admin"]
+                if self.faults.on("bootstrap-ttl-ignored"):
+                    expiration = None
             record = self.store.create(
                 secret=spec.token,
                 name=BOOTSTRAP_TOKEN_NAME,
-                roles=spec.roles,
-                expiration=now + spec.ttl_ms,
+                roles=roles,
+                expiration=expiration,
                 now_ms=now,
                 bootstrap=True,
             )
-            logger.info("bootstrap token created (id %d, expires %d)", record.id, now + spec.ttl_ms)
-        if self.faults.on("list-leaks-secret"):
-            self._leakable[record.id] = spec.token
+            logger.info("bootstrap token created (id %d, expires %s)", record.id, expiration)
+        if self._keeps_secrets:
+            self._secrets[record.id] = spec.token
 
     # ---- authentication -------------------------------------------------------------
 
@@ -202,17 +231,21 @@ class ServiceTokenApi:
         personal_token = False
         for name, value in scope["headers"]:
             if name == b"x-api-key":
-                if self.faults.on("x-api-key-ignored"):
+                if self._faulty and self.faults.on("x-api-key-ignored"):
                     continue
                 presented.add(value.strip(_OWS))
             elif name == b"authorization":
                 scheme, _, credentials = value.strip(_OWS).replace(b"\t", b" ").partition(b" ")
                 scheme = scheme.lower()
-                if scheme == b"apikey":
+                any_scheme = self._faulty and self.faults.on("any-auth-scheme") and credentials.strip(_OWS)
+                if scheme == b"apikey" or any_scheme:
                     presented.add(credentials.strip(_OWS))
                 elif scheme == b"apitoken":
                     personal_token = True
             elif name == b"x-api-token":
+                if self._faulty and self.faults.on("x-api-token-accepted"):
+                    presented.add(value.strip(_OWS))
+                    continue
                 personal_token = True
         if not presented:
             if personal_token:
@@ -236,36 +269,81 @@ class ServiceTokenApi:
         expiration = record.expiration
         if expiration is None:
             return False
-        if self.faults.on("expiry-seconds-as-ms"):
-            expiration *= 1000
-        if self.faults.on("expiry-inclusive"):
-            return now > expiration
+        if self._faulty:
+            if self.faults.on("expiry-seconds-as-ms"):
+                expiration *= 1000
+            if self.faults.on("expiry-grace-period"):
+                expiration += EXPIRY_GRACE_MS
         return now >= expiration
 
-    def authenticate(self, scope: Scope) -> TokenRecord:
-        digest = hashlib.sha256(self._presented_secret(scope)).digest()
+    def authenticate(self, scope: Scope, *, enforce_expiry: bool = True) -> TokenRecord:
+        presented = self._presented_secret(scope)
+        if self._faulty and self.faults.on("token-cut-to-length"):
+            presented = presented[:GENERATED_SECRET_LENGTH]
+        digest = hashlib.sha256(presented).digest()
         record = self._by_digest.get(digest)
         if record is None:
             record = self.store.find_by_hash(digest)
+            if record is None and self._keeps_secrets:
+                record = self._loose_match(presented)  # not cached: the cache is keyed by exact secrets
+                if record is not None:
+                    return record
             if record is None:
-                raise _Refusal(401, "unknown service token")
+                raise _Refusal(401, "unknown service token" + self._quoted(presented))
             self._remember(digest, record)
-        if self._expired(record, self.clock.now_ms()):
-            raise _Refusal(401, "the service token has expired")
+        if enforce_expiry and self._expired(record, self.clock.now_ms()):
+            raise _Refusal(401, "the service token has expired" + self._quoted(presented))
         return record
+
+    def _quoted(self, presented: bytes) -> str:
+        if self._faulty and self.faults.on("unauthorized-echoes-token"):
+            return f" {presented.decode('latin-1')!r}"
+        return ""
+
+    def _loose_match(self, presented: bytes) -> TokenRecord | None:
+        """The token-prefix-match and token-case-insensitive faults: a secret that is not the
+        presented one, but that the faulty comparison takes for it."""
+        text = presented.decode("latin-1")
+        prefix = self.faults.on("token-prefix-match") and len(text) >= PREFIX_MATCH_MIN
+        caseless = self.faults.on("token-case-insensitive")
+        for token_id, secret in list(self._secrets.items()):
+            if (prefix and secret.startswith(text)) or (caseless and secret.casefold() == text.casefold()):
+                record = self.store.get(token_id)
+                if record is not None and not self._expired(record, self.clock.now_ms()):
+                    return record
+        return None
+
+    def _has_credential(self, scope: Scope) -> bool:
+        return any(name in (b"x-api-key", b"authorization") for name, _ in scope["headers"])
 
     def _remember(self, digest: bytes, record: TokenRecord) -> None:
         self._by_digest[digest] = record
         self._digest_by_id[record.id] = digest
 
     def authorize_manager(self, scope: Scope) -> TokenRecord:
-        record = self.authenticate(scope)
-        if self.manager_roles.isdisjoint(record.roles):
+        if self._faulty and self.faults.on("management-ignores-expiry"):
+            record = self.authenticate(scope, enforce_expiry=False)
+        else:
+            record = self.authenticate(scope)
+        if not self._may_manage(record.roles):
             raise _Refusal(
                 403,
                 "managing service tokens needs one of the roles " + ", ".join(sorted(self.manager_roles)),
             )
         return record
+
+    def _may_manage(self, roles: tuple[str, ...]) -> bool:
+        if self._faulty:
+            if self.faults.on("only-first-role-counts"):
+                roles = roles[:1]
+            if self.faults.on("empty-roles-unrestricted") and not roles:
+                return True
+            if self.faults.on("power-user-manages") and POWER_USER_ROLE in roles:
+                return True
+            if self.faults.on("roles-case-insensitive"):
+                managers = {role.casefold() for role in self.manager_roles}
+                return any(role.casefold() in managers for role in roles)
+        return not self.manager_roles.isdisjoint(roles)
 
     # ---- responses ------------------------------------------------------------------
 
@@ -292,17 +370,24 @@ class ServiceTokenApi:
     # ---- handlers -------------------------------------------------------------------
 
     async def server_status(self, request: Request) -> Response:
+        public = self._faulty and self.faults.on("status-public") and not self._has_credential(request.scope)
         try:
-            self.authenticate(request.scope)
+            if not public:
+                self.authenticate(request.scope)
         except _Refusal as refusal:
             return self.error(refusal)
         return JSONResponse({"status": "OK", "serverTimestamp": self.clock.now_ms()})
 
     async def server_info(self, request: Request) -> Response:
+        public = self._faulty and self.faults.on("server-info-public") and not self._has_credential(request.scope)
         try:
-            self.authenticate(request.scope)
+            if not public:
+                self.authenticate(request.scope)
         except _Refusal as refusal:
             return self.error(refusal)
+        if self._faulty and self.faults.on("server-info-echoes-token") and not public:
+            principal = self._presented_secret(request.scope).decode("latin-1")
+            return JSONResponse({**SERVER_INFO, "principal": principal})
         return JSONResponse(SERVER_INFO)
 
     async def tokens(self, request: Request) -> Response:
@@ -318,8 +403,10 @@ class ServiceTokenApi:
             return self.error(refusal)
         items = []
         for record in self.store.list():
+            if self._faulty and self._hidden_by_fault(record):
+                continue
             item: dict[str, Any] = {
-                "id": record.id,
+                "id": str(record.id) if self._faulty and self.faults.on("ids-listed-as-strings") else record.id,
                 "name": record.name,
                 "roles": list(record.roles),
                 "lastUpdateTimestamp": record.last_update,
@@ -328,19 +415,29 @@ class ServiceTokenApi:
                 item["expiration"] = record.expiration
             if record.dedicated_subject is not None:
                 item["dedicatedSubject"] = record.dedicated_subject
-            if self.faults.on("list-leaks-secret") and record.id in self._leakable:
-                item["token"] = self._leakable[record.id]
+            if self._faulty and self.faults.on("list-leaks-secret") and record.id in self._secrets:
+                item["token"] = self._secrets[record.id]
             items.append(item)
         return JSONResponse(items)
 
+    def _hidden_by_fault(self, record: TokenRecord) -> bool:
+        """list-expiry-filter-inverted: meant to hide expired tokens, hides the live ones with an expiry."""
+        if not self.faults.on("list-expiry-filter-inverted") or record.expiration is None:
+            return False
+        return record.expiration > self.clock.now_ms()
+
     async def create_token(self, request: Request) -> Response:
+        late_expiry_check = self._faulty and self.faults.on("past-expiry-stored-anyway")
         try:
             self.authorize_manager(request.scope)
             body = await self._read_json_object(request)
             name, roles, expiry, subject = self._validate_new_token(body)
+            if not late_expiry_check:
+                self._check_expiry_ahead(expiry)
         except _Refusal as refusal:
             return self.error(refusal)
-        secret = new_secret()
+        secret = self._faulty_secret(name, roles) if self._faulty else new_secret()
+        token_id = await self._faulty_id() if self._faulty else None
         record = self.store.create(
             secret=secret,
             name=name,
@@ -348,29 +445,75 @@ class ServiceTokenApi:
             expiration=expiry,
             now_ms=self.clock.now_ms(),
             dedicated_subject=subject,
+            token_id=token_id,
         )
         self._remember(hashlib.sha256(secret.encode("ascii")).digest(), record)
-        if self.faults.on("list-leaks-secret"):
-            self._leakable[record.id] = secret
+        if self._keeps_secrets:
+            self._secrets[record.id] = secret
+        if late_expiry_check:
+            try:
+                self._check_expiry_ahead(expiry)
+            except _Refusal as refusal:
+                return self.error(refusal)
         created: dict[str, Any] = {"name": name, "token": secret}
         if expiry is not None:
             created["expiration"] = expiry
         return JSONResponse(created)
 
+    def _faulty_secret(self, name: str, roles: list[str]) -> str:
+        if self.faults.on("secret-from-name"):
+            mac = hmac.new(self._secret_key, json.dumps([name, roles]).encode("utf-8"), hashlib.sha256)
+            return SECRET_PREFIX + base64.urlsafe_b64encode(mac.digest()[:SECRET_RANDOM_BYTES]).decode("ascii")
+        if self.faults.on("secret-time-based"):
+            return SECRET_PREFIX + str(uuid.uuid1())
+        return new_secret()
+
+    async def _faulty_id(self) -> int | None:
+        """The id a faulty server picks for a new token; None lets the store pick a random one."""
+        if self.faults.on("id-reused-after-delete"):
+            return ID_MIN + self.store.count() + 1
+        if self.faults.on("id-race-on-concurrent-create"):
+            last = self._last_id if self._last_id is not None else (self.store.max_id() or ID_MIN)
+            await asyncio.sleep(ID_RACE_WINDOW_S)  # other creates run here and read the same last id
+            self._last_id = last + 1
+            return last + 1
+        return None
+
     async def delete_token(self, request: Request) -> Response:
         try:
             self.authorize_manager(request.scope)
             token_id = self._parse_token_id(request.path_params["token_id"])
-            if not self.store.delete(token_id):
+            removed = self._faulty_delete(token_id) if self._faulty else self._delete(token_id)
+            if not removed:
                 raise _Refusal(404, f"no service token with id {token_id}")
         except _Refusal as refusal:
             return self.error(refusal)
-        self._leakable.pop(token_id, None)
-        if not self.faults.on("delete-not-revoking"):
-            digest = self._digest_by_id.pop(token_id, None)
-            if digest is not None:
-                self._by_digest.pop(digest, None)
+        for gone in removed:
+            self._secrets.pop(gone, None)
+            if not (self._faulty and self.faults.on("delete-not-revoking")):
+                digest = self._digest_by_id.pop(gone, None)
+                if digest is not None:
+                    self._by_digest.pop(digest, None)
+        if self._faulty and self.faults.on("delete-answers-200"):
+            return JSONResponse({"deleted": token_id})
         return Response(status_code=204)
+
+    def _delete(self, token_id: int) -> list[int]:
+        """Delete one token; the ids removed (none when there was no such token)."""
+        return [token_id] if self.store.delete(token_id) else []
+
+    def _faulty_delete(self, token_id: int) -> list[int]:
+        if self.faults.on("delete-removes-next"):
+            ids = [record.id for record in self.store.list()]
+            if token_id in ids:
+                at = ids.index(token_id)
+                return self._delete(ids[at + 1] if at + 1 < len(ids) else token_id)
+        if self.faults.on("delete-by-name"):
+            addressed = self.store.get(token_id)
+            if addressed is not None:
+                same = [record.id for record in self.store.list() if record.name == addressed.name]
+                return [gone for gone in same if self.store.delete(gone)]
+        return self._delete(token_id)
 
     # ---- input validation -----------------------------------------------------------
 
@@ -382,8 +525,7 @@ class ServiceTokenApi:
                 return value
         raise _Refusal(400, f"a service token id is a 64-bit integer, got {text!r}")
 
-    @staticmethod
-    async def _read_json_object(request: Request) -> dict[str, Any]:
+    async def _read_json_object(self, request: Request) -> dict[str, Any]:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise _Refusal(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
@@ -403,6 +545,8 @@ class ServiceTokenApi:
         try:
             body = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
+            if self._faulty and self.faults.on("malformed-json-500"):
+                raise
             # ValueError covers bad UTF-8 and JSONDecodeError; RecursionError deep nesting.
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "cannot be decoded"
             raise _Refusal(400, f"the request body is not valid JSON: {reason}") from None
@@ -422,10 +566,14 @@ class ServiceTokenApi:
             raise _Refusal(400, f"name is longer than {MAX_NAME_LENGTH} characters")
         if not _utf8_safe(name):
             raise _Refusal(400, "name contains an unpaired UTF-16 surrogate")
+        if self._faulty:
+            name = self._name_as_misstored(name)
 
-        if "roles" not in body:
+        if "roles" not in body and not (self._faulty and self.faults.on("roles-missing-defaults-empty")):
             raise _Refusal(400, "roles is required (a list of role names, may be empty)")
-        roles = body["roles"]
+        roles = body.get("roles", [])
+        if isinstance(roles, str) and self._faulty and self.faults.on("roles-string-accepted"):
+            roles = [roles]
         if not isinstance(roles, list):
             raise _Refusal(400, f"roles must be a list of strings, got {_json_type(roles)}")
         for index, role in enumerate(roles):
@@ -435,15 +583,15 @@ class ServiceTokenApi:
                 raise _Refusal(400, f"roles[{index}] contains an unpaired UTF-16 surrogate")
 
         expiry = body.get("expiryDate")
+        if self._faulty and self.faults.on("expiry-lenient-parsing"):
+            expiry = _lenient_epoch_ms(expiry)
         if expiry is not None:
             if not isinstance(expiry, int) or isinstance(expiry, bool):
                 raise _invalid_expiry(f"expiryDate must be an integer of epoch milliseconds, got {_json_type(expiry)}")
             if not INT64_MIN <= expiry <= INT64_MAX:
                 raise _invalid_expiry("expiryDate is outside the 64-bit integer range")
-            now = self.clock.now_ms()
-            compared = expiry * 1000 if self.faults.on("expiry-seconds-as-ms") else expiry
-            if compared <= now:
-                raise _invalid_expiry(f"expiryDate {expiry} is not in the future (server time is {now})")
+            if self._faulty and self.faults.on("expiry-truncated-to-seconds"):
+                expiry = expiry // 1000 * 1000
 
         subject = body.get("dedicatedSubject")
         if subject is not None:
@@ -457,6 +605,54 @@ class ServiceTokenApi:
             if not _utf8_safe(subject):
                 raise _Refusal(400, "dedicatedSubject contains an unpaired UTF-16 surrogate")
         return name, list(roles), expiry, subject
+
+    def _check_expiry_ahead(self, expiry: int | None) -> None:
+        """Refuse an expiryDate that is not after the server's clock."""
+        if expiry is None:
+            return
+        now = self.clock.now_ms()
+        compared = expiry
+        if self._faulty:
+            if self.faults.on("past-expiry-accepted"):
+                return
+            if self.faults.on("expiry-seconds-as-ms"):
+                compared = expiry * 1000
+        if compared <= now:
+            message = f"expiryDate {expiry} is not in the future (server time is {now})"
+            if self._faulty and self.faults.on("invalid-expiry-generic-error"):
+                raise _Refusal(400, message)
+            raise _invalid_expiry(message)
+
+    def _name_as_misstored(self, name: str) -> str:
+        """The name as a faulty server stores it."""
+        if self.faults.on("names-trimmed"):
+            name = name.strip()
+        if self.faults.on("names-cut-at-64"):
+            name = name[:NAME_CUT_LENGTH]
+        if self.faults.on("long-names-500") and len(name) > NAME_COLUMN_LENGTH:
+            raise sqlite3.DataError(f"value too long for the name column ({len(name)} > {NAME_COLUMN_LENGTH})")
+        if self.faults.on("non-ascii-names-mangled"):
+            name = name.encode("utf-8").decode("latin-1")
+        return name
+
+
+def _lenient_epoch_ms(value: object) -> object:
+    """The expiry-lenient-parsing fault: dates and date-times as epoch ms (00:00 UTC when no
+    time is given), numbers with a fraction cut to an integer; anything else unchanged."""
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return value
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return int(when.timestamp() * 1000)
+    return value
 
 
 def _reject_constant(text: str) -> Any:

@@ -19,6 +19,7 @@ section is valid and configures no bootstrap token. Every problem is reported as
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,9 @@ from typing import Any
 import yaml
 
 from .durations import parse_duration
+from .faults import FaultSet
+
+NO_FAULTS = FaultSet(())
 
 DEFAULT_TTL_MS = 24 * 60 * 60 * 1000
 
@@ -35,6 +39,11 @@ releases only stackstate-admin holds the get/create/delete-service-tokens permis
 
 SPELLINGS = ("serviceToken", "servicetoken")
 _BOOTSTRAP_KEYS = ("token", "roles", "ttl")
+
+# Used only by the ttl faults: a duration with a one- or two-letter unit, and its unit.
+_SHORT_TTL = re.compile(r"\s*[0-9.]+\s*(?:ns|us|ms|s|m|h|d)?\s*", re.ASCII)
+_TTL_UNIT = re.compile(r"(?P<number>.*?[0-9.])\s*(?P<unit>[A-Za-z]+)\s*", re.ASCII)
+_UNIT_BY_FIRST_LETTER = {"n": "ns", "u": "us", "m": "m", "s": "s", "h": "h", "d": "d"}
 
 
 class ConfigError(Exception):
@@ -123,8 +132,9 @@ _StrictLoader.add_constructor(
 )
 
 
-def load_auth_config(path: str | os.PathLike[str]) -> AuthConfig:
-    """Read ``path`` and return the bootstrap token it configures, if any."""
+def load_auth_config(path: str | os.PathLike[str], faults: FaultSet = NO_FAULTS) -> AuthConfig:
+    """Read ``path`` and return the bootstrap token it configures, if any. ``faults`` are
+    the server's deliberate defects (see ``faults.py``); a few of them misread the config."""
     where = os.fspath(path)
     try:
         with open(where, encoding="utf-8") as handle:
@@ -138,7 +148,7 @@ def load_auth_config(path: str | os.PathLike[str]) -> AuthConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: not valid YAML: {_yaml_problem(exc)}") from None
     try:
-        return parse_auth_config(document)
+        return parse_auth_config(document, faults)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
@@ -151,7 +161,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return str(problem)
 
 
-def parse_auth_config(document: object) -> AuthConfig:
+def parse_auth_config(document: object, faults: FaultSet = NO_FAULTS) -> AuthConfig:
     """Build an AuthConfig from an already-parsed values document (ConfigError messages
     name the key but not a file)."""
     if document is None:
@@ -166,7 +176,8 @@ def parse_auth_config(document: object) -> AuthConfig:
         if section is None:
             return AuthConfig()
     assert isinstance(section, dict)
-    present = [s for s in SPELLINGS if section.get(s) is not None]
+    spellings = SPELLINGS[:1] if faults.on("servicetoken-key-ignored") else SPELLINGS
+    present = [s for s in spellings if section.get(s) is not None]
     if not present:
         return AuthConfig()
     if len(present) == 2 and section[SPELLINGS[0]] != section[SPELLINGS[1]]:
@@ -182,7 +193,7 @@ def parse_auth_config(document: object) -> AuthConfig:
     if bootstrap is None:
         return AuthConfig()
     assert isinstance(bootstrap, dict)
-    return AuthConfig(bootstrap=_parse_bootstrap(bootstrap, key_path))
+    return AuthConfig(bootstrap=_parse_bootstrap(bootstrap, key_path, faults))
 
 
 def _child(section: object, key: str, key_path: str) -> object:
@@ -194,7 +205,7 @@ def _child(section: object, key: str, key_path: str) -> object:
     return value
 
 
-def _parse_bootstrap(bootstrap: dict[Any, Any], key_path: str) -> BootstrapSpec:
+def _parse_bootstrap(bootstrap: dict[Any, Any], key_path: str, faults: FaultSet) -> BootstrapSpec:
     unknown = [str(k) for k in bootstrap if k not in _BOOTSTRAP_KEYS]
     if unknown:
         raise ConfigError(
@@ -217,6 +228,8 @@ def _parse_bootstrap(bootstrap: dict[Any, Any], key_path: str) -> BootstrapSpec:
             raise ConfigError(f"{key_path}.roles[{index}] must be a string, got {_type_name(role)}")
 
     ttl = bootstrap.get("ttl")
+    if faults and isinstance(ttl, str):
+        ttl = _misread_ttl(ttl, faults)
     if ttl is None:
         ttl_ms = DEFAULT_TTL_MS
     elif isinstance(ttl, str):
@@ -234,3 +247,14 @@ def _parse_bootstrap(bootstrap: dict[Any, Any], key_path: str) -> BootstrapSpec:
         raise ConfigError(f"{key_path}.ttl must be a duration string such as '24h', got {_type_name(ttl)}")
     assert isinstance(token, str)
     return BootstrapSpec(token=token, roles=list(roles), ttl_ms=ttl_ms)
+
+
+def _misread_ttl(ttl: str, faults: FaultSet) -> str | None:
+    """The ttl as the faulty server reads it (None: the default)."""
+    if faults.on("ttl-long-units-default") and not _SHORT_TTL.fullmatch(ttl):
+        return None
+    if faults.on("ttl-unit-by-first-letter"):
+        match = _TTL_UNIT.fullmatch(ttl)
+        if match:
+            return match["number"] + _UNIT_BY_FIRST_LETTER.get(match["unit"][0], match["unit"])
+    return ttl

@@ -14,14 +14,115 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 FAULTS: dict[str, str] = {
+    # -- presenting and comparing a token ---------------------------------------------------
     "x-api-key-ignored": "the X-API-Key header is not read; only Authorization: ApiKey works",
+    "any-auth-scheme": (
+        "the scheme word of the Authorization header is not checked: 'Bearer <T>', 'ApiToken <T>' "
+        "or any other word presents a service token"
+    ),
+    "x-api-token-accepted": "a token in the personal-token header X-API-Token is looked up as a service token too",
+    "token-prefix-match": (
+        "secrets are looked up with a prefix match (LIKE 'x%'): the first 8 or more characters of a "
+        "live secret authenticate as that token"
+    ),
+    "token-cut-to-length": (
+        "the presented token is cut to the length of a generated secret before the lookup, so "
+        "characters appended to a real token are ignored"
+    ),
+    "token-case-insensitive": "secrets are compared without regard to case (a case-insensitive lookup)",
+    "status-public": "server/status answers 200 to a request without any credential, like a public health check",
+    "server-info-public": "server/info answers 200 to a request without any credential, like a public version endpoint",
+    # -- revoking, ids and the list ---------------------------------------------------------
+    "delete-not-revoking": ("DELETE removes the token from the list but a cached copy keeps authenticating"),
+    "delete-removes-next": (
+        "DELETE finds the id's place in creation order and removes the token one place after it "
+        "(the right one only when it is the newest)"
+    ),
+    "delete-by-name": "DELETE removes every token that has the addressed token's name, not only that id",
+    "delete-answers-200": "DELETE answers 200 with a small JSON body instead of 204 without a body",
+    "id-reused-after-delete": (
+        "a new token's id is the number of stored tokens plus one, so after a delete it collides "
+        "with a live token's id and the create fails with 500"
+    ),
+    "id-race-on-concurrent-create": (
+        "a new token's id is the last id issued plus one, a counter read and updated around an await "
+        "without a lock, so tokens created at the same moment get one id and all but one create fails with 500"
+    ),
+    "ids-listed-as-strings": "the list renders ids as JSON strings instead of integers",
+    "roles-string-accepted": (
+        "a roles value that is a single string is taken as a one-role list (lenient coercion) instead of refused"
+    ),
+    "roles-missing-defaults-empty": "a create without roles is accepted as a token with no roles",
+    "malformed-json-500": "a body that is not valid JSON raises an unhandled parse error: 500 instead of 400",
+    # -- expiry -----------------------------------------------------------------------------
     "expiry-seconds-as-ms": (
         "expiryDate is compared as epoch seconds, so past dates are accepted and "
         "tokens never expire (the value is still echoed and listed as sent)"
     ),
-    "delete-not-revoking": ("DELETE removes the token from the list but a cached copy keeps authenticating"),
+    "expiry-grace-period": "a clock-skew leeway: a token is still accepted for 30 s after it expires",
+    "expiry-truncated-to-seconds": (
+        "expiryDate is stored as whole epoch seconds, so the expiration echoed and listed loses its milliseconds"
+    ),
+    "past-expiry-accepted": (
+        "the create does not check that expiryDate lies ahead: a past expiry makes an already expired token"
+    ),
+    "past-expiry-stored-anyway": (
+        "a past expiryDate is refused with 400 only after the token was stored, so the refused token is listed"
+    ),
+    "invalid-expiry-generic-error": (
+        "a past expiryDate is refused with 400 but with the generic ErrorsResponse body instead of "
+        "ServiceTokenInvalidExpiryError"
+    ),
+    "expiry-lenient-parsing": (
+        "an expiryDate that is a date or date-time string, or a number with a fraction, is read "
+        "leniently (dates as 00:00 UTC, fractions cut) instead of refused"
+    ),
+    "list-expiry-filter-inverted": (
+        "the list means to hide expired tokens but the comparison is inverted: it leaves out tokens "
+        "whose expiry lies ahead and shows expired ones"
+    ),
+    "management-ignores-expiry": (
+        "token management (create, list, delete) checks the caller's roles but not its expiry; only "
+        "server/status and server/info refuse an expired token"
+    ),
+    # -- the bootstrap token ----------------------------------------------------------------
+    "bootstrap-ttl-ignored": "the bootstrap token is created without an expiry: its ttl is read but never applied",
+    "ttl-unit-by-first-letter": ("a ttl's unit is recognised by its first letter, so '3000ms' is read as 3000 minutes"),
+    "ttl-long-units-default": (
+        "a ttl with a long unit name ('3 seconds', '2 minutes') is not understood and silently "
+        "replaced by the 24h default"
+    ),
+    "bootstrap-roles-ignored": "the bootstrap token always gets stackstate-admin, whatever roles are configured",
+    "servicetoken-key-ignored": (
+        "only the serviceToken key is read; a bootstrap token under the seed document's "
+        "servicetoken key is silently ignored"
+    ),
+    # -- roles ------------------------------------------------------------------------------
+    "roles-case-insensitive": "role names are compared without regard to case, so STACKSTATE-ADMIN manages tokens",
+    "only-first-role-counts": "only a token's first role is checked for the permission to manage tokens",
+    "power-user-manages": (
+        "stackstate-power-user may manage service tokens too (the permission set of older releases)"
+    ),
+    "empty-roles-unrestricted": "a token with an empty role list is treated as unrestricted and may manage tokens",
+    # -- secrets and what responses show ----------------------------------------------------
     "list-leaks-secret": "list items carry the secret of tokens this process knows",
-    "expiry-inclusive": "a token is still accepted at the exact instant it expires",
+    "secret-from-name": (
+        "the secret is a keyed hash of the token's name and roles, so the same name and roles give the same secret"
+    ),
+    "secret-time-based": (
+        "secrets are time-based UUIDs (uuid1): most of each is shared with the next, the rest follows the clock"
+    ),
+    "server-info-echoes-token": "server/info adds the caller's credential to its body (a debug 'principal' field)",
+    "unauthorized-echoes-token": "a 401 for an unknown, expired or deleted token quotes that token in its message",
+    # -- names (fuzzed input) ---------------------------------------------------------------
+    "names-trimmed": "names are stored with white space trimmed from both ends",
+    "names-cut-at-64": "names longer than 64 characters are silently cut to 64",
+    "long-names-500": (
+        "a name longer than 255 characters overflows the name column: 500 instead of being stored or refused"
+    ),
+    "non-ascii-names-mangled": (
+        "names are encoded as UTF-8 and decoded as Latin-1 on the way to storage, so non-ASCII names are listed garbled"
+    ),
 }
 
 

@@ -141,9 +141,13 @@ class TokenStore:
         now_ms: int,
         dedicated_subject: str | None = None,
         bootstrap: bool = False,
+        token_id: int | None = None,
     ) -> TokenRecord:
         """Store a new token under a fresh random id. Raises ValueError when a token with
-        the same secret already exists."""
+        the same secret already exists.
+
+        ``token_id`` stores it under exactly that id instead (only the server's deliberate
+        faults choose ids themselves); sqlite3.IntegrityError when the id is taken."""
         digest = hash_secret(secret)
         roles_json = json.dumps(list(roles))
         with self._transaction() as db:
@@ -152,14 +156,14 @@ class TokenStore:
             seq = db.execute("SELECT COALESCE(MAX(created_seq), 0) + 1 FROM service_tokens")
             created_seq = seq.fetchone()[0]
             while True:
-                token_id = ID_MIN + secrets.randbelow(ID_MAX - ID_MIN + 1)
+                new_id = token_id if token_id is not None else ID_MIN + secrets.randbelow(ID_MAX - ID_MIN + 1)
                 try:
                     db.execute(
                         "INSERT INTO service_tokens (id, secret_sha256, name, roles_json,"
                         " expiration, last_update, dedicated_subject, is_bootstrap, created_seq)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
-                            token_id,
+                            new_id,
                             digest,
                             name,
                             roles_json,
@@ -171,10 +175,12 @@ class TokenStore:
                         ),
                     )
                 except sqlite3.IntegrityError:
+                    if token_id is not None:
+                        raise
                     continue  # the random id is taken (the secret was checked above)
                 break
         return TokenRecord(
-            id=token_id,
+            id=new_id,
             name=name,
             roles=tuple(roles),
             expiration=expiration,
@@ -203,6 +209,15 @@ class TokenStore:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM service_tokens ORDER BY created_seq").fetchall()
         return [_record(r) for r in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM service_tokens").fetchone()[0])
+
+    def max_id(self) -> int | None:
+        with self._lock:
+            value = self._db.execute("SELECT MAX(id) FROM service_tokens").fetchone()[0]
+        return None if value is None else int(value)
 
     def delete(self, token_id: int) -> bool:
         """Remove a token; False when there was none with that id."""

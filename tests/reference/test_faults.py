@@ -1,73 +1,418 @@
-"""Named faults: each switches on one plausible defect that a conformance check can see."""
+"""Named faults: each switches on one plausible defect, and that defect really shows.
+
+Every fault has a probe: a short scenario against a server started in-process with a fake
+clock, which says whether the server behaved faithfully. The faithful server passes every
+probe; with the fault switched on, the server fails its probe and still answers the basic
+calls (so no fault is a server that simply refuses everything). Whether the conformance
+suites notice each fault is the kill matrix's question (tests/killmatrix).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from sts_reference.clock import FakeClock
+from sts_reference.config import load_auth_config
 from sts_reference.faults import FAULTS, FaultSet
 from sts_reference.testing import RunningServer
 
-from .support import ADMIN, START_MS, Api, StartServer
+from .support import ADMIN, DAY_MS, START_MS, Api, StartServer, http_client, unique_name
 
-Probe = Callable[[Api, FakeClock], bool]
-"""Runs a scenario against a server and says whether it behaved faithfully."""
-
-
-def x_api_key_accepted(api: Api, clock: FakeClock) -> bool:
-    return api.status({"X-API-Key": ADMIN.token}).status_code == 200
+GUEST = "stackstate-guest"
+BOOT_SECRET = "0123456789abcdef0123456789abcdef"
 
 
-def past_expiry_refused_and_expiry_enforced(api: Api, clock: FakeClock) -> bool:
-    past = api.create({"name": "past", "roles": [], "expiryDate": START_MS - 1})
-    _, secret = api.new_token([], expiry=START_MS + 1000)
-    clock.advance(2000)
-    return past.status_code == 400 and api.status_with(secret).status_code == 401
+@dataclass
+class Lab:
+    """The world of one probe: a server with the faults under test, and the means to start more."""
+
+    faults: tuple[str, ...]
+    clock: FakeClock
+    api: Api
+    start: Callable[..., Api]
+    """Start another server with the same faults and clock; keyword arguments are ``running_server``'s."""
+    boot: Callable[[str], Api]
+    """Start another server whose bootstrap token comes from the given authentication.yaml text,
+    read with the same faults (so faults in reading the config show too)."""
 
 
-def deleted_token_refused(api: Api, clock: FakeClock) -> bool:
-    token_id, secret = api.new_token([])
-    api.delete(token_id)
-    return api.status_with(secret).status_code == 401
+Probe = Callable[[Lab], bool]
+"""Runs a scenario against a lab and says whether the server behaved faithfully."""
 
 
-def list_has_no_secrets(api: Api, clock: FakeClock) -> bool:
-    _, secret = api.new_token([])
-    text = api.list_tokens().text
+def _status_of(api: Api, headers: dict[str, str]) -> int:
+    return api.status(headers).status_code
+
+
+def _boot_yaml(*, key: str = "serviceToken", roles: str = "[stackstate-admin]", ttl: str | None = None) -> str:
+    lines = ["stackstate:", "  authentication:", f"    {key}:", "      bootstrap:", f"        token: {BOOT_SECRET}"]
+    lines.append(f"        roles: {roles}")
+    if ttl is not None:
+        lines.append(f"        ttl: {ttl}")
+    return "\n".join(lines) + "\n"
+
+
+def _names(api: Api) -> list[str]:
+    return [item["name"] for item in api.listed()]
+
+
+# -- presenting and comparing a token ---------------------------------------------------------
+
+
+def x_api_key_accepted(lab: Lab) -> bool:
+    return _status_of(lab.api, {"X-API-Key": ADMIN.token}) == 200
+
+
+def other_schemes_refused(lab: Lab) -> bool:
+    return all(_status_of(lab.api, {"Authorization": f"{s} {ADMIN.token}"}) == 401 for s in ("Bearer", "ApiToken"))
+
+
+def x_api_token_refused(lab: Lab) -> bool:
+    return _status_of(lab.api, {"X-API-Token": ADMIN.token}) == 401
+
+
+def truncated_token_refused(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([GUEST])
+    return lab.api.status_with(secret[:-1]).status_code == 401 and lab.api.status_with(secret).status_code == 200
+
+
+def extended_token_refused(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([GUEST])
+    return lab.api.status_with(secret + "x").status_code == 401
+
+
+def case_altered_token_refused(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([GUEST])
+    return lab.api.status_with(secret.swapcase()).status_code == 401
+
+
+def anonymous_status_refused(lab: Lab) -> bool:
+    return _status_of(lab.api, {}) == 401
+
+
+def anonymous_info_refused(lab: Lab) -> bool:
+    return lab.api.http.get("/api/server/info").status_code == 401
+
+
+# -- revoking, ids and the list ---------------------------------------------------------------
+
+
+def deleted_token_refused(lab: Lab) -> bool:
+    token_id, secret = lab.api.new_token([])
+    lab.api.delete(token_id)
+    return lab.api.status_with(secret).status_code == 401
+
+
+def delete_removes_only_that_token(lab: Lab) -> bool:
+    first_id, _ = lab.api.new_token([GUEST])
+    second_id, _ = lab.api.new_token([GUEST])
+    lab.api.delete(first_id)
+    ids = [item["id"] for item in lab.api.listed()]
+    return first_id not in ids and second_id in ids
+
+
+def delete_leaves_a_same_name_token(lab: Lab) -> bool:
+    name = unique_name("twin")
+    first_id, _ = lab.api.new_token([GUEST], name=name)
+    assert lab.api.create({"name": name, "roles": [GUEST]}).status_code == 200
+    lab.api.delete(first_id)
+    return _names(lab.api).count(name) == 1
+
+
+def delete_answers_204_without_body(lab: Lab) -> bool:
+    token_id, _ = lab.api.new_token([GUEST])
+    resp = lab.api.delete(token_id)
+    return resp.status_code == 204 and resp.content == b""
+
+
+def create_after_delete_works(lab: Lab) -> bool:
+    first_id, _ = lab.api.new_token([GUEST])
+    lab.api.new_token([GUEST])
+    lab.api.delete(first_id)
+    return lab.api.create({"name": unique_name(), "roles": [GUEST]}).status_code == 200
+
+
+def concurrent_creates_all_succeed(lab: Lab) -> bool:
+    count = 8
+    start = threading.Barrier(count)
+
+    def create(_: int) -> int:
+        with http_client(lab.api.server.url) as http:
+            start.wait(timeout=10)
+            body = {"name": unique_name("together"), "roles": [GUEST]}
+            return http.post("/api/security/tokens", json=body, headers={"X-API-Key": ADMIN.token}).status_code
+
+    with ThreadPoolExecutor(count) as pool:
+        statuses = list(pool.map(create, range(count)))
+    ids = [item["id"] for item in lab.api.listed()]
+    return statuses == [200] * count and len(ids) == len(set(ids)) == count + 1
+
+
+def ids_listed_as_integers(lab: Lab) -> bool:
+    lab.api.new_token([GUEST])
+    return all(type(item["id"]) is int for item in lab.api.listed())
+
+
+def roles_string_refused(lab: Lab) -> bool:
+    return lab.api.create({"name": unique_name(), "roles": GUEST}).status_code == 400
+
+
+def missing_roles_refused(lab: Lab) -> bool:
+    return lab.api.create({"name": unique_name()}).status_code == 400
+
+
+def malformed_json_gets_400(lab: Lab) -> bool:
+    resp = lab.api.http.post(
+        "/api/security/tokens",
+        content=b'{"name": "x", "roles": [',
+        headers={"X-API-Key": ADMIN.token, "Content-Type": "application/json"},
+    )
+    return resp.status_code == 400
+
+
+# -- expiry -----------------------------------------------------------------------------------
+
+
+def past_expiry_refused_and_expiry_enforced(lab: Lab) -> bool:
+    past = lab.api.create({"name": "past", "roles": [], "expiryDate": START_MS - 1})
+    _, secret = lab.api.new_token([], expiry=START_MS + 1000)
+    lab.clock.advance(2000)
+    return past.status_code == 400 and lab.api.status_with(secret).status_code == 401
+
+
+def refused_just_after_expiry(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([GUEST], expiry=START_MS + 500)
+    lab.clock.set(START_MS + 1500)
+    return lab.api.status_with(secret).status_code == 401
+
+
+def expiry_kept_to_the_millisecond(lab: Lab) -> bool:
+    expiry = START_MS + DAY_MS + 457
+    resp = lab.api.create({"name": unique_name(), "roles": [GUEST], "expiryDate": expiry})
+    return bool(resp.json().get("expiration") == expiry)
+
+
+def past_expiry_refused(lab: Lab) -> bool:
+    return lab.api.create({"name": unique_name(), "roles": [GUEST], "expiryDate": START_MS - 1}).status_code == 400
+
+
+def refused_past_expiry_stores_nothing(lab: Lab) -> bool:
+    name = unique_name("past")
+    lab.api.create({"name": name, "roles": [GUEST], "expiryDate": START_MS - 1})
+    return name not in _names(lab.api)
+
+
+def past_expiry_error_is_invalid_expiry(lab: Lab) -> bool:
+    resp = lab.api.create({"name": unique_name(), "roles": [GUEST], "expiryDate": START_MS - 1})
+    return bool(resp.status_code == 400 and resp.json().get("_type") == "ServiceTokenInvalidExpiryError")
+
+
+def date_string_expiry_refused(lab: Lab) -> bool:
+    bodies: list[dict[str, object]] = [{"expiryDate": "2030-01-01"}, {"expiryDate": START_MS + DAY_MS + 0.5}]
+    return all(lab.api.create({"name": unique_name(), "roles": [GUEST], **body}).status_code == 400 for body in bodies)
+
+
+def token_with_expiry_listed(lab: Lab) -> bool:
+    name = unique_name("expiring")
+    assert lab.api.create({"name": name, "roles": [GUEST], "expiryDate": START_MS + DAY_MS}).status_code == 200
+    return name in _names(lab.api)
+
+
+def expired_manager_refused_management(lab: Lab) -> bool:
+    _, secret = lab.api.new_token(["stackstate-admin"], expiry=START_MS + 1000)
+    lab.clock.advance(2000)
+    return lab.api.list_tokens(token=secret).status_code == 401
+
+
+# -- the bootstrap token ----------------------------------------------------------------------
+
+
+def _bootstrap_expires(ttl: str, ttl_ms: int) -> Probe:
+    def probe(lab: Lab) -> bool:
+        api = lab.boot(_boot_yaml(ttl=ttl))
+        works = api.status_with(BOOT_SECRET).status_code == 200
+        lab.clock.advance(ttl_ms)
+        return works and api.status_with(BOOT_SECRET).status_code == 401
+
+    return probe
+
+
+def bootstrap_gets_its_roles(lab: Lab) -> bool:
+    api = lab.boot(_boot_yaml(roles=f"[{GUEST}]"))
+    return api.status_with(BOOT_SECRET).status_code == 200 and api.list_tokens(token=BOOT_SECRET).status_code == 403
+
+
+def lower_case_key_read(lab: Lab) -> bool:
+    return lab.boot(_boot_yaml(key="servicetoken")).status_with(BOOT_SECRET).status_code == 200
+
+
+# -- roles ------------------------------------------------------------------------------------
+
+
+def _manages(lab: Lab, roles: list[str]) -> bool:
+    _, secret = lab.api.new_token(roles)
+    return lab.api.list_tokens(token=secret).status_code == 200
+
+
+def case_altered_role_cannot_manage(lab: Lab) -> bool:
+    return not _manages(lab, ["STACKSTATE-ADMIN"])
+
+
+def manager_role_second_manages(lab: Lab) -> bool:
+    return _manages(lab, [GUEST, "stackstate-admin"])
+
+
+def power_user_cannot_manage(lab: Lab) -> bool:
+    return not _manages(lab, ["stackstate-power-user"])
+
+
+def no_roles_cannot_manage(lab: Lab) -> bool:
+    return not _manages(lab, [])
+
+
+# -- secrets and what responses show ----------------------------------------------------------
+
+
+def list_has_no_secrets(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([])
+    text = lab.api.list_tokens().text
     return secret not in text and ADMIN.token not in text
 
 
-def refused_at_expiry_instant(api: Api, clock: FakeClock) -> bool:
-    _, secret = api.new_token([], expiry=START_MS + 500)
-    clock.set(START_MS + 500)
-    return api.status_with(secret).status_code == 401
+def same_name_gets_new_secret(lab: Lab) -> bool:
+    name = unique_name("again")
+    first_id, first = lab.api.new_token([GUEST], name=name)
+    lab.api.delete(first_id)
+    _, second = lab.api.new_token([GUEST], name=name)
+    return first != second
+
+
+def secrets_share_no_suffix(lab: Lab) -> bool:
+    secrets = [lab.api.new_token([GUEST])[1] for _ in range(4)]
+    shared = 0
+    while shared < min(map(len, secrets)) and len({s[-1 - shared] for s in secrets}) == 1:
+        shared += 1
+    return shared < 8
+
+
+def info_has_no_credential(lab: Lab) -> bool:
+    return ADMIN.token not in lab.api.info().text
+
+
+def refusal_does_not_quote_token(lab: Lab) -> bool:
+    presented = "not-a-token-" + "q" * 20
+    resp = lab.api.status_with(presented)
+    return resp.status_code == 401 and presented not in resp.text
+
+
+# -- names ------------------------------------------------------------------------------------
+
+
+def _listed_exactly(lab: Lab, name: str) -> bool:
+    resp = lab.api.create({"name": name, "roles": [GUEST]})
+    return resp.status_code == 200 and name in _names(lab.api)
 
 
 PROBES: dict[str, Probe] = {
     "x-api-key-ignored": x_api_key_accepted,
-    "expiry-seconds-as-ms": past_expiry_refused_and_expiry_enforced,
+    "any-auth-scheme": other_schemes_refused,
+    "x-api-token-accepted": x_api_token_refused,
+    "token-prefix-match": truncated_token_refused,
+    "token-cut-to-length": extended_token_refused,
+    "token-case-insensitive": case_altered_token_refused,
+    "status-public": anonymous_status_refused,
+    "server-info-public": anonymous_info_refused,
     "delete-not-revoking": deleted_token_refused,
+    "delete-removes-next": delete_removes_only_that_token,
+    "delete-by-name": delete_leaves_a_same_name_token,
+    "delete-answers-200": delete_answers_204_without_body,
+    "id-reused-after-delete": create_after_delete_works,
+    "id-race-on-concurrent-create": concurrent_creates_all_succeed,
+    "ids-listed-as-strings": ids_listed_as_integers,
+    "roles-string-accepted": roles_string_refused,
+    "roles-missing-defaults-empty": missing_roles_refused,
+    "malformed-json-500": malformed_json_gets_400,
+    "expiry-seconds-as-ms": past_expiry_refused_and_expiry_enforced,
+    "expiry-grace-period": refused_just_after_expiry,
+    "expiry-truncated-to-seconds": expiry_kept_to_the_millisecond,
+    "past-expiry-accepted": past_expiry_refused,
+    "past-expiry-stored-anyway": refused_past_expiry_stores_nothing,
+    "invalid-expiry-generic-error": past_expiry_error_is_invalid_expiry,
+    "expiry-lenient-parsing": date_string_expiry_refused,
+    "list-expiry-filter-inverted": token_with_expiry_listed,
+    "management-ignores-expiry": expired_manager_refused_management,
+    "bootstrap-ttl-ignored": _bootstrap_expires("90s", 90_000),
+    "ttl-unit-by-first-letter": _bootstrap_expires("3000ms", 3_000),
+    "ttl-long-units-default": _bootstrap_expires("3 seconds", 3_000),
+    "bootstrap-roles-ignored": bootstrap_gets_its_roles,
+    "servicetoken-key-ignored": lower_case_key_read,
+    "roles-case-insensitive": case_altered_role_cannot_manage,
+    "only-first-role-counts": manager_role_second_manages,
+    "power-user-manages": power_user_cannot_manage,
+    "empty-roles-unrestricted": no_roles_cannot_manage,
     "list-leaks-secret": list_has_no_secrets,
-    "expiry-inclusive": refused_at_expiry_instant,
+    "secret-from-name": same_name_gets_new_secret,
+    "secret-time-based": secrets_share_no_suffix,
+    "server-info-echoes-token": info_has_no_credential,
+    "unauthorized-echoes-token": refusal_does_not_quote_token,
+    "names-trimmed": lambda lab: _listed_exactly(lab, "  spaced out\t"),
+    "names-cut-at-64": lambda lab: _listed_exactly(lab, "n" * 100),
+    "long-names-500": lambda lab: _listed_exactly(lab, "l" * 256),
+    "non-ascii-names-mangled": lambda lab: _listed_exactly(lab, "naïve-名前-🔑"),
 }
 
 
+@pytest.fixture
+def make_lab(start_server: StartServer, tmp_path: Path) -> Iterator[Callable[[tuple[str, ...]], Lab]]:
+    """Labs whose servers carry the given faults; every server stops when the test ends."""
+    with contextlib.ExitStack() as stack:
+
+        def api_of(server: RunningServer) -> Api:
+            # no vendor-schema checks: a faulty body must reach the probe, not fail validation first
+            return Api(server, stack.enter_context(http_client(server.url)))
+
+        def make(faults: tuple[str, ...]) -> Lab:
+            clock = FakeClock(START_MS)
+
+            def start(**options: object) -> Api:
+                return api_of(start_server(clock=clock, faults=faults, **options))
+
+            def boot(text: str) -> Api:
+                path = tmp_path / f"authentication-{len(list(tmp_path.iterdir()))}.yaml"
+                path.write_text(text, encoding="utf-8")
+                return start(auth_config=load_auth_config(path, FaultSet(faults)))
+
+            return Lab(faults, clock, start(), start, boot)
+
+        yield make
+
+
+def test_every_fault_has_a_probe() -> None:
+    """The catalogue and the probes name the same faults."""
+    assert sorted(PROBES) == sorted(FAULTS)
+
+
 @pytest.mark.parametrize("fault", PROBES)
-def test_fault_changes_only_what_it_names(
-    start_server: StartServer, api_for: Callable[[RunningServer], Api], fault: str
-) -> None:
-    """The faithful server passes the fault's probe; with the fault on it fails it, while
-    the rest of the API (status, list, create) keeps working."""
-    for faults, faithful in (((), True), ((fault,), False)):
-        clock = FakeClock(START_MS)
-        api = api_for(start_server(clock=clock, faults=faults))
-        assert PROBES[fault](api, clock) is faithful, f"faults={faults}"
-        api = api.using_authorization_header()  # the one form no fault breaks
-        assert api.status_with(ADMIN.token).status_code == 200
-        assert api.list_tokens().status_code == 200
-        assert api.create({"name": "still-works", "roles": []}).status_code == 200
+def test_fault_changes_what_it_names(make_lab: Callable[[tuple[str, ...]], Lab], fault: str) -> None:
+    """The faithful server passes the fault's probe; with the fault on, the server fails it."""
+    assert PROBES[fault](make_lab(())) is True, "the faithful server fails the probe"
+    assert PROBES[fault](make_lab((fault,))) is False, f"the probe does not notice the fault {fault!r}"
+
+
+@pytest.mark.parametrize("fault", PROBES)
+def test_faulty_server_still_answers_the_basic_calls(make_lab: Callable[[tuple[str, ...]], Lab], fault: str) -> None:
+    """No fault is a server that refuses everything: status, list and create still work."""
+    api = make_lab((fault,)).api.using_authorization_header()  # the one form no fault breaks
+    assert api.status_with(ADMIN.token).status_code == 200
+    assert api.list_tokens().status_code == 200
+    assert api.create({"name": "still-works", "roles": [GUEST]}).status_code == 200
 
 
 def test_fault_catalogue_entries_are_one_line_descriptions() -> None:
@@ -88,10 +433,10 @@ def test_fault_set_refuses_unknown_names_listing_known_ones() -> None:
 
 def test_fault_set_membership_and_on() -> None:
     """A fault is on only when chosen; asking about an uncatalogued name is a server bug."""
-    faults = FaultSet(["expiry-inclusive"])
-    assert faults.on("expiry-inclusive") and "expiry-inclusive" in faults
+    faults = FaultSet(["expiry-grace-period"])
+    assert faults.on("expiry-grace-period") and "expiry-grace-period" in faults
     assert not faults.on("list-leaks-secret") and "list-leaks-secret" not in faults
-    assert FaultSet("expiry-inclusive") == faults  # a lone string is one name, not letters
+    assert FaultSet("expiry-grace-period") == faults  # a lone string is one name, not letters
     with pytest.raises(KeyError):
         faults.on("no-such-fault")
     assert not FaultSet(())
