@@ -266,3 +266,15 @@ def test_service_token_refused_as_personal_api_token(target, issued, header):
     headers = {"X-API-Token": tok.secret} if header == "X-API-Token" else {"Authorization": f"ApiToken {tok.secret}"}
     resp = target.client.probe(target.profile.probe_path, None, headers=headers)
     _expect_4xx(resp, f"a service token sent as {header}")
+
+
+@pytest.mark.requirement("ST-AUTH-011")
+def test_server_info_refuses_anonymous_call(target):
+    """GET /api/server/info, which the sts CLI calls first, answers a valid token and refuses a call without one."""
+    works = target.client.server_info(target.admin_token, form=target.admin_form)
+    assert works.is_success, (
+        f"positive control: GET /api/server/info with the admin token answered {works.status_code}, "
+        "so its refusal of an anonymous call proves nothing"
+    )
+    resp = target.client.server_info(None)
+    expect_refused(resp, target.expect.unauthenticated_status, "anonymous GET /api/server/info")

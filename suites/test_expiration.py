@@ -233,11 +233,14 @@ class Sample:
 
 @dataclass
 class ShortLived:
-    """Tokens expiring a few seconds ahead, probed at once; and a token without expiry."""
+    """Tokens expiring a few seconds ahead, probed at once; a manager token expiring with them,
+    which listed tokens at once; and a token without expiry."""
 
     expiry_ms: int
     tokens: dict[AuthForm, OwnedToken]
     before: dict[AuthForm, Sample]
+    manager: OwnedToken
+    manager_before: Sample
     forever: OwnedToken
     waited_until: int | None = field(default=None)
 
@@ -262,8 +265,27 @@ def short_lived(target, ledger) -> ShortLived:
         for form in (AuthForm.AUTHORIZATION, AuthForm.X_API_KEY)
     }
     before = {form: _sample(target, tok.secret, form) for form, tok in tokens.items()}
+    manager = ledger.create("exp-short-manager", roles=[target.profile.manager_role], expiry_ms=expiry)
+    listing = target.client.list_tokens(manager.secret, form=target.admin_form)
+    manager_before = Sample(listing.status_code, server_time_ms(listing))
     forever = ledger.create("exp-none")
-    return ShortLived(expiry, tokens, before, forever)
+    return ShortLived(expiry, tokens, before, manager, manager_before, forever)
+
+
+def _expect_accepted_before_expiry(before: Sample, expiry: int, what: str) -> None:
+    """A call made right after the create was accepted; if refused, fail only when it surely came before the expiry."""
+    if before.accepted:
+        return
+    surely_before = before.server_ms is not None and before.server_ms + 1000 + CLOCK_MARGIN_MS <= expiry
+    if not surely_before:
+        pytest.skip(
+            f"inconclusive: the first call with the token was answered at server time "
+            f"{before.server_ms}, too close to its expiry {expiry} to tell before from after"
+        )
+    raise AssertionError(
+        f"{what} expiring at {_shown(expiry)} was refused with {before.status} at server time "
+        f"{_shown(before.server_ms or 0)}, before its expiry"
+    )
 
 
 @pytest.mark.requirement("ST-EXP-006")
@@ -271,19 +293,7 @@ def short_lived(target, ledger) -> ShortLived:
 def test_token_works_until_its_expiry_then_is_refused(target, short_lived, form):
     """A token expiring seconds ahead is accepted before its expiry and refused once the server's clock passed it."""
     expiry = short_lived.expiry_ms
-    before = short_lived.before[form]
-    if not before.accepted:
-        # Refused: a fault only if the server's clock surely had not reached the expiry yet.
-        surely_before = before.server_ms is not None and before.server_ms + 1000 + CLOCK_MARGIN_MS <= expiry
-        if not surely_before:
-            pytest.skip(
-                f"inconclusive: the first call with the token was answered at server time "
-                f"{before.server_ms}, too close to its expiry {expiry} to tell before from after"
-            )
-        raise AssertionError(
-            f"a token expiring at {_shown(expiry)} was refused with {before.status} in form {form.value} "
-            f"at server time {_shown(before.server_ms or 0)}, before its expiry"
-        )
+    _expect_accepted_before_expiry(short_lived.before[form], expiry, f"a token in form {form.value}")
     short_lived.wait_until_expired(target)
     resp = target.probe(short_lived.tokens[form].secret, form)
     expect_refused(
@@ -292,6 +302,24 @@ def test_token_works_until_its_expiry_then_is_refused(target, short_lived, form)
         f"a token that expired at {_shown(expiry)}, presented as {form.value} at server time "
         f"{_shown(server_time_ms(resp) or 0)}",
     )
+
+
+@pytest.mark.requirement("ST-EXP-006")
+@pytest.mark.parametrize("operation", ["list", "create"])
+def test_expired_manager_token_refused_token_management(target, manage_as, short_lived, operation):
+    """A manager token that listed tokens before its expiry is refused token management once it has passed."""
+    expiry = short_lived.expiry_ms
+    what = f"{operation} with a manager token that expired at {_shown(expiry)}"
+    _expect_accepted_before_expiry(short_lived.manager_before, expiry, "listing with a manager token")
+    short_lived.wait_until_expired(target)
+    form = target.admin_form
+    if operation == "list":
+        resp = manage_as.list_tokens(short_lived.manager.secret, form)
+        expect_refused(resp, target.expect.unauthenticated_status, f"{what}, at server time {server_time_ms(resp)}")
+    else:
+        resp, name = manage_as.create(short_lived.manager.secret, form, label="by-expired-manager")
+        expect_refused(resp, target.expect.unauthenticated_status, f"{what}, at server time {server_time_ms(resp)}")
+        assert not manage_as.entries_named(name), f"{what} was refused, yet a token named {name!r} was created"
 
 
 @pytest.mark.requirement("ST-EXP-003")

@@ -75,6 +75,33 @@ def test_manager_token_manages_tokens(target, ledger, manage_as, manager, operat
         assert listed(ledger.list_items(), victim.id) is None, f"{what}: token {victim.id} is still listed"
 
 
+@pytest.mark.requirement("ST-ROLE-001")
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_manager_role_listed_after_another_role_manages_tokens(target, ledger, manage_as, operation):
+    """A token whose roles name the unprivileged role first and the manager role second manages tokens too."""
+    m, u = target.profile.manager_role, target.profile.unprivileged_role
+    if m == u:
+        pytest.skip(f"profile settings 'roles.manager' and 'roles.unprivileged' name the same role {m!r}")
+    holder = ledger.create("role-manager-second", roles=[u, m])
+    form = target.admin_form
+    what = f"{operation} by a token with roles {[u, m]}"
+    if operation == "create":
+        resp, name = manage_as.create(holder.secret, form, label="by-manager-second")
+        expect_status(resp, 200, what)
+        assert manage_as.entries_named(name), f"{what}: answered 200 but no token named {name!r} is listed"
+    elif operation == "list":
+        resp = manage_as.list_tokens(holder.secret, form)
+        expect_status(resp, 200, what)
+        items = json_body(resp, what)
+        assert isinstance(items, list), f"{what}: the list is a {type(items).__name__}, not a JSON array"
+        assert listed(items, holder.id) is not None, f"{what}: the token's own id {holder.id} is missing from the list"
+    else:
+        victim = _victim(target, ledger)
+        resp = manage_as.delete(holder.secret, form, victim)
+        assert resp.is_success, f"{what}: expected success (204), got {resp.status_code}"
+        assert listed(ledger.list_items(), victim.id) is None, f"{what}: token {victim.id} is still listed"
+
+
 @pytest.mark.requirement("ST-ROLE-002")
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_unprivileged_token_refused_management(
