@@ -39,6 +39,9 @@ BUILT_IN = ("default", "ci")
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
 
 _SERVER_FACING: dict[str, Any] = {
+    # explicit, because a profile registered under CI=true inherits Hypothesis' ``ci``
+    # profile, which derandomizes: runs would then draw no seed to name in a failure
+    "derandomize": False,
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow],
     "print_blob": True,
