@@ -41,12 +41,13 @@ EXTRA_ROLES = ("stackstate-power-user", "stackstate-k8s-troubleshooter")
 
 def _role_lists(unprivileged: str) -> list[list[str]]:
     """Role lists of model tokens: each carries the unprivileged role, so each must pass the probe."""
-    return [
+    lists = [
         [unprivileged],
         [unprivileged, EXTRA_ROLES[0]],
         [EXTRA_ROLES[1], unprivileged],
         [unprivileged, *EXTRA_ROLES],
     ]
+    return [list(dict.fromkeys(roles)) for roles in lists]  # no role twice if the profile names a predefined one
 
 
 def _label(tok: OwnedToken) -> str:
@@ -93,12 +94,9 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         live_twin = reused is not None and any(t.name == name for t in self.live)
         if resp.status_code != 200:
             assert 400 <= resp.status_code < 500, f"{what}: expected 200 or a 4xx, got {resp.status_code}"
-            mode = self.target.expect.duplicate_names
+            # A profile's duplicate_names pin is judged by ST-LIFE-009; the model follows either choice.
             if live_twin:
                 self._observe("duplicate_names", "refused")
-                assert mode != "allowed", (
-                    f"{what}: refused with {resp.status_code}, but the profile pins duplicate_names: allowed"
-                )
             elif reused is not None:
                 self._observe("name_of_deleted_token", "refused")
             else:
@@ -110,9 +108,6 @@ class TokenLifecycleModel(RuleBasedStateMachine):
             self._observe("duplicate_names", "allowed")
         elif reused is not None:
             self._observe("name_of_deleted_token", "allowed")
-            assert self.target.expect.duplicate_names != "refused", (
-                f"{what}: accepted, but the profile pins duplicate_names: refused"
-            )
         assert tok is not None, f"{what}: accepted with 200 but no token secret in the body"
         assert tok.id is not None, f"{what}: accepted with 200 but no new list entry carries the name"
         clash = [t for t in self.live if t.id == tok.id]
