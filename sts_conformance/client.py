@@ -179,7 +179,15 @@ class ApiClient:
             body = content
         shown_headers = {k: _mask_header(k, v) for k, v in all_headers.items()}
         try:
-            response = self._http.request(method, url, headers=all_headers, content=body)
+            try:
+                response = self._http.request(method, url, headers=all_headers, content=body)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # A server may close a kept-alive connection after an error answer without
+                # saying so; a GET changes nothing, so it is safe to send once more on a
+                # fresh connection. Other methods are never resent: that could act twice.
+                if method.upper() != "GET":
+                    raise
+                response = self._http.request(method, url, headers=all_headers, content=body)
         except httpx.HTTPError as exc:
             EXCHANGES.add(Exchange(method, url, shown_headers, _excerpt(body or b""), None, "", type(exc).__name__))
             raise

@@ -9,6 +9,7 @@ target leaks is masked too.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import re
@@ -25,43 +26,54 @@ def fingerprint(secret: str) -> str:
 
 
 class Redactor:
-    """The set of known secrets of this process, and the masking of text."""
+    """The set of known secrets of this process, and the masking of text.
+
+    Masking first asks which known secrets occur in the text at all (a plain substring
+    test per secret, fast even with thousands registered), then replaces only those,
+    longest first, so a secret that contains another is masked whole. Registering never
+    recompiles anything: a long fuzzing run registers thousands of secrets.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._known: set[str] = set()
+        self._ordered: tuple[str, ...] = ()  # longest first
+        self._pending: list[str] = []
 
     def register(self, *secrets: str | None) -> None:
         with self._lock:
             for s in secrets:
-                if s and len(s) >= _MIN_SECRET and s not in self._secrets:
-                    self._secrets.add(s)
-                    self._pattern = None
+                if s and len(s) >= _MIN_SECRET and s not in self._known:
+                    self._known.add(s)
+                    self._pending.append(s)
 
     def secrets(self) -> frozenset[str]:
         with self._lock:
-            return frozenset(self._secrets)
+            return frozenset(self._known)
 
-    def _compiled(self) -> re.Pattern[str] | None:
+    def _snapshot(self) -> tuple[str, ...]:
         with self._lock:
-            if self._pattern is None and self._secrets:
-                # longest first, so a secret that contains another is masked whole
-                alts = sorted(self._secrets, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(s) for s in alts))
-            return self._pattern
+            if self._pending:
+                merged = list(self._ordered)
+                for s in self._pending:
+                    # keep longest-first order without re-sorting everything
+                    bisect.insort(merged, s, key=lambda x: -len(x))
+                self._ordered = tuple(merged)
+                self._pending.clear()
+            return self._ordered
+
+    def _present(self, text: str) -> list[str]:
+        return [s for s in self._snapshot() if s in text]
 
     def mask(self, text: str) -> str:
         if not text:
             return text
-        pattern = self._compiled()
-        if pattern is not None:
-            text = pattern.sub(lambda m: fingerprint(m.group(0)), text)
+        for s in self._present(text):
+            text = text.replace(s, fingerprint(s))
         return _TOKEN_SHAPE.sub(lambda m: fingerprint(m.group(0)), text)
 
     def contains_secret(self, text: str) -> bool:
-        pattern = self._compiled()
-        return bool((pattern and pattern.search(text)) or _TOKEN_SHAPE.search(text))
+        return bool(self._present(text) or _TOKEN_SHAPE.search(text))
 
     def mask_all(self, texts: Iterable[str]) -> list[str]:
         return [self.mask(t) for t in texts]

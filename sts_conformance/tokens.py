@@ -61,6 +61,8 @@ class TokenLedger:
         self.admin_token = admin_token
         self.admin_form = admin_form
         self.prefix = prefix
+        #: names every worker of this run makes start with this (``stsct-<run>-``)
+        self.run_prefix = prefix.rsplit("-", 1)[0] + "-" if prefix.count("-") >= 2 else prefix + "-"
         self.lock_path = lock_path
         self._counter = itertools.count(1)
         self._owned: list[OwnedToken] = []
@@ -155,7 +157,7 @@ class TokenLedger:
         if resp.status_code != 200:
             # A refused create must create nothing; record what the target did anyway, so a
             # token created despite the refusal is still cleaned up.
-            if isinstance(body, dict) and isinstance(body.get("name"), str) and resp.status_code < 500:
+            if isinstance(body, dict) and isinstance(body.get("name"), str):
                 self._adopt_strays(body["name"], before)
             return None
         try:
@@ -199,10 +201,13 @@ class TokenLedger:
                 if sorted(map(str, i.get("roles") or [])) == sorted(tok.roles) and i.get("expiration") == tok.expiration
             ]
             candidates = narrowed or candidates
-        if not candidates and before is not None and len(fresh) == 1:
-            # the target changed the name (trimmed, normalised): the one new id is ours,
-            # since creates of non-unique names are serialised across workers
-            candidates = fresh
+        if not candidates and before is not None:
+            # the target changed the name (trimmed, normalised): the one new id is ours, since
+            # creates of non-unique names are serialised across workers — leaving out the
+            # run-unique names other workers create at any moment
+            foreign = [i for i in fresh if not str(i.get("name", "")).startswith(self.run_prefix)]
+            if len(foreign) == 1:
+                candidates = foreign
         if not candidates:
             return None
         chosen = int(candidates[0]["id"])
@@ -253,12 +258,18 @@ class TokenLedger:
             raise LedgerError(f"token {tok.name!r} has no known id; it cannot be deleted")
         resp = self.client.delete_token(self.admin_token, tok.id, form=self.admin_form)
         if resp.is_success:
-            tok.deleted = True
+            self.forget(tok)
         return resp
 
     def forget(self, tok: OwnedToken) -> None:
-        """Mark a token as gone without a call (it expired and the target removed it)."""
-        tok.deleted = True
+        """Mark a token as gone without a call (deleted another way, or removed by the target).
+
+        Its id is released: a target may hand a freed id to the next token it creates.
+        """
+        with self._mutex:
+            tok.deleted = True
+            if tok.id is not None:
+                self._claimed.discard(tok.id)
 
     def cleanup(self) -> list[str]:
         """Delete every token of ours still alive; return what could not be removed."""
@@ -280,5 +291,5 @@ class TokenLedger:
             if not resp.is_success and resp.status_code != 404:
                 problems.append(f"{tok!r}: delete returned {resp.status_code}")
             else:
-                tok.deleted = True
+                self.forget(tok)
         return problems

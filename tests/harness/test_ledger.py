@@ -104,3 +104,52 @@ def test_list_that_is_not_an_array_is_reported():
             led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="p")
             with pytest.raises(LedgerError, match="not a JSON array"):
                 led.list_items()
+
+
+def test_refused_odd_name_never_claims_another_workers_token():
+    """After a refused create, a new token of another xdist worker of this run is not taken for ours."""
+    other = {"id": 5, "name": "stsct-r1-gw1-a-1", "roles": []}
+    with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=httpx.Response(400, json={"_type": "Bad"}))
+        mock.get(API).mock(side_effect=[_listing([]), _listing([other])])
+        with ApiClient("http://target.test") as c:
+            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="stsct-r1-gw0")
+            resp, tok = led.create_raw({"name": "  odd  ", "roles": []})
+            assert resp.status_code == 400 and tok is None
+            assert led.owned == []
+            assert led.cleanup() == []  # and no DELETE was sent (none is mocked)
+
+
+def test_token_created_despite_a_server_error_is_cleaned_up():
+    """A 500 that still stored the token: the ledger adopts the new entry and deletes it."""
+    with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=httpx.Response(500, json={"_type": "ErrorsResponse"}))
+        mock.get(API).mock(side_effect=[_listing([]), _listing([{"id": 9, "name": "x", "roles": []}]), _listing([])])
+        delete = mock.delete(f"{API}/9").mock(return_value=httpx.Response(204))
+        with ApiClient("http://target.test") as c:
+            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="stsct-r1-gw0")
+            resp, tok = led.create_raw({"name": "x", "roles": []})
+            assert resp.status_code == 500 and tok is None
+            assert led.cleanup() == []
+        assert delete.call_count == 1
+
+
+def test_deleted_id_is_released_for_reuse():
+    """A target that hands a freed id to the next token still gets that token attributed."""
+    a = {"id": 3, "name": "stsct-r1-gw0-t-1", "roles": []}
+    b = {"id": 3, "name": "stsct-r1-gw0-t-2", "roles": []}
+    with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
+        mock.post(API).mock(
+            side_effect=[
+                httpx.Response(200, json={"name": a["name"], "token": "svctok-aaaaaaaaaa"}),
+                httpx.Response(200, json={"name": b["name"], "token": "svctok-bbbbbbbbbb"}),
+            ]
+        )
+        mock.get(API).mock(side_effect=[_listing([a]), _listing([b])])
+        mock.delete(f"{API}/3").mock(return_value=httpx.Response(204))
+        with ApiClient("http://target.test") as c:
+            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="stsct-r1-gw0")
+            first = led.create("t")
+            assert led.delete(first).status_code == 204
+            second = led.create("t")
+            assert second.id == 3
