@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sts_conformance.checks import expect_refused, expect_status, json_body, listed
+from sts_conformance.checks import expect_refused, expect_status, listed
 
 OPERATIONS = ["create", "list", "delete"]
 
@@ -53,26 +53,10 @@ def _expect_management_refused(target, ledger, manage_as, secret, operation, all
 
 @pytest.mark.requirement("ST-ROLE-001")
 @pytest.mark.parametrize("operation", OPERATIONS)
-def test_manager_token_manages_tokens(target, ledger, manage_as, manager, operation):
+def test_manager_token_manages_tokens(target, manage_as, manager, operation):
     """A token with the manager role creates, lists and deletes tokens."""
-    form = target.admin_form
     what = f"{operation} by a token with role {target.profile.manager_role!r}"
-    if operation == "create":
-        resp, name = manage_as.create(manager.secret, form, label="by-manager")
-        expect_status(resp, 200, what)
-        assert manage_as.entries_named(name), f"{what}: answered 200 but no token named {name!r} is listed"
-    elif operation == "list":
-        mine = _victim(target, ledger)
-        resp = manage_as.list_tokens(manager.secret, form)
-        expect_status(resp, 200, what)
-        items = json_body(resp, what)
-        assert isinstance(items, list), f"{what}: the list is a {type(items).__name__}, not a JSON array"
-        assert listed(items, mine.id) is not None, f"{what}: token {mine.id} is missing from the list"
-    else:
-        victim = _victim(target, ledger)
-        resp = manage_as.delete(manager.secret, form, victim)
-        assert resp.is_success, f"{what}: expected success (204), got {resp.status_code}"
-        assert listed(ledger.list_items(), victim.id) is None, f"{what}: token {victim.id} is still listed"
+    manage_as.expect_manages(manager.secret, target.admin_form, operation, what)
 
 
 @pytest.mark.requirement("ST-ROLE-001")
@@ -83,23 +67,7 @@ def test_manager_role_listed_after_another_role_manages_tokens(target, ledger, m
     if m == u:
         pytest.skip(f"profile settings 'roles.manager' and 'roles.unprivileged' name the same role {m!r}")
     holder = ledger.create("role-manager-second", roles=[u, m])
-    form = target.admin_form
-    what = f"{operation} by a token with roles {[u, m]}"
-    if operation == "create":
-        resp, name = manage_as.create(holder.secret, form, label="by-manager-second")
-        expect_status(resp, 200, what)
-        assert manage_as.entries_named(name), f"{what}: answered 200 but no token named {name!r} is listed"
-    elif operation == "list":
-        resp = manage_as.list_tokens(holder.secret, form)
-        expect_status(resp, 200, what)
-        items = json_body(resp, what)
-        assert isinstance(items, list), f"{what}: the list is a {type(items).__name__}, not a JSON array"
-        assert listed(items, holder.id) is not None, f"{what}: the token's own id {holder.id} is missing from the list"
-    else:
-        victim = _victim(target, ledger)
-        resp = manage_as.delete(holder.secret, form, victim)
-        assert resp.is_success, f"{what}: expected success (204), got {resp.status_code}"
-        assert listed(ledger.list_items(), victim.id) is None, f"{what}: token {victim.id} is still listed"
+    manage_as.expect_manages(holder.secret, target.admin_form, operation, f"{operation} by a token with roles {[u, m]}")
 
 
 @pytest.mark.requirement("ST-ROLE-002")
