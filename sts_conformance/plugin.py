@@ -72,6 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from . import hypothesis_profiles  # noqa: F401  registers quick/thorough before Hypothesis reads its options
+
     install_logging_filter()
 
 

@@ -40,9 +40,7 @@ def validator() -> jsonschema.Draft202012Validator:
 
 def recorded_catalogue(doc: dict) -> dict[str, Requirement]:
     """The catalogue as it was when the run was recorded (it grows; the recording does not)."""
-    return {
-        r["id"]: Requirement(r["id"], r["level"], r["title"], r["source"], r["area"]) for r in doc["requirements"]
-    }
+    return {r["id"]: Requirement(r["id"], r["level"], r["title"], r["source"], r["area"]) for r in doc["requirements"]}
 
 
 def rebuild(name: str, *, strict: bool = False) -> dict:
