@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="switch on a deliberate defect; repeatable (see the 'faults' command)",
     )
+    serve.add_argument(
+        "--clock-offset-ms",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="run the server's clock this many milliseconds ahead (negative: behind) of the machine's",
+    )
     commands.add_parser("faults", help="list the deliberate defects the server can run with")
     return parser
 
@@ -111,7 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(f"bad authentication config: {exc}")
     from .app import create_app
-    from .clock import SystemClock
+    from .clock import SkewedClock, SystemClock
     from .server import ReferenceServer, bind_socket, url_for, uvicorn_config
     from .store import StoreError, TokenStore
 
@@ -126,7 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
             return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 1)
         app = create_app(
             store,
-            SystemClock(),
+            SkewedClock(args.clock_offset_ms) if args.clock_offset_ms else SystemClock(),
             manager_roles=args.manager_roles or DEFAULT_MANAGER_ROLES,
             faults=faults,
             bootstrap=auth.bootstrap,

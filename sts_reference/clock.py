@@ -29,6 +29,23 @@ class SystemClock:
         return "SystemClock()"
 
 
+class SkewedClock:
+    """The wall clock shifted by a fixed offset: a server whose clock is wrong.
+
+    Lets the suite's own tests prove that expiry is judged on the server's clock (its
+    ``Date`` header), not the client's.
+    """
+
+    def __init__(self, offset_ms: int) -> None:
+        self.offset_ms = offset_ms
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+    def __repr__(self) -> str:
+        return f"SkewedClock(offset_ms={self.offset_ms})"
+
+
 class FakeClock:
     """A clock that only moves when told to; safe to drive from a test thread while the
     server reads it from its event-loop thread."""
