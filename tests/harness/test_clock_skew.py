@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import email.utils
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .suite_run import ROOT, run_suites
+
 DAY_AND_AN_HOUR_MS = 25 * 3600 * 1000
 
 PROFILE = """\
@@ -55,24 +54,5 @@ def test_suites_pass_against_a_faithful_server_with_a_skewed_clock(tmp_path, off
     """The whole conformance run passes: no check trusts the client's clock for an expiry."""
     profile = tmp_path / "skewed.yaml"
     profile.write_text(PROFILE.format(label=offset, offset=offset), encoding="utf-8")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--target",
-            str(profile),
-            "--report-dir",
-            str(tmp_path / "reports"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "STS_TARGET": ""},
-    )
+    done = run_suites("--target", str(profile), report_dir=tmp_path / "reports", env={"STS_TARGET": ""})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

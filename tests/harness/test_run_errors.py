@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .suite_run import run_suites
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--report-dir",
-            "/tmp/ignored",
-            *args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+    return run_suites(*args, report_dir=Path(tempfile.gettempdir()) / "sts-run-errors-reports", env=env, timeout=120)
 
 
 CASES = [
