@@ -10,8 +10,10 @@ ends the run with one message and exit status 4, before any check runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import secrets
+import shutil
 import signal
 import tempfile
 import time
@@ -128,7 +130,7 @@ def activate(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     if process is not None:
         config.add_cleanup(process.stop)
-    config.add_cleanup(lambda: _rmtree(run_dir))
+    config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))
     _install_sigterm()
 
 
@@ -140,12 +142,6 @@ def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, 
     from .reporting.hooks import start_failed
 
     start_failed(config, profile, exc)
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _install_sigterm() -> None:

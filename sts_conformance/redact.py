@@ -14,7 +14,6 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Iterable
 
 _TOKEN_SHAPE = re.compile(r"svctok-[A-Za-z0-9_\-.~+/=]{4,}")
 _MIN_SECRET = 6
@@ -74,9 +73,6 @@ class Redactor:
 
     def contains_secret(self, text: str) -> bool:
         return bool(self._present(text) or _TOKEN_SHAPE.search(text))
-
-    def mask_all(self, texts: Iterable[str]) -> list[str]:
-        return [self.mask(t) for t in texts]
 
 
 #: The process-wide redactor. Each xdist worker masks its own secrets before a report
