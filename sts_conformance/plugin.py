@@ -31,7 +31,7 @@ from .profile import TargetProfile, load_profile, resolve_profile_path
 from .redact import REDACTOR, install_logging_filter
 from .requirements import catalogue
 from .target import Connection, ManagedProcess, connect
-from .tokens import TokenLedger
+from .tokens import TokenLedger, run_prefix
 
 STATE_KEY = pytest.StashKey["RunState"]()
 
@@ -293,7 +293,7 @@ def ledger(target: Target, run_state: RunState) -> Iterator[TokenLedger]:
         target.client,
         target.admin_token,
         target.admin_form,
-        prefix=f"stsct-{run_state.run_id}-{run_state.worker}",
+        prefix=f"{run_prefix(run_state.run_id)}{run_state.worker}",
         lock_path=run_state.run_dir / "create.lock",
     )
     yield led

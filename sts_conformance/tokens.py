@@ -24,6 +24,14 @@ import httpx
 from .client import ApiClient, AuthForm
 from .redact import REDACTOR, fingerprint
 
+#: Every token name the suite makes starts with this, then the run id: ``stsct-1a2b3c-gw0-auth-7``.
+NAME_PREFIX = "stsct-"
+
+
+def run_prefix(run_id: str) -> str:
+    """The name prefix shared by every token one run creates (all its workers)."""
+    return f"{NAME_PREFIX}{run_id}-"
+
 
 class LedgerError(AssertionError):
     """The target did something that keeps the ledger from tracking a token."""
