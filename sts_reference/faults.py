@@ -11,7 +11,7 @@ consult it where the faithful behaviour is decided.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from .switches import NameSet
 
 FAULTS: dict[str, str] = {
     # -- presenting and comparing a token ---------------------------------------------------
@@ -126,44 +126,10 @@ FAULTS: dict[str, str] = {
 }
 
 
-class FaultSet:
+class FaultSet(NameSet):
     """An immutable set of fault names, checked against ``FAULTS`` when built."""
 
-    __slots__ = ("_names",)
+    CATALOGUE = FAULTS
+    KIND = "fault"
 
-    def __init__(self, names: Iterable[str] = ()) -> None:
-        if isinstance(names, str):
-            names = (names,)  # FaultSet("x") would otherwise mean {"x"} split into letters
-        chosen = frozenset(names)
-        unknown = sorted(chosen - FAULTS.keys())
-        if unknown:
-            raise ValueError(f"unknown fault(s): {', '.join(unknown)}; known faults: {', '.join(FAULTS)}")
-        self._names = chosen
-
-    def on(self, name: str) -> bool:
-        """Whether fault ``name`` is switched on. Asking about a name that is not in the
-        catalogue is a bug in the server's code, so it raises rather than answers False."""
-        if name not in FAULTS:
-            raise KeyError(f"no fault named {name!r} in the catalogue")
-        return name in self._names
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._names
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._names))
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __bool__(self) -> bool:
-        return bool(self._names)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FaultSet) and other._names == self._names
-
-    def __hash__(self) -> int:
-        return hash(self._names)
-
-    def __repr__(self) -> str:
-        return f"FaultSet({sorted(self._names)!r})"
+    __slots__ = ()
