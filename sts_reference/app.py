@@ -40,7 +40,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from email.utils import formatdate
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -69,6 +69,10 @@ SECRET_RANDOM_BYTES = 24
 
 BOOTSTRAP_TOKEN_NAME = "bootstrap"
 
+Call = Literal["status", "info", "list", "create", "delete"]
+"""The API call a request makes; some faults check a token differently on different calls."""
+MANAGEMENT_CALLS: frozenset[Call] = frozenset({"list", "create", "delete"})
+
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -81,6 +85,8 @@ NAME_COLUMN_LENGTH = 255
 NAME_CUT_LENGTH = 64
 POWER_USER_ROLE = "stackstate-power-user"
 PREFIX_MATCH_MIN = 8
+LIST_LIMIT = 20
+DEBUG_PRINCIPAL_HEADER = "X-Debug-Principal"
 
 # Shaped like a product release so that clients checking the server version accept it;
 # the commit field says which server this really is.
@@ -104,6 +110,29 @@ _OWS = b" \t"
 
 def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(SECRET_RANDOM_BYTES)
+
+
+def _scheme_and_credentials(value: bytes) -> tuple[bytes, bytes]:
+    """An Authorization header value split into its scheme word and what follows it."""
+    scheme, _, credentials = value.strip(_OWS).replace(b"\t", b" ").partition(b" ")
+    return scheme, credentials.strip(_OWS)
+
+
+def _credential_text(scope: Scope) -> str | None:
+    """The credential a request carries, as text, without judging it (for the faults that echo it)."""
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            return value.strip(_OWS).decode("latin-1")
+        if name == b"authorization":
+            return _scheme_and_credentials(value)[1].decode("latin-1")
+    return None
+
+
+def _presented_in_authorization(scope: Scope) -> bool:
+    return any(
+        name == b"authorization" and _scheme_and_credentials(value)[0].lower() == b"apikey"
+        for name, value in scope["headers"]
+    )
 
 
 class _Refusal(Exception):
@@ -184,6 +213,11 @@ class ServiceTokenApi:
         # lookup hit, emptied for a token when it is deleted; the store stays the authority.
         self._by_digest: dict[bytes, TokenRecord] = {}
         self._digest_by_id: dict[int, bytes] = {}
+        # The revocation-skipped-on-* faults: a second cache that a delete never empties.
+        self._keeps_stale_cache = any(
+            faults.on(name) for name in ("revocation-skipped-on-management", "revocation-skipped-on-server-info")
+        )
+        self._stale_by_digest: dict[bytes, TokenRecord] = {}
         # Only faults keep secrets in memory (id -> secret): the faithful server never does.
         self._keeps_secrets = any(
             faults.on(name) for name in ("list-leaks-secret", "token-prefix-match", "token-case-insensitive")
@@ -225,22 +259,22 @@ class ServiceTokenApi:
 
     # ---- authentication -------------------------------------------------------------
 
-    def _presented_secret(self, scope: Scope) -> bytes:
+    def _presented_secret(self, scope: Scope, call: Call) -> bytes:
         """The one service-token secret the request presents, as raw header bytes."""
         presented: set[bytes] = set()
         personal_token = False
         for name, value in scope["headers"]:
             if name == b"x-api-key":
-                if self._faulty and self.faults.on("x-api-key-ignored"):
+                if self._faulty and self._x_api_key_ignored(call):
                     continue
                 presented.add(value.strip(_OWS))
             elif name == b"authorization":
-                scheme, _, credentials = value.strip(_OWS).replace(b"\t", b" ").partition(b" ")
-                scheme = scheme.lower()
-                any_scheme = self._faulty and self.faults.on("any-auth-scheme") and credentials.strip(_OWS)
-                if scheme == b"apikey" or any_scheme:
-                    presented.add(credentials.strip(_OWS))
-                elif scheme == b"apitoken":
+                scheme, credentials = _scheme_and_credentials(value)
+                word = scheme.lower()
+                any_scheme = self._faulty and self.faults.on("any-auth-scheme") and credentials
+                if word == b"apikey" or any_scheme:
+                    presented.add(credentials)
+                elif word == b"apitoken":
                     personal_token = True
             elif name == b"x-api-token":
                 if self._faulty and self.faults.on("x-api-token-accepted"):
@@ -265,6 +299,11 @@ class ServiceTokenApi:
             raise _Refusal(401, "the presented service token is empty")
         return secret
 
+    def _x_api_key_ignored(self, call: Call) -> bool:
+        if self.faults.on("x-api-key-ignored"):
+            return True
+        return call in MANAGEMENT_CALLS and self.faults.on("x-api-key-ignored-on-management")
+
     def _expired(self, record: TokenRecord, now: int) -> bool:
         expiration = record.expiration
         if expiration is None:
@@ -276,12 +315,14 @@ class ServiceTokenApi:
                 expiration += EXPIRY_GRACE_MS
         return now >= expiration
 
-    def authenticate(self, scope: Scope, *, enforce_expiry: bool = True) -> TokenRecord:
-        presented = self._presented_secret(scope)
+    def authenticate(self, scope: Scope, call: Call) -> TokenRecord:
+        presented = self._presented_secret(scope, call)
         if self._faulty and self.faults.on("token-cut-to-length"):
             presented = presented[:GENERATED_SECRET_LENGTH]
         digest = hashlib.sha256(presented).digest()
         record = self._by_digest.get(digest)
+        if record is None and self._faulty and self._reads_stale_cache(call):
+            record = self._stale_by_digest.get(digest)
         if record is None:
             record = self.store.find_by_hash(digest)
             if record is None and self._keeps_secrets:
@@ -291,9 +332,27 @@ class ServiceTokenApi:
             if record is None:
                 raise _Refusal(401, "unknown service token" + self._quoted(presented))
             self._remember(digest, record)
-        if enforce_expiry and self._expired(record, self.clock.now_ms()):
+        if self._expired(record, self.clock.now_ms()) and not (
+            self._faulty and self._expiry_skipped(scope, call, record)
+        ):
             raise _Refusal(401, "the service token has expired" + self._quoted(presented))
         return record
+
+    def _reads_stale_cache(self, call: Call) -> bool:
+        """The revocation-skipped-on-* faults: calls that find a deleted token in a stale cache."""
+        if call in MANAGEMENT_CALLS:
+            return self.faults.on("revocation-skipped-on-management")
+        return call == "info" and self.faults.on("revocation-skipped-on-server-info")
+
+    def _expiry_skipped(self, scope: Scope, call: Call, record: TokenRecord) -> bool:
+        """Faults that let an expired token through on some calls."""
+        if call in MANAGEMENT_CALLS and self.faults.on("management-ignores-expiry"):
+            return True
+        if call == "list" and self.faults.on("list-ignores-expiry"):
+            return True
+        if record.bootstrap and call != "status" and self.faults.on("bootstrap-ttl-only-on-status"):
+            return True
+        return self.faults.on("expiry-skipped-for-authorization-header") and _presented_in_authorization(scope)
 
     def _quoted(self, presented: bytes) -> str:
         if self._faulty and self.faults.on("unauthorized-echoes-token"):
@@ -319,18 +378,33 @@ class ServiceTokenApi:
     def _remember(self, digest: bytes, record: TokenRecord) -> None:
         self._by_digest[digest] = record
         self._digest_by_id[record.id] = digest
+        if self._keeps_stale_cache:
+            self._stale_by_digest[digest] = record
 
-    def authorize_manager(self, scope: Scope) -> TokenRecord:
-        if self._faulty and self.faults.on("management-ignores-expiry"):
-            record = self.authenticate(scope, enforce_expiry=False)
-        else:
-            record = self.authenticate(scope)
+    def _forget(self, removed: Iterable[int]) -> None:
+        """Drop deleted tokens from the authentication cache."""
+        for gone in removed:
+            self._secrets.pop(gone, None)
+            if not (self._faulty and self.faults.on("delete-not-revoking")):
+                digest = self._digest_by_id.pop(gone, None)
+                if digest is not None:
+                    self._by_digest.pop(digest, None)
+
+    def authorize_manager(self, scope: Scope, call: Call) -> TokenRecord:
+        record = self.authenticate(scope, call)
+        if self._faulty and self._role_check_skipped(call):
+            return record
         if not self._may_manage(record.roles):
-            raise _Refusal(
-                403,
-                "managing service tokens needs one of the roles " + ", ".join(sorted(self.manager_roles)),
-            )
+            message = "managing service tokens needs one of the roles " + ", ".join(sorted(self.manager_roles))
+            if self._faulty and self.faults.on("forbidden-echoes-token"):
+                message += f"; {_credential_text(scope)!r} has none of them"
+            raise _Refusal(403, message)
         return record
+
+    def _role_check_skipped(self, call: Call) -> bool:
+        if call == "delete":
+            return self.faults.on("delete-skips-role-check")
+        return call == "list" and self.faults.on("list-skips-role-check")
 
     def _may_manage(self, roles: tuple[str, ...]) -> bool:
         if self._faulty:
@@ -347,7 +421,14 @@ class ServiceTokenApi:
 
     # ---- responses ------------------------------------------------------------------
 
-    def error(self, refusal: _Refusal) -> JSONResponse:
+    def error(self, refusal: _Refusal, scope: Scope | None = None) -> Response:
+        """The response that ends a refused request; ``scope`` is the request's, when known."""
+        status = refusal.status
+        headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else {}
+        if self._faulty and scope is not None and 400 <= status < 500 and self.faults.on("error-header-echoes-token"):
+            credential = _credential_text(scope)
+            if credential is not None:
+                headers[DEBUG_PRINCIPAL_HEADER] = credential
         body: dict[str, Any]
         if refusal.error_type is not None:
             body = {"_type": refusal.error_type, "message": refusal.message}
@@ -360,12 +441,11 @@ class ServiceTokenApi:
                     {
                         "_type": "InternalError",
                         "message": refusal.message,
-                        "errorCode": refusal.status,
+                        "errorCode": status,
                     }
                 ],
             }
-        headers = {"WWW-Authenticate": "ApiKey"} if refusal.status == 401 else None
-        return JSONResponse(body, status_code=refusal.status, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     # ---- handlers -------------------------------------------------------------------
 
@@ -373,20 +453,23 @@ class ServiceTokenApi:
         public = self._faulty and self.faults.on("status-public") and not self._has_credential(request.scope)
         try:
             if not public:
-                self.authenticate(request.scope)
+                self.authenticate(request.scope, "status")
         except _Refusal as refusal:
-            return self.error(refusal)
-        return JSONResponse({"status": "OK", "serverTimestamp": self.clock.now_ms()})
+            return self.error(refusal, request.scope)
+        body: dict[str, Any] = {"status": "OK", "serverTimestamp": self.clock.now_ms()}
+        if self._faulty and self.faults.on("status-echoes-token") and not public:
+            body["principal"] = _credential_text(request.scope)
+        return JSONResponse(body)
 
     async def server_info(self, request: Request) -> Response:
         public = self._faulty and self.faults.on("server-info-public") and not self._has_credential(request.scope)
         try:
             if not public:
-                self.authenticate(request.scope)
+                self.authenticate(request.scope, "info")
         except _Refusal as refusal:
-            return self.error(refusal)
+            return self.error(refusal, request.scope)
         if self._faulty and self.faults.on("server-info-echoes-token") and not public:
-            principal = self._presented_secret(request.scope).decode("latin-1")
+            principal = self._presented_secret(request.scope, "info").decode("latin-1")
             return JSONResponse({**SERVER_INFO, "principal": principal})
         return JSONResponse(SERVER_INFO)
 
@@ -398,15 +481,18 @@ class ServiceTokenApi:
 
     async def list_tokens(self, request: Request) -> Response:
         try:
-            self.authorize_manager(request.scope)
+            self.authorize_manager(request.scope, "list")
         except _Refusal as refusal:
-            return self.error(refusal)
+            return self.error(refusal, request.scope)
+        records = self.store.list()
+        if self._faulty and self.faults.on("list-stops-at-20"):
+            records = records[:LIST_LIMIT]
         items = []
-        for record in self.store.list():
+        for record in records:
             if self._faulty and self._hidden_by_fault(record):
                 continue
             item: dict[str, Any] = {
-                "id": str(record.id) if self._faulty and self.faults.on("ids-listed-as-strings") else record.id,
+                "id": self._faulty_listed_id(record) if self._faulty else record.id,
                 "name": record.name,
                 "roles": list(record.roles),
                 "lastUpdateTimestamp": record.last_update,
@@ -418,6 +504,8 @@ class ServiceTokenApi:
             if self._faulty and self.faults.on("list-leaks-secret") and record.id in self._secrets:
                 item["token"] = self._secrets[record.id]
             items.append(item)
+        if self._faulty and self.faults.on("list-wrapped-in-object"):
+            return JSONResponse({"items": items})
         return JSONResponse(items)
 
     def _hidden_by_fault(self, record: TokenRecord) -> bool:
@@ -426,17 +514,29 @@ class ServiceTokenApi:
             return False
         return record.expiration > self.clock.now_ms()
 
+    def _faulty_listed_id(self, record: TokenRecord) -> int | str:
+        token_id = self._colliding_id(record) if self.faults.on("ids-collide-same-second") else record.id
+        return str(token_id) if self.faults.on("ids-listed-as-strings") else token_id
+
+    @staticmethod
+    def _colliding_id(record: TokenRecord) -> int:
+        """The ids-collide-same-second fault: the id shown for a token (and deleted by) is its
+        creation second; the stored id stays the row's key."""
+        return ID_MIN + record.last_update // 1000
+
     async def create_token(self, request: Request) -> Response:
         late_expiry_check = self._faulty and self.faults.on("past-expiry-stored-anyway")
         try:
-            self.authorize_manager(request.scope)
+            self.authorize_manager(request.scope, "create")
             body = await self._read_json_object(request)
             name, roles, expiry, subject = self._validate_new_token(body)
             if not late_expiry_check:
                 self._check_expiry_ahead(expiry)
         except _Refusal as refusal:
-            return self.error(refusal)
-        secret = self._faulty_secret(name, roles) if self._faulty else new_secret()
+            return self.error(refusal, request.scope)
+        secret = self._faulty_secret(name, roles) if self._faulty else None
+        if secret is None:
+            secret = new_secret()
         token_id = await self._faulty_id() if self._faulty else None
         record = self.store.create(
             secret=secret,
@@ -454,19 +554,23 @@ class ServiceTokenApi:
             try:
                 self._check_expiry_ahead(expiry)
             except _Refusal as refusal:
-                return self.error(refusal)
+                return self.error(refusal, request.scope)
+        if self._faulty and self.faults.on("create-500-after-storing"):
+            return self.error(_Refusal(500, "a post-create hook failed after the token was stored"), request.scope)
         created: dict[str, Any] = {"name": name, "token": secret}
         if expiry is not None:
             created["expiration"] = expiry
-        return JSONResponse(created)
+        status = 201 if self._faulty and self.faults.on("create-answers-201") else 200
+        return JSONResponse(created, status_code=status)
 
-    def _faulty_secret(self, name: str, roles: list[str]) -> str:
+    def _faulty_secret(self, name: str, roles: list[str]) -> str | None:
+        """The secret a faulty server makes for a new token; None when no fault changes it."""
         if self.faults.on("secret-from-name"):
             mac = hmac.new(self._secret_key, json.dumps([name, roles]).encode("utf-8"), hashlib.sha256)
             return SECRET_PREFIX + base64.urlsafe_b64encode(mac.digest()[:SECRET_RANDOM_BYTES]).decode("ascii")
         if self.faults.on("secret-time-based"):
             return SECRET_PREFIX + str(uuid.uuid1())
-        return new_secret()
+        return None
 
     async def _faulty_id(self) -> int | None:
         """The id a faulty server picks for a new token; None lets the store pick a random one."""
@@ -481,19 +585,14 @@ class ServiceTokenApi:
 
     async def delete_token(self, request: Request) -> Response:
         try:
-            self.authorize_manager(request.scope)
+            self.authorize_manager(request.scope, "delete")
             token_id = self._parse_token_id(request.path_params["token_id"])
             removed = self._faulty_delete(token_id) if self._faulty else self._delete(token_id)
             if not removed:
                 raise _Refusal(404, f"no service token with id {token_id}")
         except _Refusal as refusal:
-            return self.error(refusal)
-        for gone in removed:
-            self._secrets.pop(gone, None)
-            if not (self._faulty and self.faults.on("delete-not-revoking")):
-                digest = self._digest_by_id.pop(gone, None)
-                if digest is not None:
-                    self._by_digest.pop(digest, None)
+            return self.error(refusal, request.scope)
+        self._forget(removed)
         if self._faulty and self.faults.on("delete-answers-200"):
             return JSONResponse({"deleted": token_id})
         return Response(status_code=204)
@@ -503,6 +602,9 @@ class ServiceTokenApi:
         return [token_id] if self.store.delete(token_id) else []
 
     def _faulty_delete(self, token_id: int) -> list[int]:
+        if self.faults.on("ids-collide-same-second"):
+            same = [record.id for record in self.store.list() if self._colliding_id(record) == token_id]
+            return [gone for gone in same if self.store.delete(gone)]
         if self.faults.on("delete-removes-next"):
             ids = [record.id for record in self.store.list()]
             if token_id in ids:
@@ -706,14 +808,14 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         refusal = _Refusal(exc.status_code, exc.detail)
-        response = api.error(refusal)
+        response = api.error(refusal, request.scope)
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # Reached only through a bug in this server; the message must not echo input.
-        return api.error(_Refusal(500, "internal error in the reference server"))
+        return api.error(_Refusal(500, "internal error in the reference server"), request.scope)
 
     app = Starlette(
         routes=[

@@ -123,6 +123,50 @@ FAULTS: dict[str, str] = {
     "non-ascii-names-mangled": (
         "names are encoded as UTF-8 and decoded as Latin-1 on the way to storage, so non-ASCII names are listed garbled"
     ),
+    # -- checks made on some calls but not on others ----------------------------------------
+    "revocation-skipped-on-management": (
+        "the token calls (list, create, delete) authenticate through a cache that DELETE does not "
+        "invalidate, so a deleted manager token still manages tokens; server/status and server/info refuse it"
+    ),
+    "revocation-skipped-on-server-info": (
+        "server/info authenticates through a cache that DELETE does not invalidate, so it accepts a "
+        "deleted token; every other call refuses it"
+    ),
+    "list-ignores-expiry": "the list does not check the caller's expiry; create, delete, status and info do",
+    "expiry-skipped-for-authorization-header": (
+        "a token presented as 'Authorization: ApiKey <T>' is never checked for expiry (on any call); "
+        "one in X-API-Key is"
+    ),
+    "delete-skips-role-check": (
+        "DELETE checks that the caller is authenticated but not that it has the manager role: any "
+        "token may delete any token"
+    ),
+    "list-skips-role-check": (
+        "the list checks that the caller is authenticated but not that it has the manager role: any token may list"
+    ),
+    "forbidden-echoes-token": "a 403 quotes the presented token in its message",
+    "error-header-echoes-token": "every 4xx answer carries the presented token in an X-Debug-Principal header",
+    "status-echoes-token": "server/status adds the caller's token to its body (a debug 'principal' field)",
+    "bootstrap-ttl-only-on-status": (
+        "the bootstrap token's ttl is checked by server/status only: once expired it still works on "
+        "server/info and on the token calls"
+    ),
+    "x-api-key-ignored-on-management": (
+        "the token calls do not read X-API-Key (only 'Authorization: ApiKey' works there); server/status "
+        "and server/info do"
+    ),
+    # -- calls a client or test harness relies on -------------------------------------------
+    "create-answers-201": "a create answers 201 (with the same body) instead of the documented 200",
+    "ids-collide-same-second": (
+        "a token's id is derived from the second it was created in, so tokens created within one second "
+        "are listed under one id, and deleting that id deletes them all"
+    ),
+    "list-stops-at-20": "the list silently answers only the first 20 tokens in creation order",
+    "create-500-after-storing": (
+        "a failing hook after the create has stored the token answers 500 without the secret: the token "
+        "exists and authenticates, but the client never learns it"
+    ),
+    "list-wrapped-in-object": 'the list answers {"items": [...]} instead of a JSON array',
 }
 
 

@@ -320,6 +320,101 @@ def _listed_exactly(lab: Lab, name: str) -> bool:
     return resp.status_code == 200 and name in _names(lab.api)
 
 
+# -- checks made on some calls but not on others ----------------------------------------------
+
+MANAGER = "stackstate-admin"
+
+
+def deleted_manager_refused_management(lab: Lab) -> bool:
+    token_id, secret = lab.api.new_token([MANAGER])
+    assert lab.api.list_tokens(token=secret).status_code == 200
+    assert lab.api.delete(token_id).status_code == 204
+    return lab.api.list_tokens(token=secret).status_code == 401
+
+
+def deleted_token_refused_on_info(lab: Lab) -> bool:
+    token_id, secret = lab.api.new_token([GUEST])
+    assert lab.api.info(token=secret).status_code == 200
+    assert lab.api.delete(token_id).status_code == 204
+    return lab.api.info(token=secret).status_code == 401
+
+
+def expired_token_refused_in_authorization_header(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([MANAGER], expiry=START_MS + 1000)
+    lab.clock.advance(2000)
+    return lab.api.using_authorization_header().status_with(secret).status_code == 401
+
+
+def guest_cannot_delete(lab: Lab) -> bool:
+    target_id, _ = lab.api.new_token([GUEST])
+    _, guest = lab.api.new_token([GUEST])
+    refused = lab.api.delete(target_id, token=guest).status_code == 403
+    return refused and target_id in [item["id"] for item in lab.api.listed()]
+
+
+def forbidden_does_not_quote_token(lab: Lab) -> bool:
+    _, guest = lab.api.new_token([GUEST])
+    resp = lab.api.list_tokens(token=guest)
+    return resp.status_code == 403 and guest not in resp.text
+
+
+def error_headers_do_not_carry_token(lab: Lab) -> bool:
+    _, guest = lab.api.new_token([GUEST])
+    unknown = "not-a-token-" + "h" * 20
+    refusals = [lab.api.status_with(unknown), lab.api.list_tokens(token=guest)]
+    statuses = [resp.status_code for resp in refusals]
+    headers = " ".join(f"{k}: {v}" for resp in refusals for k, v in resp.headers.items())
+    return statuses == [401, 403] and unknown not in headers and guest not in headers
+
+
+def status_has_no_credential(lab: Lab) -> bool:
+    resp = lab.api.status_with(ADMIN.token)
+    return resp.status_code == 200 and ADMIN.token not in resp.text
+
+
+def expired_bootstrap_refused_everywhere(lab: Lab) -> bool:
+    api = lab.boot(_boot_yaml(ttl="90s"))
+    works = api.info(token=BOOT_SECRET).status_code == 200
+    lab.clock.advance(90_000)
+    calls = [api.status_with(BOOT_SECRET), api.info(token=BOOT_SECRET), api.list_tokens(token=BOOT_SECRET)]
+    return works and [resp.status_code for resp in calls] == [401, 401, 401]
+
+
+# -- calls a client or test harness relies on -------------------------------------------------
+
+
+def create_answers_200(lab: Lab) -> bool:
+    return lab.api.create({"name": unique_name(), "roles": [GUEST]}).status_code == 200
+
+
+def same_second_tokens_get_distinct_ids(lab: Lab) -> bool:
+    first_id, _ = lab.api.new_token([GUEST])
+    second_id, _ = lab.api.new_token([GUEST])
+    if first_id == second_id:
+        return False
+    assert lab.api.delete(first_id).status_code == 204
+    return second_id in [item["id"] for item in lab.api.listed()]
+
+
+def list_shows_more_than_20(lab: Lab) -> bool:
+    names = [unique_name(f"many{n}") for n in range(21)]
+    for name in names:
+        assert lab.api.create({"name": name, "roles": [GUEST]}).status_code == 200
+    listed = [item["name"] for item in lab.api.list_tokens().json()]
+    return all(name in listed for name in names)
+
+
+def create_returns_the_secret(lab: Lab) -> bool:
+    resp = lab.api.create({"name": unique_name(), "roles": [GUEST]})
+    return resp.status_code == 200 and isinstance(resp.json().get("token"), str)
+
+
+def list_is_an_array(lab: Lab) -> bool:
+    assert lab.api.create({"name": unique_name(), "roles": [GUEST]}).status_code == 200
+    resp = lab.api.list_tokens()
+    return resp.status_code == 200 and isinstance(resp.json(), list)
+
+
 PROBES: dict[str, Probe] = {
     "x-api-key-ignored": x_api_key_accepted,
     "any-auth-scheme": other_schemes_refused,
@@ -366,6 +461,22 @@ PROBES: dict[str, Probe] = {
     "names-cut-at-64": lambda lab: _listed_exactly(lab, "n" * 100),
     "long-names-500": lambda lab: _listed_exactly(lab, "l" * 256),
     "non-ascii-names-mangled": lambda lab: _listed_exactly(lab, "naïve-名前-🔑"),
+    "revocation-skipped-on-management": deleted_manager_refused_management,
+    "revocation-skipped-on-server-info": deleted_token_refused_on_info,
+    "list-ignores-expiry": expired_manager_refused_management,
+    "expiry-skipped-for-authorization-header": expired_token_refused_in_authorization_header,
+    "delete-skips-role-check": guest_cannot_delete,
+    "list-skips-role-check": lambda lab: not _manages(lab, [GUEST]),
+    "forbidden-echoes-token": forbidden_does_not_quote_token,
+    "error-header-echoes-token": error_headers_do_not_carry_token,
+    "status-echoes-token": status_has_no_credential,
+    "bootstrap-ttl-only-on-status": expired_bootstrap_refused_everywhere,
+    "x-api-key-ignored-on-management": lambda lab: lab.api.list_tokens().status_code == 200,
+    "create-answers-201": create_answers_200,
+    "ids-collide-same-second": same_second_tokens_get_distinct_ids,
+    "list-stops-at-20": list_shows_more_than_20,
+    "create-500-after-storing": create_returns_the_secret,
+    "list-wrapped-in-object": list_is_an_array,
 }
 
 
@@ -406,13 +517,18 @@ def test_fault_changes_what_it_names(make_lab: Callable[[tuple[str, ...]], Lab],
     assert PROBES[fault](make_lab((fault,))) is False, f"the probe does not notice the fault {fault!r}"
 
 
+#: Faults whose defect is the status of the create itself: the token is still stored.
+CREATE_STATUS = {"create-answers-201": 201, "create-500-after-storing": 500}
+
+
 @pytest.mark.parametrize("fault", PROBES)
 def test_faulty_server_still_answers_the_basic_calls(make_lab: Callable[[tuple[str, ...]], Lab], fault: str) -> None:
     """No fault is a server that refuses everything: status, list and create still work."""
     api = make_lab((fault,)).api.using_authorization_header()  # the one form no fault breaks
     assert api.status_with(ADMIN.token).status_code == 200
     assert api.list_tokens().status_code == 200
-    assert api.create({"name": "still-works", "roles": [GUEST]}).status_code == 200
+    assert api.create({"name": "still-works", "roles": [GUEST]}).status_code == CREATE_STATUS.get(fault, 200)
+    assert "still-works" in api.list_tokens().text
 
 
 def test_fault_catalogue_entries_are_one_line_descriptions() -> None:
