@@ -1,4 +1,4 @@
-"""Command line: ``python -m sts_reference serve|faults`` (also installed as ``sts-reference``).
+"""Command line: ``python -m sts_reference serve|faults|variants`` (also installed as ``sts-reference``).
 
 Exit status: 0 after a clean stop (Ctrl-C, SIGTERM); 2 for a bad option, a bad
 authentication config or an unusable database, reported on stderr before listening;
@@ -16,6 +16,7 @@ from types import FrameType
 
 from .config import DEFAULT_MANAGER_ROLES, AuthConfig, ConfigError, load_auth_config
 from .faults import FAULTS, FaultSet
+from .variants import VARIANTS, VariantSet
 
 # The web stack (starlette, uvicorn) is imported only once the options and the config have
 # been checked, so that a bad start-up is reported quickly.
@@ -44,6 +45,12 @@ def _role(text: str) -> str:
 def _fault(text: str) -> str:
     if text not in FAULTS:
         raise argparse.ArgumentTypeError(f"unknown fault {text!r}; known faults: {', '.join(FAULTS)}")
+    return text
+
+
+def _variant(text: str) -> str:
+    if text not in VARIANTS:
+        raise argparse.ArgumentTypeError(f"unknown variant {text!r}; known variants: {', '.join(VARIANTS)}")
     return text
 
 
@@ -89,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="switch on a deliberate defect; repeatable (see the 'faults' command)",
     )
     serve.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        type=_variant,
+        default=[],
+        metavar="NAME",
+        help="make another correct choice where the documentation leaves one open; repeatable "
+        "(see the 'variants' command)",
+    )
+    serve.add_argument(
         "--clock-offset-ms",
         type=int,
         default=0,
@@ -96,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the server's clock this many milliseconds ahead (negative: behind) of the machine's",
     )
     commands.add_parser("faults", help="list the deliberate defects the server can run with")
+    commands.add_parser("variants", help="list the other correct choices the server can make")
     return parser
 
 
@@ -104,9 +122,9 @@ def _fail(message: str, status: int = USAGE_ERROR) -> int:
     return status
 
 
-def _list_faults() -> int:
-    width = max(len(name) for name in FAULTS)
-    for name, description in FAULTS.items():
+def _list(catalogue: dict[str, str]) -> int:
+    width = max(len(name) for name in catalogue)
+    for name, description in catalogue.items():
         print(f"{name:<{width}}  {description}")
     return 0
 
@@ -136,6 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
             SkewedClock(args.clock_offset_ms) if args.clock_offset_ms else SystemClock(),
             manager_roles=args.manager_roles or DEFAULT_MANAGER_ROLES,
             faults=faults,
+            variants=VariantSet(args.variants),
             bootstrap=auth.bootstrap,
         )
 
@@ -163,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed usage or help already
         return exc.code if isinstance(exc.code, int) else USAGE_ERROR
     if args.command == "faults":
-        return _list_faults()
+        return _list(FAULTS)
+    if args.command == "variants":
+        return _list(VARIANTS)
     previous = signal.signal(signal.SIGTERM, _stop_early)
     try:
         return _serve(args)

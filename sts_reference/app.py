@@ -21,7 +21,8 @@ vendor's ``GenericErrorsResponse`` (the only error shape the spec gives for 401)
 item whose ``errorCode`` is the HTTP status. The spec's item schema allows only
 ``"_type": "InternalError"``, so that is the item type even for a 4xx.
 
-Faults (see ``faults.py``) are consulted where the faithful behaviour is decided.
+Faults (see ``faults.py``) are consulted where the faithful behaviour is decided, and so
+are variants (see ``variants.py``): other correct choices where the material leaves one open.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from typing import Any, Literal
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,6 +54,7 @@ from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
 from .store import ID_MIN, TokenRecord, TokenStore
+from .variants import VariantSet
 
 logger = logging.getLogger("sts_reference")
 
@@ -87,6 +89,21 @@ POWER_USER_ROLE = "stackstate-power-user"
 PREFIX_MATCH_MIN = 8
 LIST_LIMIT = 20
 DEBUG_PRINCIPAL_HEADER = "X-Debug-Principal"
+
+# Used only by the variants (variants.py).
+PREDEFINED_ROLES = frozenset(
+    {
+        "stackstate-admin",
+        "stackstate-power-user",
+        "stackstate-k8s-troubleshooter",
+        "stackstate-guest",
+        "stackstate-k8s-admin",
+    }
+)
+"""The roles the product defines (SaaS adds stackstate-k8s-admin); the unknown-roles-refused
+variant accepts these and the manager roles."""
+SHORT_NAME_LENGTH = 64
+HEX_SECRET_BYTES = 32
 
 # Shaped like a product release so that clients checking the server version accept it;
 # the commit field says which server this really is.
@@ -200,14 +217,18 @@ class ServiceTokenApi:
         *,
         manager_roles: Iterable[str],
         faults: FaultSet,
+        variants: VariantSet,
         bootstrap: BootstrapSpec | None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.manager_roles = frozenset(manager_roles)
         self.faults = faults
-        # Read on every request: one attribute check keeps the faithful path free of fault lookups.
+        self.variants = variants
+        # Read on every request: one attribute check keeps the faithful path free of fault
+        # and variant lookups.
         self._faulty = bool(faults)
+        self._varied = bool(variants)
         self.bootstrap = bootstrap
         # Authentication cache: SHA-256 of a secret -> its record. Filled on create and on a
         # lookup hit, emptied for a token when it is deleted; the store stays the authority.
@@ -252,6 +273,7 @@ class ServiceTokenApi:
                 expiration=expiration,
                 now_ms=now,
                 bootstrap=True,
+                sequential_id=self._varied and self.variants.on("sequential-ids"),
             )
             logger.info("bootstrap token created (id %d, expires %s)", record.id, expiration)
         if self._keeps_secrets:
@@ -272,7 +294,7 @@ class ServiceTokenApi:
                 scheme, credentials = _scheme_and_credentials(value)
                 word = scheme.lower()
                 any_scheme = self._faulty and self.faults.on("any-auth-scheme") and credentials
-                if word == b"apikey" or any_scheme:
+                if (word == b"apikey" and self._scheme_accepted(scheme)) or any_scheme:
                     presented.add(credentials)
                 elif word == b"apitoken":
                     personal_token = True
@@ -303,6 +325,10 @@ class ServiceTokenApi:
         if self.faults.on("x-api-key-ignored"):
             return True
         return call in MANAGEMENT_CALLS and self.faults.on("x-api-key-ignored-on-management")
+
+    def _scheme_accepted(self, scheme: bytes) -> bool:
+        """Whether an ``ApiKey`` scheme word in any case is accepted as written."""
+        return scheme == b"ApiKey" or not (self._varied and self.variants.on("scheme-case-sensitive"))
 
     def _expired(self, record: TokenRecord, now: int) -> bool:
         expiration = record.expiration
@@ -423,12 +449,14 @@ class ServiceTokenApi:
 
     def error(self, refusal: _Refusal, scope: Scope | None = None) -> Response:
         """The response that ends a refused request; ``scope`` is the request's, when known."""
-        status = refusal.status
+        status = self._varied_status(refusal.status) if self._varied else refusal.status
         headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else {}
         if self._faulty and scope is not None and 400 <= status < 500 and self.faults.on("error-header-echoes-token"):
             credential = _credential_text(scope)
             if credential is not None:
                 headers[DEBUG_PRINCIPAL_HEADER] = credential
+        if self._varied and status in (401, 403, 404) and self.variants.on("plain-text-errors"):
+            return PlainTextResponse(refusal.message, status_code=status, headers=headers)
         body: dict[str, Any]
         if refusal.error_type is not None:
             body = {"_type": refusal.error_type, "message": refusal.message}
@@ -446,6 +474,14 @@ class ServiceTokenApi:
                 ],
             }
         return JSONResponse(body, status_code=status, headers=headers)
+
+    def _varied_status(self, status: int) -> int:
+        """The unauthenticated-403 and forbidden-401 variants: the other status of the two."""
+        if status == 401 and self.variants.on("unauthenticated-403"):
+            return 403
+        if status == 403 and self.variants.on("forbidden-401"):
+            return 401
+        return status
 
     # ---- handlers -------------------------------------------------------------------
 
@@ -484,9 +520,13 @@ class ServiceTokenApi:
             self.authorize_manager(request.scope, "list")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
+        if self._varied and self.variants.on("expired-purged"):
+            self._purge_expired()
         records = self.store.list()
         if self._faulty and self.faults.on("list-stops-at-20"):
             records = records[:LIST_LIMIT]
+        if self._varied:
+            records = self._varied_listing(records)
         items = []
         for record in records:
             if self._faulty and self._hidden_by_fault(record):
@@ -507,6 +547,21 @@ class ServiceTokenApi:
         if self._faulty and self.faults.on("list-wrapped-in-object"):
             return JSONResponse({"items": items})
         return JSONResponse(items)
+
+    def _varied_listing(self, records: list[TokenRecord]) -> list[TokenRecord]:
+        """The list as the variants show it."""
+        if self.variants.on("expired-hidden"):
+            now = self.clock.now_ms()
+            records = [r for r in records if r.expiration is None or r.expiration > now]
+        if self.variants.on("bootstrap-unlisted"):
+            records = [r for r in records if not r.bootstrap]
+        if self.variants.on("list-newest-first"):
+            records = records[::-1]
+        return records
+
+    def _purge_expired(self) -> None:
+        """The expired-purged variant: remove expired tokens from storage."""
+        self._forget(self.store.delete_expired(self.clock.now_ms()))
 
     def _hidden_by_fault(self, record: TokenRecord) -> bool:
         """list-expiry-filter-inverted: meant to hide expired tokens, hides the live ones with an expiry."""
@@ -532,11 +587,14 @@ class ServiceTokenApi:
             name, roles, expiry, subject = self._validate_new_token(body)
             if not late_expiry_check:
                 self._check_expiry_ahead(expiry)
+            if self._varied and self.variants.on("duplicate-names-refused"):
+                self._check_name_free(name)
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
         secret = self._faulty_secret(name, roles) if self._faulty else None
         if secret is None:
-            secret = new_secret()
+            hex_secret = self._varied and self.variants.on("hex-secrets")
+            secret = secrets.token_hex(HEX_SECRET_BYTES) if hex_secret else new_secret()
         token_id = await self._faulty_id() if self._faulty else None
         record = self.store.create(
             secret=secret,
@@ -546,6 +604,7 @@ class ServiceTokenApi:
             now_ms=self.clock.now_ms(),
             dedicated_subject=subject,
             token_id=token_id,
+            sequential_id=self._varied and self.variants.on("sequential-ids"),
         )
         self._remember(hashlib.sha256(secret.encode("ascii")).digest(), record)
         if self._keeps_secrets:
@@ -562,6 +621,13 @@ class ServiceTokenApi:
             created["expiration"] = expiry
         status = 201 if self._faulty and self.faults.on("create-answers-201") else 200
         return JSONResponse(created, status_code=status)
+
+    def _check_name_free(self, name: str) -> None:
+        """The duplicate-names-refused variant: no two live tokens share a name."""
+        now = self.clock.now_ms()
+        for record in self.store.list():
+            if record.name == name and not (record.expiration is not None and record.expiration <= now):
+                raise _Refusal(409, "a service token with this name already exists")
 
     def _faulty_secret(self, name: str, roles: list[str]) -> str | None:
         """The secret a faulty server makes for a new token; None when no fault changes it."""
@@ -587,8 +653,10 @@ class ServiceTokenApi:
         try:
             self.authorize_manager(request.scope, "delete")
             token_id = self._parse_token_id(request.path_params["token_id"])
+            if self._varied:
+                self._before_varied_delete(token_id)
             removed = self._faulty_delete(token_id) if self._faulty else self._delete(token_id)
-            if not removed:
+            if not removed and not (self._varied and self.variants.on("delete-unknown-204")):
                 raise _Refusal(404, f"no service token with id {token_id}")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
@@ -596,6 +664,14 @@ class ServiceTokenApi:
         if self._faulty and self.faults.on("delete-answers-200"):
             return JSONResponse({"deleted": token_id})
         return Response(status_code=204)
+
+    def _before_varied_delete(self, token_id: int) -> None:
+        if self.variants.on("expired-purged"):
+            self._purge_expired()
+        if self.variants.on("bootstrap-unlisted"):
+            record = self.store.get(token_id)
+            if record is not None and record.bootstrap:
+                raise _Refusal(404, f"no service token with id {token_id}")
 
     def _delete(self, token_id: int) -> list[int]:
         """Delete one token; the ids removed (none when there was no such token)."""
@@ -668,6 +744,8 @@ class ServiceTokenApi:
             raise _Refusal(400, f"name is longer than {MAX_NAME_LENGTH} characters")
         if not _utf8_safe(name):
             raise _Refusal(400, "name contains an unpaired UTF-16 surrogate")
+        if self._varied and self.variants.on("names-max-64") and len(name) > SHORT_NAME_LENGTH:
+            raise _Refusal(400, f"name is longer than {SHORT_NAME_LENGTH} characters")
         if self._faulty:
             name = self._name_as_misstored(name)
 
@@ -683,6 +761,8 @@ class ServiceTokenApi:
                 raise _Refusal(400, f"roles[{index}] must be a string, got {_json_type(role)}")
             if not _utf8_safe(role):
                 raise _Refusal(400, f"roles[{index}] contains an unpaired UTF-16 surrogate")
+        if self._varied:
+            self._check_roles_known(roles)
 
         expiry = body.get("expiryDate")
         if self._faulty and self.faults.on("expiry-lenient-parsing"):
@@ -707,6 +787,16 @@ class ServiceTokenApi:
             if not _utf8_safe(subject):
                 raise _Refusal(400, "dedicatedSubject contains an unpaired UTF-16 surrogate")
         return name, list(roles), expiry, subject
+
+    def _check_roles_known(self, roles: list[str]) -> None:
+        """The empty-roles-refused and unknown-roles-refused variants."""
+        if not roles and self.variants.on("empty-roles-refused"):
+            raise _Refusal(400, "roles must name at least one role")
+        if self.variants.on("unknown-roles-refused"):
+            known = PREDEFINED_ROLES | self.manager_roles
+            unknown = [role for role in roles if role not in known]
+            if unknown:
+                raise _Refusal(400, f"unknown role(s): {', '.join(map(repr, unknown))}")
 
     def _check_expiry_ahead(self, expiry: int | None) -> None:
         """Refuse an expiryDate that is not after the server's clock."""
@@ -783,6 +873,7 @@ def create_app(
     *,
     manager_roles: Iterable[str] = DEFAULT_MANAGER_ROLES,
     faults: FaultSet | None = None,
+    variants: VariantSet | None = None,
     bootstrap: BootstrapSpec | None = None,
 ) -> ASGIApp:
     """The reference server as an ASGI app. Run its lifespan (uvicorn does) so that the
@@ -797,6 +888,7 @@ def create_app(
         clock,
         manager_roles=manager_roles,
         faults=faults if faults is not None else FaultSet(()),
+        variants=variants if variants is not None else VariantSet(()),
         bootstrap=bootstrap,
     )
 

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS service_tokens (
     created_seq         INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS service_tokens_by_creation ON service_tokens (created_seq);
+CREATE TABLE IF NOT EXISTS id_sequence (last INTEGER NOT NULL);
 """
 
 _COLUMNS = "id, name, roles_json, expiration, last_update, dedicated_subject, is_bootstrap"
@@ -142,12 +143,15 @@ class TokenStore:
         dedicated_subject: str | None = None,
         bootstrap: bool = False,
         token_id: int | None = None,
+        sequential_id: bool = False,
     ) -> TokenRecord:
         """Store a new token under a fresh random id. Raises ValueError when a token with
         the same secret already exists.
 
         ``token_id`` stores it under exactly that id instead (only the server's deliberate
-        faults choose ids themselves); sqlite3.IntegrityError when the id is taken."""
+        faults choose ids themselves); sqlite3.IntegrityError when the id is taken.
+        ``sequential_id`` takes the next number of a counter kept in the database (1, 2, 3,
+        ...; never reused, even after the newest token is deleted) instead of a random id."""
         digest = hash_secret(secret)
         roles_json = json.dumps(list(roles))
         with self._transaction() as db:
@@ -155,6 +159,8 @@ class TokenStore:
                 raise ValueError("a token with this secret already exists")
             seq = db.execute("SELECT COALESCE(MAX(created_seq), 0) + 1 FROM service_tokens")
             created_seq = seq.fetchone()[0]
+            if token_id is None and sequential_id:
+                token_id = self._next_sequential_id(db)
             while True:
                 new_id = token_id if token_id is not None else ID_MIN + secrets.randbelow(ID_MAX - ID_MIN + 1)
                 try:
@@ -188,6 +194,15 @@ class TokenStore:
             dedicated_subject=dedicated_subject,
             bootstrap=bootstrap,
         )
+
+    @staticmethod
+    def _next_sequential_id(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT last FROM id_sequence").fetchone()
+        if row is None:
+            db.execute("INSERT INTO id_sequence (last) VALUES (1)")
+            return 1
+        db.execute("UPDATE id_sequence SET last = last + 1")
+        return int(row[0]) + 1
 
     def find_by_secret(self, secret: str) -> TokenRecord | None:
         return self.find_by_hash(hash_secret(secret))
@@ -224,6 +239,14 @@ class TokenStore:
         with self._transaction() as db:
             cursor = db.execute("DELETE FROM service_tokens WHERE id = ?", (token_id,))
             return cursor.rowcount > 0
+
+    def delete_expired(self, now_ms: int) -> builtins.list[int]:
+        """Remove every token whose expiration is at or before ``now_ms``; the ids removed."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "DELETE FROM service_tokens WHERE expiration IS NOT NULL AND expiration <= ? RETURNING id", (now_ms,)
+            ).fetchall()
+        return [int(r[0]) for r in rows]
 
     def stored_hashes(self) -> builtins.list[bytes]:
         """The secret column as stored, for tests that check no secret is kept."""

@@ -23,6 +23,7 @@ from .config import AuthConfig, BootstrapSpec
 from .faults import FaultSet
 from .server import ReferenceServer, bind_socket, url_for, uvicorn_config
 from .store import TokenStore
+from .variants import VariantSet
 
 START_TIMEOUT_S = 10.0
 
@@ -35,6 +36,7 @@ class RunningServer:
     clock: Clock
     store: TokenStore
     faults: FaultSet
+    variants: VariantSet
     bootstrap: BootstrapSpec | None
 
     @property
@@ -49,16 +51,25 @@ def running_server(
     auth_config: AuthConfig | BootstrapSpec | None = None,
     db_path: str | Path | None = None,
     faults: Iterable[str] | FaultSet = (),
+    variants: Iterable[str] | VariantSet = (),
     manager_roles: Iterable[str] = DEFAULT_MANAGER_ROLES,
 ) -> Iterator[RunningServer]:
     """Serve the reference app until the block ends. ``db_path=None`` uses a throw-away
     database; pass the same path to two servers in turn to test a restart."""
     bootstrap = auth_config.bootstrap if isinstance(auth_config, AuthConfig) else auth_config
     fault_set = faults if isinstance(faults, FaultSet) else FaultSet(faults)
+    variant_set = variants if isinstance(variants, VariantSet) else VariantSet(variants)
     clock = clock if clock is not None else SystemClock()
     store = TokenStore(db_path)
     try:
-        app = create_app(store, clock, manager_roles=manager_roles, faults=fault_set, bootstrap=bootstrap)
+        app = create_app(
+            store,
+            clock,
+            manager_roles=manager_roles,
+            faults=fault_set,
+            variants=variant_set,
+            bootstrap=bootstrap,
+        )
         sock = bind_socket("127.0.0.1", 0)
         ready = threading.Event()
         server = ReferenceServer(uvicorn_config(app), on_ready=ready.set)
@@ -86,6 +97,7 @@ def running_server(
                 clock=clock,
                 store=store,
                 faults=fault_set,
+                variants=variant_set,
                 bootstrap=bootstrap,
             )
         finally:

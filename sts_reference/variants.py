@@ -1,0 +1,50 @@
+"""Named, correct alternatives to the reference server's choices.
+
+The public material leaves some behaviour open (see the README's table of what the reference
+does): which status refuses a missing token, whether duplicate names are allowed, what
+deleting an unknown id answers, and so on. A conformance suite must pass every correct
+implementation, not only the reference, so each entry here switches the reference to
+another choice that stays within the documented behaviour. The suite's own tests start
+servers with variants to prove that the suite accepts them.
+
+Unlike a fault, a variant is not a defect: a server with any set of variants is conformant.
+Variants and faults combine on one server. To add a variant: add an entry to ``VARIANTS``
+(name: one line saying what the server does instead) and consult it where the reference's
+choice is made.
+"""
+
+from __future__ import annotations
+
+from .switches import NameSet
+
+VARIANTS: dict[str, str] = {
+    # -- refusals ---------------------------------------------------------------------------
+    "unauthenticated-403": "a missing, unknown, expired or deleted token gets 403 instead of 401",
+    "forbidden-401": "a valid token without the manager role gets 401 instead of 403 on the token calls",
+    "plain-text-errors": (
+        "401, 403 and 404 answers have a text/plain body; the documented 400 ServiceTokenInvalidExpiryError stays JSON"
+    ),
+    "scheme-case-sensitive": "only the exact scheme word 'ApiKey' is accepted in the Authorization header",
+    # -- the list and deleting --------------------------------------------------------------
+    "expired-hidden": "the list leaves out expired tokens (they still exist: deleting one by id answers 204)",
+    "expired-purged": "expired tokens are removed from storage: the list no longer shows them and deleting one is 404",
+    "delete-unknown-204": "deleting an id that does not exist answers 204",
+    "bootstrap-unlisted": "the bootstrap token is not listed and cannot be deleted (404)",
+    "list-newest-first": "the list is ordered newest first",
+    # -- creating ---------------------------------------------------------------------------
+    "duplicate-names-refused": "creating a token with the name of a live token is refused with 409, creating nothing",
+    "empty-roles-refused": "an empty role list is refused with 400",
+    "unknown-roles-refused": "roles other than the predefined ones (and the manager roles) are refused with 400",
+    "names-max-64": "names longer than 64 characters are refused with 400",
+    "sequential-ids": "ids are 1, 2, 3, ... in creation order, never reused",
+    "hex-secrets": "secrets are 64 lower-case hex digits with no prefix",
+}
+
+
+class VariantSet(NameSet):
+    """An immutable set of variant names, checked against ``VARIANTS`` when built."""
+
+    CATALOGUE = VARIANTS
+    KIND = "variant"
+
+    __slots__ = ()

@@ -1,0 +1,363 @@
+"""Named variants: each switches the reference to another correct choice, and really does.
+
+Every variant has a check: a short scenario against a server started in-process with a fake
+clock, which says whether the server made the variant's choice. The reference without
+variants fails every check (it makes the other choice); with the variant switched on, the
+server passes its check and still answers the basic calls as documented (a variant is not
+a defect). Whether the conformance suites accept each variant is the suites' question.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sts_reference.__main__ import main
+from sts_reference.clock import FakeClock
+from sts_reference.testing import RunningServer
+from sts_reference.variants import VARIANTS, VariantSet
+
+from .support import ADMIN, DAY_MS, START_MS, Api, StartServer, VendorSchemas, http_client, unique_name
+
+GUEST = "stackstate-guest"
+UNKNOWN_ID = 123_456_789
+
+
+@dataclass
+class Lab:
+    """One check's world: a server with the variants (and faults) under test."""
+
+    clock: FakeClock
+    api: Api
+
+    def expiring_token(self, roles: list[str], lifetime_ms: int = 1000) -> tuple[int, str]:
+        return self.api.new_token(roles, expiry=self.clock.now_ms() + lifetime_ms)
+
+    def bootstrap_id(self) -> int:
+        (record,) = [r for r in self.api.server.store.list() if r.bootstrap]
+        return record.id
+
+
+Check = Callable[[Lab], bool]
+"""Runs a scenario against a lab and says whether the server made the variant's choice."""
+
+
+def _statuses(responses: list[httpx.Response]) -> list[int]:
+    return [resp.status_code for resp in responses]
+
+
+def _names(lab: Lab) -> list[str]:
+    return [item["name"] for item in lab.api.listed()]
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+
+def unauthenticated_gets_403(lab: Lab) -> bool:
+    """A missing, unknown, expired and deleted token: 403, on status and on a token call, with the usual JSON body."""
+    _, expired = lab.expiring_token([GUEST])
+    deleted_id, deleted = lab.api.new_token([GUEST])
+    assert lab.api.delete(deleted_id).status_code == 204
+    lab.clock.advance(2000)
+    refusals = [
+        lab.api.status({}),
+        lab.api.status_with("no-such-token"),
+        lab.api.status_with(expired),
+        lab.api.status_with(deleted),
+        lab.api.list_tokens(token="no-such-token"),
+        lab.api.info(token=deleted),
+    ]
+    if _statuses(refusals) != [403] * len(refusals):
+        return False
+    for resp in refusals:
+        lab.api.error_body(resp, 403)
+        assert "www-authenticate" not in resp.headers
+    return True
+
+
+def forbidden_gets_401(lab: Lab) -> bool:
+    """A guest token on each token call: 401 (with WWW-Authenticate); it still reads status."""
+    target_id, guest = lab.api.new_token([GUEST])
+    refusals = [
+        lab.api.list_tokens(token=guest),
+        lab.api.create({"name": unique_name(), "roles": []}, token=guest),
+        lab.api.delete(target_id, token=guest),
+    ]
+    assert lab.api.status_with(guest).status_code == 200
+    if _statuses(refusals) != [401, 401, 401]:
+        return False
+    for resp in refusals:
+        lab.api.error_body(resp, 401)
+        assert resp.headers["www-authenticate"] == "ApiKey"
+    return True
+
+
+def errors_in_plain_text(lab: Lab) -> bool:
+    """401, 403 and 404 have text/plain bodies; the invalid-expiry 400 stays the documented JSON."""
+    _, guest = lab.api.new_token([GUEST])
+    refusals = [
+        lab.api.status_with("no-such-token"),
+        lab.api.list_tokens(token=guest),
+        lab.api.delete(UNKNOWN_ID),
+    ]
+    assert _statuses(refusals) == [401, 403, 404]
+    past = lab.api.create({"name": unique_name(), "roles": [], "expiryDate": START_MS - 1})
+    lab.api.error_body(past, 400, "ServiceTokenInvalidExpiryError")
+    return all(resp.headers["content-type"].startswith("text/plain") and resp.text for resp in refusals)
+
+
+def scheme_word_case_sensitive(lab: Lab) -> bool:
+    """'ApiKey' works; 'apikey' and 'APIKEY' do not (X-API-Key still does)."""
+    assert lab.api.status({"Authorization": f"ApiKey {ADMIN.token}"}).status_code == 200
+    assert lab.api.status({"X-API-Key": ADMIN.token}).status_code == 200
+    others = [lab.api.status({"Authorization": f"{word} {ADMIN.token}"}) for word in ("apikey", "APIKEY")]
+    return _statuses(others) == [401, 401]
+
+
+# -- the list and deleting ----------------------------------------------------------------------
+
+
+def expired_tokens_hidden(lab: Lab) -> bool:
+    """An expired token leaves the list but still exists: deleting it by id answers 204."""
+    name = unique_name("expiring")
+    assert lab.api.create({"name": name, "roles": [GUEST], "expiryDate": START_MS + 1000}).status_code == 200
+    token_id = lab.api.by_name(name)["id"]
+    lab.clock.advance(2000)
+    hidden = name not in _names(lab)
+    assert lab.api.server.store.get(token_id) is not None
+    return hidden and lab.api.delete(token_id).status_code == 204
+
+
+def expired_tokens_purged(lab: Lab) -> bool:
+    """An expired token leaves the list and the store; deleting it answers 404."""
+    token_id, _ = lab.expiring_token([GUEST])
+    live_id, _ = lab.api.new_token([GUEST])
+    lab.clock.advance(2000)
+    ids = [item["id"] for item in lab.api.listed()]
+    assert live_id in ids
+    gone = token_id not in ids and lab.api.server.store.get(token_id) is None
+    return gone and lab.api.delete(token_id).status_code == 404
+
+
+def unknown_id_delete_answers_204(lab: Lab) -> bool:
+    resp = lab.api.delete(UNKNOWN_ID)
+    return resp.status_code == 204 and resp.content == b""
+
+
+def bootstrap_not_listed_nor_deletable(lab: Lab) -> bool:
+    """The bootstrap token is not listed, deleting it answers 404, and it keeps working."""
+    boot_id = lab.bootstrap_id()
+    unlisted = "bootstrap" not in _names(lab) and boot_id not in [item["id"] for item in lab.api.listed()]
+    if not (unlisted and lab.api.delete(boot_id).status_code == 404):
+        return False
+    return lab.api.status_with(ADMIN.token).status_code == 200
+
+
+def listed_newest_first(lab: Lab) -> bool:
+    first, second = unique_name("first"), unique_name("second")
+    for name in (first, second):
+        assert lab.api.create({"name": name, "roles": [GUEST]}).status_code == 200
+    return _names(lab) == [second, first, "bootstrap"]
+
+
+# -- creating -----------------------------------------------------------------------------------
+
+
+def duplicate_names_refused(lab: Lab) -> bool:
+    """A second token named like a live one: 409, nothing created. Once the first has expired
+    the name is free again."""
+    name = unique_name("twin")
+    assert lab.api.create({"name": name, "roles": [GUEST], "expiryDate": START_MS + 1000}).status_code == 200
+    again = lab.api.create({"name": name, "roles": [GUEST]})
+    if again.status_code != 409 or _names(lab).count(name) != 1:
+        return False
+    lab.api.error_body(again, 409)
+    lab.clock.advance(2000)
+    return lab.api.create({"name": name, "roles": [GUEST]}).status_code == 200
+
+
+def empty_roles_refused(lab: Lab) -> bool:
+    name = unique_name("no-roles")
+    resp = lab.api.create({"name": name, "roles": []})
+    return resp.status_code == 400 and name not in _names(lab)
+
+
+def unknown_roles_refused(lab: Lab) -> bool:
+    """Unknown roles (case counts) get 400; every predefined role is accepted."""
+    predefined = [
+        "stackstate-admin",
+        "stackstate-power-user",
+        "stackstate-k8s-troubleshooter",
+        "stackstate-guest",
+        "stackstate-k8s-admin",
+    ]
+    assert lab.api.create({"name": unique_name(), "roles": predefined}).status_code == 200
+    refused = [
+        lab.api.create({"name": unique_name(), "roles": roles}) for roles in (["nope"], [GUEST, "Stackstate-Guest"])
+    ]
+    return _statuses(refused) == [400, 400]
+
+
+def names_at_most_64(lab: Lab) -> bool:
+    assert lab.api.create({"name": "n" * 64, "roles": [GUEST]}).status_code == 200
+    return lab.api.create({"name": "n" * 65, "roles": [GUEST]}).status_code == 400
+
+
+def ids_sequential(lab: Lab) -> bool:
+    """The bootstrap token is 1, the next tokens 2, 3, 4; after deleting 4 the next is 5."""
+    made = [lab.api.new_token([GUEST])[0] for _ in range(3)]
+    if [lab.bootstrap_id(), *made] != [1, 2, 3, 4]:
+        return False
+    assert lab.api.delete(4).status_code == 204
+    return lab.api.new_token([GUEST])[0] == 5
+
+
+def secrets_hex(lab: Lab) -> bool:
+    made = [lab.api.new_token([GUEST])[1] for _ in range(3)]
+    return all(re.fullmatch(r"[0-9a-f]{64}", secret) for secret in made) and len(set(made)) == 3
+
+
+CHECKS: dict[str, Check] = {
+    "unauthenticated-403": unauthenticated_gets_403,
+    "forbidden-401": forbidden_gets_401,
+    "plain-text-errors": errors_in_plain_text,
+    "scheme-case-sensitive": scheme_word_case_sensitive,
+    "expired-hidden": expired_tokens_hidden,
+    "expired-purged": expired_tokens_purged,
+    "delete-unknown-204": unknown_id_delete_answers_204,
+    "bootstrap-unlisted": bootstrap_not_listed_nor_deletable,
+    "list-newest-first": listed_newest_first,
+    "duplicate-names-refused": duplicate_names_refused,
+    "empty-roles-refused": empty_roles_refused,
+    "unknown-roles-refused": unknown_roles_refused,
+    "names-max-64": names_at_most_64,
+    "sequential-ids": ids_sequential,
+    "hex-secrets": secrets_hex,
+}
+
+
+@pytest.fixture
+def make_lab(start_server: StartServer, vendor_or_none: VendorSchemas | None) -> Iterator[Callable[..., Lab]]:
+    """Labs whose servers carry the given variants (and faults); all stop when the test ends.
+    Success bodies are checked against the vendor schemas: a variant stays within them."""
+    with contextlib.ExitStack() as stack:
+
+        def make(variants: tuple[str, ...], faults: tuple[str, ...] = ()) -> Lab:
+            clock = FakeClock(START_MS)
+            server: RunningServer = start_server(clock=clock, variants=variants, faults=faults)
+            http = stack.enter_context(http_client(server.url))
+            return Lab(clock, Api(server, http, vendor=vendor_or_none))
+
+        yield make
+
+
+def test_every_variant_has_a_check() -> None:
+    """The catalogue and the checks name the same variants."""
+    assert sorted(CHECKS) == sorted(VARIANTS)
+
+
+@pytest.mark.parametrize("variant", CHECKS)
+def test_variant_makes_its_choice(make_lab: Callable[..., Lab], variant: str) -> None:
+    """With the variant on, the server makes the variant's choice; the reference does not."""
+    assert CHECKS[variant](make_lab((variant,))) is True, f"the server with {variant!r} does not behave so"
+    assert CHECKS[variant](make_lab(())) is False, "the reference without variants already behaves so"
+
+
+@pytest.mark.parametrize("variant", CHECKS)
+def test_variant_server_answers_the_documented_calls(make_lab: Callable[..., Lab], variant: str) -> None:
+    """A variant is not a defect: create (200), list, delete (204) and the new token work in
+    both header forms, and a past expiry is the documented 400."""
+    lab = make_lab((variant,))
+    for api in (lab.api, lab.api.using_authorization_header()):
+        name = unique_name("basic")
+        created = api.create({"name": name, "roles": ["stackstate-admin"], "expiryDate": START_MS + DAY_MS})
+        assert created.status_code == 200, created.text
+        assert set(created.json()) == {"name", "token", "expiration"}
+        secret = created.json()["token"]
+        assert api.status_with(secret).status_code == 200
+        assert api.info(token=secret).status_code == 200
+        assert api.list_tokens(token=secret).status_code == 200
+        (item,) = [item for item in api.listed() if item["name"] == name]
+        assert item["roles"] == ["stackstate-admin"] and item["expiration"] == START_MS + DAY_MS
+        assert api.delete(item["id"]).status_code == 204
+        assert api.status_with(secret).status_code in (401, 403)
+        assert name not in [item["name"] for item in api.listed()]
+        past = api.create({"name": unique_name(), "roles": [GUEST], "expiryDate": START_MS - 1})
+        api.error_body(past, 400, "ServiceTokenInvalidExpiryError")
+
+
+def test_refusal_statuses_swap_when_both_variants_are_on(make_lab: Callable[..., Lab]) -> None:
+    """unauthenticated-403 and forbidden-401 combine: each maps the reference's status, not the other's."""
+    lab = make_lab(("unauthenticated-403", "forbidden-401"))
+    _, guest = lab.api.new_token([GUEST])
+    assert lab.api.status_with("no-such-token").status_code == 403
+    assert lab.api.list_tokens(token=guest).status_code == 401
+
+
+def test_variants_combine_with_faults(make_lab: Callable[..., Lab]) -> None:
+    """A server can carry variants and faults at once: here plain-text errors that quote the token."""
+    lab = make_lab(("plain-text-errors", "unauthenticated-403"), ("unauthorized-echoes-token",))
+    presented = "not-a-token-" + "v" * 20
+    resp = lab.api.status_with(presented)
+    assert resp.status_code == 403 and resp.headers["content-type"].startswith("text/plain")
+    assert presented in resp.text
+
+
+def test_sequential_ids_are_not_reused_after_a_restart(start_server: StartServer, tmp_path: Path) -> None:
+    """The counter behind sequential ids lives in the database: deleting the newest token and
+    restarting does not hand its id out again."""
+    db = tmp_path / "tokens.sqlite3"
+    with contextlib.ExitStack() as stack:
+        first = start_server(db_path=db, variants=("sequential-ids",))
+        api = Api(first, stack.enter_context(http_client(first.url)))
+        token_id, _ = api.new_token([GUEST])
+        assert token_id == 2
+        assert api.delete(token_id).status_code == 204
+    with contextlib.ExitStack() as stack:
+        second = start_server(db_path=db, variants=("sequential-ids",))
+        api = Api(second, stack.enter_context(http_client(second.url)))
+        assert api.new_token([GUEST])[0] == 3
+
+
+def test_variant_catalogue_entries_are_one_line_descriptions() -> None:
+    """Each variant has a kebab-case name and a one-line description for the variants command."""
+    for name, description in VARIANTS.items():
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name), name
+        assert description and "\n" not in description
+
+
+def test_variant_set_refuses_unknown_names_listing_known_ones() -> None:
+    """A misspelt variant is an error naming the known variants."""
+    with pytest.raises(ValueError, match="unknown variant") as caught:
+        VariantSet(["hex-secrets", "hex-secret"])
+    assert str(caught.value).startswith("unknown variant(s): hex-secret;")
+    for name in VARIANTS:
+        assert name in str(caught.value)
+    assert VariantSet("hex-secrets").on("hex-secrets") and not VariantSet(()).on("sequential-ids")
+    with pytest.raises(KeyError, match="no variant named"):
+        VariantSet(()).on("delete-not-revoking")  # a fault's name is not a variant's
+
+
+def test_variants_command_lists_every_variant(capsys: pytest.CaptureFixture[str]) -> None:
+    """``variants`` prints one line per variant: its name, then its description."""
+    assert main(["variants"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(VARIANTS)
+    for line, (name, description) in zip(lines, VARIANTS.items(), strict=True):
+        assert line.startswith(name + " ") and line.endswith(description)
+
+
+def test_serve_refuses_an_unknown_variant(capsys: pytest.CaptureFixture[str]) -> None:
+    """``serve --variant`` with a name not in the catalogue exits 2, listing the known ones."""
+    assert main(["serve", "--port", "0", "--variant", "hex-secret"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "unknown variant 'hex-secret'" in captured.err
+    for name in VARIANTS:
+        assert name in captured.err
