@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(see the 'variants' command)",
     )
     serve.add_argument(
+        "--stats-file",
+        metavar="PATH",
+        help="count requests and write the counts to PATH as JSON while they change and at shutdown",
+    )
+    serve.add_argument(
         "--clock-offset-ms",
         type=int,
         default=0,
@@ -156,6 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
             faults=faults,
             variants=VariantSet(args.variants),
             bootstrap=auth.bootstrap,
+            stats_file=args.stats_file,
         )
 
         def announce() -> None:

@@ -35,6 +35,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import sqlite3
@@ -53,6 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
+from .stats import RequestStats, StatsWriter, count_requests
 from .store import ID_MIN, TokenRecord, TokenStore
 from .variants import VariantSet
 
@@ -875,9 +877,11 @@ def create_app(
     faults: FaultSet | None = None,
     variants: VariantSet | None = None,
     bootstrap: BootstrapSpec | None = None,
+    stats_file: str | os.PathLike[str] | None = None,
 ) -> ASGIApp:
     """The reference server as an ASGI app. Run its lifespan (uvicorn does) so that the
-    bootstrap token is created at start-up."""
+    bootstrap token is created at start-up. With ``stats_file``, requests are counted and the
+    counts written there as JSON (see ``stats.py``) while they change and at shutdown."""
     if isinstance(manager_roles, str):
         manager_roles = (manager_roles,)
     manager_roles = tuple(manager_roles)
@@ -891,11 +895,16 @@ def create_app(
         variants=variants if variants is not None else VariantSet(()),
         bootstrap=bootstrap,
     )
+    stats = RequestStats() if stats_file is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         api.create_bootstrap_token()
-        yield
+        if stats is None or stats_file is None:
+            yield
+            return
+        async with StatsWriter(stats, stats_file, tokens_alive=lambda: store.count(bootstrap=False)):
+            yield
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -923,4 +932,5 @@ def create_app(
     # may follow as a GET; an unknown path is simply 404.
     app.router.redirect_slashes = False
     app.state.api = api
-    return _DateHeader(app, clock)
+    counted: ASGIApp = app if stats is None else count_requests(app, stats)
+    return _DateHeader(counted, clock)

@@ -225,9 +225,11 @@ class TokenStore:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM service_tokens ORDER BY created_seq").fetchall()
         return [_record(r) for r in rows]
 
-    def count(self) -> int:
+    def count(self, *, bootstrap: bool = True) -> int:
+        """How many tokens are stored; ``bootstrap=False`` leaves the bootstrap token out."""
+        query = "SELECT COUNT(*) FROM service_tokens" + ("" if bootstrap else " WHERE is_bootstrap = 0")
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM service_tokens").fetchone()[0])
+            return int(self._db.execute(query).fetchone()[0])
 
     def max_id(self) -> int | None:
         with self._lock:

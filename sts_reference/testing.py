@@ -53,9 +53,11 @@ def running_server(
     faults: Iterable[str] | FaultSet = (),
     variants: Iterable[str] | VariantSet = (),
     manager_roles: Iterable[str] = DEFAULT_MANAGER_ROLES,
+    stats_file: str | Path | None = None,
 ) -> Iterator[RunningServer]:
     """Serve the reference app until the block ends. ``db_path=None`` uses a throw-away
-    database; pass the same path to two servers in turn to test a restart."""
+    database; pass the same path to two servers in turn to test a restart. ``stats_file``
+    is ``serve --stats-file``: request counts written there while serving and at the end."""
     bootstrap = auth_config.bootstrap if isinstance(auth_config, AuthConfig) else auth_config
     fault_set = faults if isinstance(faults, FaultSet) else FaultSet(faults)
     variant_set = variants if isinstance(variants, VariantSet) else VariantSet(variants)
@@ -69,6 +71,7 @@ def running_server(
             faults=fault_set,
             variants=variant_set,
             bootstrap=bootstrap,
+            stats_file=stats_file,
         )
         sock = bind_socket("127.0.0.1", 0)
         ready = threading.Event()
