@@ -1,7 +1,14 @@
-"""HTTP access to a target: the two ways of presenting a token, and a record of exchanges.
+"""HTTP access to a target: the two ways of presenting a token, TLS, and a record of exchanges.
 
 Every request and response goes into :data:`EXCHANGES` (masked, truncated), so that a
 failed check can show what was sent and what came back without leaking a secret.
+
+Every client the suite makes checks the target's certificate the way :class:`TlsSettings`
+says, built from the profile in one place (:meth:`ApiClient.for_profile`): the profile's
+``ca_bundle`` when set, else ``SSL_CERT_FILE``/``SSL_CERT_DIR`` from the environment, else
+certifi's bundle; ``client_cert``/``client_key`` for an ingress that asks for one; nothing
+with ``verify_tls: false``. Proxies come from the environment (``HTTPS_PROXY``,
+``NO_PROXY``, ... through httpx's ``trust_env``).
 """
 
 from __future__ import annotations
@@ -10,14 +17,20 @@ import collections
 import email.utils
 import enum
 import json
+import os
+import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .errors import ProfileError
 from .redact import REDACTOR
+
+if TYPE_CHECKING:
+    from .profile import TargetProfile
 
 TOKENS_PATH = "/security/tokens"
 _BODY_EXCERPT = 800
@@ -131,13 +144,131 @@ def server_time_ms(response: httpx.Response) -> int | None:
         return None
 
 
-class ApiClient:
-    """A thin httpx client for one target: ``{url}`` and ``{url}{api_path}``."""
+#: where a certificate store may be named in the environment (OpenSSL's, Go's and Python's convention)
+TLS_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+#: the proxy settings httpx, Go, curl and most CLIs read from the environment, in both spellings
+PROXY_VARIABLES = tuple(
+    v for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY") for v in (name, name.lower())
+)
 
-    def __init__(self, url: str, api_path: str = "/api", *, timeout: float = 10.0, verify: bool = True):
+
+def _no_password() -> bytes:
+    return b""  # an encrypted key fails to load instead of prompting on the terminal
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How a client checks the target's certificate, and the certificate it shows itself.
+
+    Paths are absolute (the profile resolved them). ``verify=False`` checks nothing.
+    """
+
+    verify: bool = True
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+
+    @classmethod
+    def from_profile(cls, profile: TargetProfile) -> TlsSettings:
+        return cls(profile.verify_tls, profile.ca_bundle, profile.client_cert, profile.client_key)
+
+    def trusted(self, environ: Mapping[str, str] | None = None) -> str:
+        """What the target's certificate is checked against, in words, for messages."""
+        env = os.environ if environ is None else environ
+        if not self.verify:
+            return "nothing (verify_tls is false)"
+        if self.ca_bundle:
+            return f"ca_bundle {self.ca_bundle}"
+        named = [f"{v}={env[v]}" for v in TLS_VARIABLES if env.get(v)]
+        return " and ".join(named) if named else "the certifi bundle of public CAs"
+
+    def ssl_context(self, environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
+        """The context for httpx's ``verify``. Raises ProfileError naming a store that cannot be loaded."""
+        env = os.environ if environ is None else environ
+        if not self.verify:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif self.ca_bundle:
+            ctx = self._load(f"ca_bundle {self.ca_bundle}", cafile=self.ca_bundle)
+        elif env.get("SSL_CERT_FILE") or env.get("SSL_CERT_DIR"):
+            # both, when both are set: as OpenSSL and Go read them (httpx alone would take only the file)
+            ctx = self._load(
+                self.trusted(env), cafile=env.get("SSL_CERT_FILE") or None, capath=env.get("SSL_CERT_DIR") or None
+            )
+        else:
+            ctx = httpx.create_ssl_context(verify=True, trust_env=False)  # certifi's bundle
+        if self.client_cert:
+            try:
+                ctx.load_cert_chain(self.client_cert, self.client_key, password=_no_password)
+            except (OSError, ssl.SSLError) as exc:
+                raise ProfileError(f"client_cert {self.client_cert} cannot be loaded ({exc})") from None
+        return ctx
+
+    @staticmethod
+    def _load(what: str, *, cafile: str | None = None, capath: str | None = None) -> ssl.SSLContext:
+        try:
+            return ssl.create_default_context(cafile=cafile, capath=capath)
+        except FileNotFoundError:
+            raise ProfileError(f"{what}: no such file or directory") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise ProfileError(f"{what}: cannot be loaded as PEM certificates ({exc})") from None
+
+    def httpx_options(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """``verify`` and ``trust_env`` for an ``httpx.Client``: proxies still come from the environment."""
+        return {"verify": self.ssl_context(environ), "trust_env": True}
+
+
+#: the TLS settings ``connect`` reached each target URL with, in this process
+_TLS_OF_TARGET: dict[str, TlsSettings] = {}
+
+
+def remember_target_tls(url: str, tls: TlsSettings) -> None:
+    """Note the settings :func:`sts_conformance.target.connect` reached ``url`` with."""
+    _TLS_OF_TARGET[url.rstrip("/")] = tls
+
+
+class ApiClient:
+    """A thin httpx client for one target: ``{url}`` and ``{url}{api_path}``.
+
+    ``tls`` says how the target's certificate is checked (``verify`` is the short form of
+    ``TlsSettings(verify=...)``); :meth:`for_profile` builds the client a profile describes.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_path: str = "/api",
+        *,
+        timeout: float = 10.0,
+        tls: TlsSettings | None = None,
+        verify: bool = True,
+    ):
         self.url = url.rstrip("/")
         self.api_url = self.url + api_path
-        self._http = httpx.Client(timeout=timeout, verify=verify, follow_redirects=False)
+        self.tls = tls if tls is not None else TlsSettings(verify=verify)
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False, **self.tls.httpx_options())
+
+    @classmethod
+    def for_connected(
+        cls, url: str, api_path: str = "/api", *, timeout: float = 10.0, verify: bool = True
+    ) -> ApiClient:
+        """A client for a target ``connect`` reached in this process, with the TLS settings it used.
+
+        For code that is handed a URL but not the profile; for any other URL, ``verify`` alone.
+        """
+        tls = _TLS_OF_TARGET.get(url.rstrip("/"), TlsSettings(verify=verify))
+        return cls(url, api_path, timeout=timeout, tls=tls)
+
+    @classmethod
+    def for_profile(cls, profile: TargetProfile, url: str | None = None) -> ApiClient:
+        """A client for the profile's target (at ``url`` when given: a launched instance's own)."""
+        return cls(
+            profile.url if url is None else url,
+            profile.api_path,
+            timeout=profile.request_timeout,
+            tls=TlsSettings.from_profile(profile),
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,9 @@ _TOP_KEYS = {
     "probe_path",
     "request_timeout",
     "verify_tls",
+    "ca_bundle",
+    "client_cert",
+    "client_key",
     "bootstrap",
     "expect",
     "known_deviations",
@@ -55,6 +59,19 @@ _CHOICE_KEYS: dict[str, tuple[str, ...]] = {
 }
 #: how ``sts service-token delete`` takes the id: the real CLI's ``--id ID``, the docs' positional ``ID``
 CLI_DELETE_FORMS = ("option", "positional", "either")
+#: environment variables ``cli.env`` may not name, and why: the suite sets them itself for every call
+CLI_ENV_RESERVED = {
+    "HOME": "the CLI's home is a throw-away directory, so your own sts configuration is never read",
+    "XDG_CONFIG_HOME": "the CLI's home is a throw-away directory, so your own sts configuration is never read",
+    "PATH": "the suite always passes PATH",
+    "LANG": "the suite sets it for every call",
+    "LC_ALL": "the suite sets it for every call",
+    "TZ": "the suite sets it for every call (some checks choose the zone)",
+    "NO_COLOR": "the suite sets it for every call",
+}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+_PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 
 
 @dataclass(frozen=True)
@@ -115,12 +132,19 @@ class TargetProfile:
     probe_path: str = "/api/server/status"
     request_timeout: float = 10.0
     verify_tls: bool = True
+    #: PEM file of the CA certificate(s) the target's certificate is checked against (absolute path)
+    ca_bundle: str | None = None
+    #: PEM client certificate (and key, unless ``client_key`` is set) for an ingress that asks for one
+    client_cert: str | None = None
+    client_key: str | None = None
     bootstrap: BootstrapSettings = BootstrapSettings()
     expect: Expectations = Expectations()
     known_deviations: tuple[KnownDeviation, ...] = ()
     cli_command: str | None = None
     #: ``option`` (``delete --id ID``), ``positional`` (``delete ID``) or ``either`` (``--id`` first)
     cli_delete_form: str = "either"
+    #: further environment variables copied to the CLI from the suite's environment when set
+    cli_env: tuple[str, ...] = ()
 
     @property
     def managed(self) -> bool:
@@ -141,6 +165,9 @@ class TargetProfile:
             "probe_path": self.probe_path,
             "request_timeout": self.request_timeout,
             "verify_tls": self.verify_tls,
+            "ca_bundle": self.ca_bundle,
+            "client_cert": self.client_cert,
+            "client_key": self.client_key,
             "bootstrap": {
                 "roles": list(self.bootstrap.roles),
                 "ttl": self.bootstrap.ttl,
@@ -157,7 +184,7 @@ class TargetProfile:
                 **{k: getattr(self.expect, k) for k in _CHOICE_KEYS},
             },
             "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
-            "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form},
+            "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form, "env": list(self.cli_env)},
         }
 
 
@@ -276,8 +303,25 @@ def parse_profile(
             raise ProfileError(f"target profile {source}: known_deviations[{i}] needs a non-empty 'reason'")
         deviations.append(KnownDeviation(entry["requirement"], reason.strip()))
 
+    verify_tls = r.boolean("verify_tls", True)
+    base_dir = _base_dir(source)
+    ca_bundle = r.pem_file("ca_bundle", base_dir, _PEM_CERTIFICATE, "CERTIFICATE")
+    if ca_bundle is not None and not verify_tls:
+        raise ProfileError(
+            f"target profile {source}: ca_bundle is set but verify_tls is false, so it would not be used; "
+            "remove one of them"
+        )
+    if ca_bundle is not None:
+        _check_ca_bundle(ca_bundle, source)
+    client_cert = r.pem_file("client_cert", base_dir, _PEM_CERTIFICATE, "CERTIFICATE")
+    client_key = r.pem_file("client_key", base_dir, _PEM_PRIVATE_KEY, "PRIVATE KEY")
+    if client_key is not None and client_cert is None:
+        raise ProfileError(f"target profile {source}: client_key is set without client_cert")
+    if client_cert is not None:
+        _check_client_pair(client_cert, client_key, source)
+
     cli = r.mapping("cli")
-    _reject_unknown(cli, {"command", "delete_form"}, source, "cli.")
+    _reject_unknown(cli, {"command", "delete_form", "env"}, source, "cli.")
     cr = _Reader(cli, source, env, prefix="cli.")
     cli_command = cr.string("command")
     cli_delete_form = cr.string("delete_form") or "either"
@@ -286,6 +330,11 @@ def parse_profile(
             f"target profile {source}: cli.delete_form must be one of {', '.join(CLI_DELETE_FORMS)}, "
             f"got {cli_delete_form!r}"
         )
+    cli_env = cr.string_list("env", ())
+    for var in cli_env:
+        why = _refused_cli_variable(var, ca_bundle is not None)
+        if why:
+            raise ProfileError(f"target profile {source}: cli.env cannot name {var!r}: {why}")
 
     return TargetProfile(
         name=name,
@@ -300,13 +349,65 @@ def parse_profile(
         unprivileged_role=rr.string("unprivileged") or "stackstate-guest",
         probe_path=probe_path,
         request_timeout=r.number("request_timeout", 10.0),
-        verify_tls=r.boolean("verify_tls", True),
+        verify_tls=verify_tls,
+        ca_bundle=ca_bundle,
+        client_cert=client_cert,
+        client_key=client_key,
         bootstrap=bootstrap,
         expect=expect,
         known_deviations=tuple(deviations),
         cli_command=cli_command,
         cli_delete_form=cli_delete_form,
+        cli_env=tuple(dict.fromkeys(cli_env)),
     )
+
+
+def _base_dir(source: str) -> Path:
+    """Where relative paths in a profile start: the profile file's directory (else the working directory)."""
+    path = Path(source)
+    return path.parent if path.is_file() else Path.cwd()
+
+
+def _check_ca_bundle(path: str, source: str) -> None:
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        raise ProfileError(
+            f"target profile {source}: ca_bundle {path} holds no certificate that can be read ({exc.reason or exc})"
+        ) from None
+
+
+def _no_password() -> bytes:
+    return b""  # an encrypted key then fails to load instead of prompting on the terminal
+
+
+def _check_client_pair(cert: str, key: str | None, source: str) -> None:
+    if b"ENCRYPTED" in Path(key or cert).read_bytes():
+        raise ProfileError(
+            f"target profile {source}: {'client_key' if key else 'client_cert'} is an encrypted private key; "
+            "give the key without a pass phrase (keep the file itself secret)"
+        )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        ctx.load_cert_chain(cert, key, password=_no_password)
+    except ssl.SSLError as exc:
+        what = "client_key does not match client_cert" if key else "client_cert holds no matching private key"
+        raise ProfileError(
+            f"target profile {source}: {what} ({exc.reason or exc}); "
+            "give the certificate in client_cert and its private key in client_key (both PEM)"
+        ) from None
+
+
+def _refused_cli_variable(var: str, has_ca_bundle: bool) -> str | None:
+    if not _ENV_NAME.match(var):
+        return "not an environment variable name"
+    if var.upper().startswith("STS_CLI_"):
+        return "the suite gives the CLI its target and credential itself, never yours"
+    if var in CLI_ENV_RESERVED:
+        return CLI_ENV_RESERVED[var]
+    if has_ca_bundle and var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        return "ca_bundle is set, and the CLI gets it as SSL_CERT_FILE"
+    return None
 
 
 def _reject_unknown(section: Mapping[str, Any], known: set[str], source: str, prefix: str) -> None:
@@ -370,6 +471,27 @@ class _Reader:
         if not isinstance(value, bool):
             raise self._fail(key, f"must be true or false, got {value!r}")
         return value
+
+    def pem_file(self, key: str, base_dir: Path, marker: bytes | re.Pattern[bytes], kind: str) -> str | None:
+        """An existing, readable PEM file (``kind`` block in it); a relative path starts at ``base_dir``."""
+        value = self.string(key)
+        if value is None:
+            return None
+        if not value.strip():
+            raise self._fail(key, "must be the path of a PEM file")
+        path = Path(os.path.abspath(base_dir / Path(value).expanduser()))  # an absolute value stays as it is
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise self._fail(key, f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise self._fail(key, f"{path}: is a directory, not a PEM file") from None
+        except OSError as exc:
+            raise self._fail(key, f"{path}: cannot be read ({exc.strerror})") from None
+        found = marker.search(data) if isinstance(marker, re.Pattern) else marker in data
+        if not found:
+            raise self._fail(key, f"{path}: not a PEM file with a {kind} in it (no '-----BEGIN {kind}-----' line)")
+        return str(path)
 
     def mapping(self, key: str) -> Mapping[str, Any]:
         value = self.data.get(key)

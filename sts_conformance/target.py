@@ -14,6 +14,7 @@ import secrets
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from .client import ApiClient, AuthForm
+from .client import ApiClient, AuthForm, TlsSettings, remember_target_tls
 from .errors import TargetUnavailable
 from .profile import TargetProfile
 from .redact import REDACTOR
@@ -122,7 +123,12 @@ class ManagedProcess:
         log.close()
         try:
             wait_until_answers(
-                self.url + self.profile.probe_path, self.profile.launch_timeout, self.proc, self.log_tail
+                self.url + self.profile.probe_path,
+                self.profile.launch_timeout,
+                self.proc,
+                self.log_tail,
+                tls=TlsSettings.from_profile(self.profile),
+                profile=self.profile,
             )
         except BaseException:
             self.stop()
@@ -157,12 +163,24 @@ class ManagedProcess:
 
 
 def wait_until_answers(
-    url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None, log_tail=lambda: ""
+    url: str,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    log_tail=lambda: "",
+    *,
+    tls: TlsSettings | None = None,
+    profile: TargetProfile | None = None,
 ) -> None:
-    """Poll ``url`` until any HTTP response comes back (401 counts: the server is up)."""
+    """Poll ``url`` until any HTTP response comes back (401 counts: the server is up).
+
+    A certificate the client does not trust ends the wait at once: the server is up, and
+    waiting longer cannot help.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.02
-    with httpx.Client(timeout=2.0) as http:
+    tls = tls or TlsSettings()
+    problem: str | None = None
+    with httpx.Client(timeout=2.0, **tls.httpx_options()) as http:
         while True:
             if proc is not None and proc.poll() is not None:
                 tail = log_tail()
@@ -173,12 +191,15 @@ def wait_until_answers(
             try:
                 http.get(url)
                 return
-            except httpx.HTTPError:
-                pass
+            except httpx.HTTPError as exc:
+                problem = tls_problem(exc, url, tls, profile)
+                if problem is not None and _certificate_refused(exc):
+                    raise TargetUnavailable(problem) from None
             if time.monotonic() > deadline:
                 tail = log_tail()
                 raise TargetUnavailable(
-                    f"target did not answer at {url} within {timeout:g}s" + (f"; last output:\n{tail}" if tail else "")
+                    (problem or f"target did not answer at {url} within {timeout:g}s")
+                    + (f"; last output:\n{tail}" if tail else "")
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
@@ -218,6 +239,57 @@ def choose_admin_form(client: ApiClient, profile: TargetProfile, token: str) -> 
     return probe_ok
 
 
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The ``ssl`` error behind an httpx error (httpx and httpcore chain it as the cause)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    return isinstance(_ssl_error(exc), ssl.SSLCertVerificationError)
+
+
+def tls_problem(exc: BaseException, url: str, tls: TlsSettings, profile: TargetProfile | None = None) -> str | None:
+    """One message for a TLS failure reaching ``url``, naming the setting to change; None if it was not TLS."""
+    err = _ssl_error(exc)
+    if err is None:
+        return None
+    name = f"target {profile.name!r}" if profile is not None else "the target"
+    where = f" in the profile {profile.source}" if profile is not None else " in the profile"
+    if isinstance(err, ssl.SSLCertVerificationError):
+        reason = err.verify_message or err.reason or str(err)
+        if err.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+            return (
+                f"{name}: the TLS certificate at {url} is not valid for that host name ({reason}); "
+                f"use a host name the certificate names in url{where}"
+            )
+        if err.verify_code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+            return f"{name}: the TLS certificate at {url} has expired ({reason})"
+        if tls.ca_bundle:
+            return (
+                f"{name}: the TLS certificate at {url} is not issued by a CA in ca_bundle {tls.ca_bundle} "
+                f"({reason}); put the CA that issued it (and any intermediate CA) into that file"
+            )
+        return (
+            f"{name}: the TLS certificate at {url} could not be verified against {tls.trusted()} ({reason}). "
+            f"If a private CA issued it, set ca_bundle: /path/to/ca.pem (PEM){where}, "
+            "or export SSL_CERT_FILE=/path/to/ca.pem"
+        )
+    reason = err.reason or str(err)
+    if "CERTIFICATE_REQUIRED" in str(err).upper():
+        return f"{name}: {url} asks for a client certificate ({reason}); set client_cert and client_key (PEM){where}"
+    return (
+        f"{name}: the TLS handshake with {url} failed ({reason}); check that the url's scheme is right "
+        "(https:// only where the target speaks TLS)"
+    )
+
+
 def connect(profile: TargetProfile, url: str, admin_token: str, *, strict_admin: bool) -> Connection:
     """Check that the target answers and that the admin credential is accepted.
 
@@ -225,19 +297,25 @@ def connect(profile: TargetProfile, url: str, admin_token: str, *, strict_admin:
     for a managed target the credential is the suite's own bootstrap token, so a refusal is
     the target's fault and is left to the checks to report.
     """
-    with ApiClient(url, profile.api_path, timeout=profile.request_timeout, verify=profile.verify_tls) as client:
+    tls = TlsSettings.from_profile(profile)
+    with ApiClient(url, profile.api_path, timeout=profile.request_timeout, tls=tls) as client:
         try:
             anonymous = client.probe(profile.probe_path)
         except httpx.HTTPError as exc:
             raise TargetUnavailable(
-                f"target {profile.name!r} is unreachable at {url}{profile.probe_path}: {type(exc).__name__}: {exc}"
+                tls_problem(exc, url, tls, profile)
+                or f"target {profile.name!r} is unreachable at {url}{profile.probe_path}: {type(exc).__name__}: {exc}"
             ) from None
         form = choose_admin_form(client, profile, admin_token)
         if form is None:
             if strict_admin:
+                hint = ""
+                if anonymous.status_code == 400 and b"certificate" in anonymous.content.lower():
+                    hint = "; it asks for a client certificate: set client_cert and client_key"
                 raise TargetUnavailable(
                     f"target {profile.name!r} refused admin_token on {profile.probe_path} in both header forms "
-                    f"(anonymous call got {anonymous.status_code}); check the credential in {profile.source}"
+                    f"(anonymous call got {anonymous.status_code}); check the credential in {profile.source}" + hint
                 )
             form = AuthForm.X_API_KEY
+    remember_target_tls(url, tls)
     return Connection(url, admin_token, form)
