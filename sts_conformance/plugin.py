@@ -282,7 +282,7 @@ def profile(run_state: RunState) -> TargetProfile:
 @pytest.fixture(scope="session")
 def target(run_state: RunState) -> Iterator[Target]:
     p = run_state.profile
-    with ApiClient(run_state.connection.url, p.api_path, timeout=p.request_timeout, verify=p.verify_tls) as c:
+    with ApiClient.for_profile(p, run_state.connection.url) as c:
         yield Target(run_state, c)
 
 

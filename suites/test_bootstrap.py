@@ -130,7 +130,7 @@ def _launch(target, boot: Bootstrap) -> Any:
         boot.error = f"it did not start: {exc}"
         return None
     boot.token = proc.token
-    boot.client = ApiClient(proc.url, profile.api_path, timeout=profile.request_timeout, verify=profile.verify_tls)
+    boot.client = ApiClient.for_profile(profile, proc.url)
     try:
         for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
             boot.first[form] = _sample(target, boot, form)

@@ -153,7 +153,7 @@ def server_info(url: str, api_path: str, token: str, form: AuthForm, *, timeout:
     """What ``GET {api}/server/info`` says with the admin credential; never raises."""
     result: dict[str, Any] = {"reachable": False, "status": None, "version": None, "info": None, "error": None}
     try:
-        with ApiClient(url, api_path, timeout=timeout, verify=verify) as client:
+        with ApiClient.for_connected(url, api_path, timeout=timeout, verify=verify) as client:
             resp = client.server_info(token, form=form)
     except httpx.HTTPError as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
