@@ -7,9 +7,22 @@ is split with :func:`shlex.split` and run without a shell, in a clean environmen
 - only ``PATH``, ``LANG``/``LC_ALL``, ``TZ`` (UTC unless the check asks for a zone), ``NO_COLOR=1``,
   and ``HOME`` and ``XDG_CONFIG_HOME`` pointing into a fresh directory that is removed after
   the call, so a developer's own ``sts`` configuration can never leak in or steer a run;
+- what it needs to reach the target as the suite does: the profile's ``ca_bundle`` as
+  ``SSL_CERT_FILE`` (without one, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` from the suite's own
+  environment), the proxy variables (:data:`~sts_conformance.client.PROXY_VARIABLES`) when
+  set, and the variables the profile lists under ``cli.env`` when set; never an ``STS_CLI_*``
+  variable of the suite's environment;
 - the target and the credential, either as ``STS_CLI_URL``/``STS_CLI_SERVICE_TOKEN`` (the
   default: the secret stays out of the process list) or as ``--url``/``--service-token``;
   ``STS_CLI_API_PATH`` when the API is not at the default ``/api``.
+
+The CLI gets no client certificate: the ``sts`` CLI has no setting for one, so
+``client_cert``/``client_key`` serve the suite's own HTTP client only.
+
+Before the CLI checks, :meth:`CliRunner.check_reaches_target` runs one ``service-token
+list``: a CLI that cannot be started, hangs, or never got an HTTP answer from the target
+(TLS, proxy, DNS, connection refused) raises :class:`CliUnavailable`, a harness error
+naming the setting to fix, instead of failing every CLI requirement.
 
 stdin is closed, so a prompt cannot hang a run; a call that outlives its timeout is killed
 and fails the check. Every credential handed to a run is registered for masking, and
@@ -36,11 +49,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, TypeVar
 
-from .profile import TargetProfile
+from .client import PROXY_VARIABLES, TLS_VARIABLES
+from .errors import HarnessError
+from .profile import CLI_ENV_RESERVED, TargetProfile
 from .redact import REDACTOR, fingerprint
 from .tokens import OwnedToken, TokenLedger
 
@@ -62,8 +78,16 @@ _EXCERPT = 1500
 T = TypeVar("T")
 
 
-class CliUnavailable(AssertionError):
-    """The command in ``cli.command`` could not be started or did not finish in time."""
+class CliUnavailable(HarnessError):
+    """The command in ``cli.command`` could not be started, did not finish in time, or cannot reach the target.
+
+    A harness error, not a failed requirement: it says nothing about how the CLI behaves.
+    Inside a check, pytest still reports it as that check's failure.
+    """
+
+
+class CliTimedOut(CliUnavailable):
+    """The CLI did not finish within the runner's timeout and was killed."""
 
 
 def split_command(command: str, python: str = sys.executable) -> list[str]:
@@ -148,6 +172,26 @@ class CliResult:
         )
 
 
+def inherited_environment(
+    environ: Mapping[str, str], *, ca_bundle: str | None = None, allowed: Iterable[str] = ()
+) -> dict[str, str]:
+    """What the CLI takes over from the suite's environment: TLS trust, proxies, ``allowed`` names.
+
+    With ``ca_bundle``, that file is ``SSL_CERT_FILE`` and the environment's own certificate
+    settings are left out. ``STS_CLI_*`` and the variables the runner sets itself never pass.
+    """
+    names = [*PROXY_VARIABLES, *allowed] if ca_bundle else [*TLS_VARIABLES, *PROXY_VARIABLES, *allowed]
+    env = {
+        name: environ[name]
+        for name in names
+        if environ.get(name) and not name.upper().startswith("STS_CLI_") and name not in CLI_ENV_RESERVED
+    }
+    if ca_bundle:
+        env.pop("SSL_CERT_DIR", None)
+        env["SSL_CERT_FILE"] = ca_bundle
+    return env
+
+
 class CliRunner:
     """Runs the profile's CLI against one target with a clean environment."""
 
@@ -159,6 +203,9 @@ class CliRunner:
         *,
         timeout: float = 30.0,
         lang: str = "C.UTF-8",
+        ca_bundle: str | None = None,
+        pass_env: Sequence[str] = (),
+        environ: Mapping[str, str] | None = None,
     ):
         self.command = command
         self.argv = split_command(command)
@@ -166,16 +213,31 @@ class CliRunner:
         self.api_path = api_path or "/"
         self.timeout = timeout
         self.lang = lang
+        self.ca_bundle = ca_bundle
+        #: taken from the suite's environment (``environ``, default ``os.environ``) once, here
+        self.inherited = inherited_environment(
+            os.environ if environ is None else environ, ca_bundle=ca_bundle, allowed=pass_env
+        )
+        self.pass_env = tuple(pass_env)
 
     @classmethod
-    def from_profile(cls, profile: TargetProfile, url: str) -> CliRunner:
+    def from_profile(cls, profile: TargetProfile, url: str, environ: Mapping[str, str] | None = None) -> CliRunner:
         if not profile.cli_command:
             raise ValueError("the profile has no cli.command")
         # the CLI makes two calls (server info, then the token call), each up to the request timeout
-        return cls(profile.cli_command, url, profile.api_path, timeout=2 * profile.request_timeout + 10)
+        return cls(
+            profile.cli_command,
+            url,
+            profile.api_path,
+            timeout=2 * profile.request_timeout + 10,
+            ca_bundle=profile.ca_bundle,
+            pass_env=profile.cli_env,
+            environ=environ,
+        )
 
     def environment(self, home: str, *, tz: str, token: str | None, via: str) -> dict[str, str]:
         env = {
+            **self.inherited,
             "PATH": os.environ.get("PATH", os.defpath),
             "LANG": self.lang,
             "LC_ALL": self.lang,
@@ -239,12 +301,129 @@ class CliRunner:
                     os.killpg(proc.pid, signal.SIGKILL)
                 raw_out, raw_err = proc.communicate()
                 hung = CliResult(tuple(argv), -9, _decode(raw_out), _decode(raw_err), tz, time.monotonic() - started)
-                raise CliUnavailable(
+                raise CliTimedOut(
                     f"the CLI did not finish within {self.timeout:g}s and was killed\n{hung.describe()}"
                 ) from None
         return CliResult(
             tuple(argv), proc.returncode, _decode(raw_out), _decode(raw_err), tz, time.monotonic() - started
         )
+
+    def check_reaches_target(self, token: str, *, verify_tls: bool = True) -> CliResult:
+        """One ``service-token list`` with ``token``: does the CLI start and get an HTTP answer?
+
+        Raises :class:`CliUnavailable` (one message, the setting to fix first) when the CLI
+        cannot be started, does not finish, or its output shows it never got an answer from
+        the target. Any answer at all (a table, a 401, a 500) passes: how the CLI then
+        behaves is for the checks to judge.
+        """
+        __tracebackhide__ = True  # the message says it all; it is repeated on every CLI check
+        try:
+            result = self.run("service-token", "list", token=token)
+        except CliTimedOut as exc:
+            raise CliTimedOut(
+                f"the CLI hung on its first call to {self.url}: {self._proxy_hint()}{self._given()}\n{exc}"
+            ) from None
+        except CliUnavailable as exc:
+            raise CliUnavailable(str(exc)) from None  # raised here, its traceback stays hidden
+        kind = no_answer_kind(result, self.url)
+        if kind is None:
+            return result
+        if kind == "tls":
+            advice = self._tls_hint(verify_tls)
+        else:
+            advice = f"the CLI got no HTTP answer from {self.url} ({_NO_ANSWER_WHAT[kind]}): {self._proxy_hint()}"
+        raise CliUnavailable(
+            f"{advice} The suite's own client reached the target; the CLI checks cannot run.{self._given()}\n"
+            f"{result.describe()}"
+        )
+
+    def _tls_hint(self, verify_tls: bool) -> str:
+        given = "ca_bundle" if self.ca_bundle else "SSL_CERT_FILE" if "SSL_CERT_FILE" in self.inherited else None
+        if given is None:
+            hint = (
+                f"the CLI does not trust the TLS certificate of {self.url}: set ca_bundle in the profile (the CLI "
+                "gets it as SSL_CERT_FILE), or export SSL_CERT_FILE (or SSL_CERT_DIR) before the run."
+            )
+        else:
+            hint = (
+                f"the CLI does not trust the TLS certificate of {self.url}, although it was given {given} as "
+                "SSL_CERT_FILE: it does not read SSL_CERT_FILE, or its command line overrides it. Install the CA "
+                "where that CLI looks for CAs, or list in cli.env the variable it reads."
+            )
+        if not verify_tls:
+            hint += " (verify_tls: false applies to the suite's own client only.)"
+        return hint
+
+    @staticmethod
+    def _proxy_hint() -> str:
+        return (
+            "check the proxy variables (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY, either case; passed to the "
+            "CLI when set) and list in cli.env any other variable the CLI needs to reach the target."
+        )
+
+    def _given(self) -> str:
+        names = sorted(self.inherited)
+        if self.ca_bundle:
+            names = ["SSL_CERT_FILE (ca_bundle)" if n == "SSL_CERT_FILE" else n for n in names]
+        return f" Passed on to the CLI: {', '.join(names)}." if names else ""
+
+
+_NO_ANSWER_WHAT = {
+    "tls": "its TLS certificate check or handshake failed",
+    "proxy": "its proxy could not be used",
+    "dns": "the host name could not be resolved",
+    "connection": "the connection failed",
+}
+# What CLIs print when no HTTP answer came: Python (httpx, ssl, requests), Go (net/http,
+# crypto/x509, crypto/tls) and curl-style messages. Checked in this order.
+_NO_ANSWER_PATTERNS = (
+    (
+        "tls",
+        re.compile(
+            r"certificate[ _]verify[ _]failed|x509:|\btls:|unknown authority|self[- ]signed certificate"
+            r"|unable to get local issuer|\[SSL[:\]]|SSLError|handshake failure|certificate (?:required|unknown)",
+            re.IGNORECASE,
+        ),
+    ),
+    ("proxy", re.compile(r"proxyconnect|ProxyError|\bproxy\b", re.IGNORECASE)),
+    (
+        "dns",
+        re.compile(
+            r"no such host|name or service not known|name resolution|getaddrinfo|nodename nor servname",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "connection",
+        re.compile(
+            r"connection refused|ConnectError|ConnectTimeout|network is unreachable|no route to host"
+            r"|i/o timeout|deadline exceeded|Client\.Timeout|connection reset|timed out|dial tcp",
+            re.IGNORECASE,
+        ),
+    ),
+)
+_HTTP_STATUS = re.compile(
+    r"\b(?:" + "|".join(f"{s.value} {re.escape(s.phrase)}" for s in HTTPStatus if s.value >= 200) + r")\b"
+)
+
+
+def no_answer_kind(result: CliResult, url: str) -> str | None:
+    """Why ``result`` shows that the CLI never got an HTTP answer: tls, proxy, dns, connection; else None.
+
+    A run that exited 0 or shows an HTTP status line (``401 Unauthorized``) got an answer.
+    The target's URL and host are taken out of the output first, so a host called
+    ``proxy.example`` says nothing.
+    """
+    if result.exit_code == 0:
+        return None
+    text = "\n".join(result.lines())
+    host = re.sub(r"^[a-z]+://", "", url).split("/", 1)[0]
+    for word in sorted({url, host, host.rsplit(":", 1)[0]}, key=len, reverse=True):
+        if word:
+            text = text.replace(word, "<target>")
+    if _HTTP_STATUS.search(text):
+        return None
+    return next((kind for kind, pattern in _NO_ANSWER_PATTERNS if pattern.search(text)), None)
 
 
 def _decode(raw: bytes) -> str:

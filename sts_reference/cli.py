@@ -27,6 +27,14 @@ Target and credentials
     ``X-API-Token``. No config file is read unless one is named, so a developer's own
     ``sts`` configuration can never steer a run.
 
+TLS and proxies
+    Read from the environment, as the Go CLI reads them: the server's certificate is checked
+    against ``SSL_CERT_FILE`` and/or ``SSL_CERT_DIR`` when either is set (they replace the
+    default CA bundle; an ``SSL_CERT_FILE`` that cannot be loaded is exit 5), else against
+    certifi's bundle. ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (either
+    case, lower case winning, as Python reads them) route requests through a proxy the way
+    httpx does. There is no client-certificate option, as there is none in the real CLI.
+
 Output
     Results go to stdout, failures to stderr as ``❌ <message>`` (or, with ``-o json``, as
     ``{"error": true, "error-message": ...}``). Nothing secret is printed except the token
@@ -58,9 +66,11 @@ Exit codes
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import re
+import ssl
 import sys
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -414,6 +424,83 @@ def _shown_url(client: httpx.Client) -> str:
     return str(client.base_url).rstrip("/")
 
 
+def environment_proxies(env: Mapping[str, str]) -> dict[str, str | None]:
+    """httpx's reading of the proxy variables, from ``env`` instead of the process environment.
+
+    Keys are httpx mount patterns; a ``None`` value sends matching URLs direct (``NO_PROXY``).
+    """
+    values: dict[str, str] = {}
+    for name, value in env.items():  # any case first, then lower case wins (urllib's rule)
+        if value and name.lower().endswith("_proxy"):
+            values[name.lower()[: -len("_proxy")]] = value
+    for name, value in env.items():
+        if name.endswith("_proxy"):
+            if value:
+                values[name.lower()[: -len("_proxy")]] = value
+            else:
+                values.pop(name.lower()[: -len("_proxy")], None)
+    mounts: dict[str, str | None] = {}
+    for scheme in ("http", "https", "all"):
+        if values.get(scheme):
+            proxy = values[scheme]
+            mounts[f"{scheme}://"] = proxy if "://" in proxy else f"http://{proxy}"
+    for host in (h.strip() for h in values.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if not host:
+            continue
+        if "://" in host:
+            mounts[host] = None
+        elif _is_ip(host, 4):
+            mounts[f"all://{host}"] = None
+        elif _is_ip(host, 6):
+            mounts[f"all://[{host}]"] = None
+        elif host.lower() == "localhost":
+            mounts[f"all://{host}"] = None
+        else:
+            mounts[f"all://*{host}"] = None
+    return mounts
+
+
+def _is_ip(host: str, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("/")[0]).version == version
+    except ValueError:
+        return False
+
+
+def trusted_certificates(env: Mapping[str, str]) -> ssl.SSLContext | bool:
+    """The ``verify`` for httpx: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else True (certifi)."""
+    cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
+    if cafile is None and capath is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except (OSError, ssl.SSLError) as exc:
+        named = " and ".join(f"{k}={v}" for k, v in (("SSL_CERT_FILE", cafile), ("SSL_CERT_DIR", capath)) if v)
+        raise CliError(f"cannot load the CA certificates in {named} ({exc})", EXIT_UNREACHABLE) from exc
+
+
+def http_client(target: Target, env: Mapping[str, str], headers: Mapping[str, str]) -> httpx.Client:
+    """The client for every call, with TLS trust and proxies taken from ``env`` (not ``os.environ``)."""
+    verify = trusted_certificates(env) if target.api_url.startswith("https://") else True
+    try:
+        mounts: dict[str, httpx.BaseTransport | None] = {
+            pattern: None if proxy is None else httpx.HTTPTransport(proxy=proxy, verify=verify)
+            for pattern, proxy in environment_proxies(env).items()
+        }
+    except (ValueError, ImportError) as exc:
+        raise CliError(f"cannot use the proxy set in the environment ({exc})", EXIT_UNREACHABLE) from exc
+    return httpx.Client(
+        base_url=target.api_url,
+        headers=dict(headers),
+        timeout=TIMEOUT_SECONDS,
+        verify=verify,
+        mounts=mounts,
+        trust_env=False,
+    )
+
+
 def _send(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
     try:
         return client.request(method, path, **kwargs)
@@ -545,7 +632,7 @@ def main(
     printer = Printer(out, err, args.output == "json", _wants_color(args, env, out), local_zone(env))
     headers = {target.header: target.secret, "Accept": "application/json", "User-Agent": USER_AGENT}
     try:
-        with httpx.Client(base_url=target.api_url, headers=headers, timeout=TIMEOUT_SECONDS) as client:
+        with http_client(target, env, headers) as client:
             _connect(client, target)
             args.run(client, args, printer)
     except CliError as error:

@@ -10,6 +10,7 @@ import pytest
 
 from sts_conformance.cli_runner import CliRunner
 from sts_conformance.client import server_time_ms
+from sts_conformance.errors import ProfileError
 from sts_conformance.tokens import OwnedToken
 
 #: how long the expiring credential lives on the server's clock
@@ -33,13 +34,20 @@ class ExpiringCredential:
 
 @pytest.fixture(scope="session")
 def cli(target, request) -> CliRunner:
-    """The profile's CLI, pointed at the target; skips every CLI check when ``cli.command`` is not set."""
+    """The profile's CLI, pointed at the target; skips every CLI check when ``cli.command`` is not set.
+
+    A CLI that cannot be started or never gets an HTTP answer from the target (TLS, proxy,
+    DNS) ends the CLI checks with one harness error naming the setting to fix: that is the
+    set-up's fault, not a failed requirement.
+    """
     if not target.profile.cli_command:
         pytest.skip("no CLI to check: profile setting 'cli.command' is not set")
     try:
         runner = CliRunner.from_profile(target.profile, target.url)
     except ValueError as exc:
-        pytest.fail(f"profile {target.profile.source}: {exc}", pytrace=False)
+        raise ProfileError(f"target profile {target.profile.source}: {exc}") from None
+    __tracebackhide__ = True  # a failed start-up check is repeated on every CLI check: its message is enough
+    runner.check_reaches_target(target.admin_token, verify_tls=target.profile.verify_tls)
     # Start the expired-credential check's clock now: by the time that check runs, the token
     # has usually expired and nobody waits. If it cannot be made, pytest keeps the error and
     # reports it on that one check, not here.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sts_conformance.cli_runner import CliRunner, CliUnavailable, split_command
-from sts_conformance.client import ApiClient, AuthForm
+from sts_conformance.client import PROXY_VARIABLES, TLS_VARIABLES, ApiClient, AuthForm
 from sts_conformance.errors import ProfileError
 from sts_conformance.profile import parse_profile
 from sts_conformance.redact import REDACTOR
@@ -60,6 +60,8 @@ def test_split_command_refuses_bad_command_lines(command, problem):
 
 def test_environment_is_clean_and_home_thrown_away(echo_cli, monkeypatch):
     """Only the documented variables reach the CLI; HOME is a fresh directory, gone afterwards."""
+    for name in (*TLS_VARIABLES, *PROXY_VARIABLES):  # passed on when set (test_cli_environment.py)
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STS_CLI_URL", "http://developer.example")
     monkeypatch.setenv("STS_CLI_API_TOKEN", "developer-token")
     monkeypatch.setenv("XDG_CONFIG_HOME", "/home/dev/.config")
