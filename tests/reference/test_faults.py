@@ -523,7 +523,8 @@ CREATE_STATUS = {"create-answers-201": 201, "create-500-after-storing": 500}
 
 @pytest.mark.parametrize("fault", PROBES)
 def test_faulty_server_still_answers_the_basic_calls(make_lab: Callable[[tuple[str, ...]], Lab], fault: str) -> None:
-    """No fault is a server that refuses everything: status, list and create still work."""
+    """No fault is a server that refuses everything: status, list and create still work (the
+    create stores the token even where the fault is the status it answers)."""
     api = make_lab((fault,)).api.using_authorization_header()  # the one form no fault breaks
     assert api.status_with(ADMIN.token).status_code == 200
     assert api.list_tokens().status_code == 200
