@@ -14,7 +14,11 @@ from typing import Any
 
 import httpx
 import jsonschema
+import pytest
 
+from . import preconditions as pre
+from .client import AuthForm
+from .journal import token_id
 from .redact import REDACTOR
 
 _SCHEMAS = Path(__file__).with_name("schemas") / "service-tokens.json"
@@ -69,5 +73,71 @@ def expect_no_server_error(resp: httpx.Response, what: str) -> None:
         raise AssertionError(f"{what}: the target answered with a server error {resp.status_code}")
 
 
-def listed(items: list[dict[str, Any]], token_id: int | None) -> dict[str, Any] | None:
-    return next((i for i in items if token_id is not None and i.get("id") == token_id), None)
+def listed(items: list[dict[str, Any]], wanted: int | None) -> dict[str, Any] | None:
+    """The list entry with id ``wanted`` (an id listed as a string of digits counts: ST-LIFE-002 judges the type)."""
+    if wanted is None:
+        return None
+    return next((i for i in items if token_id(i.get("id")) == wanted), None)
+
+
+#: the requirement that says each header form is accepted at all: a check in that form stands on it
+FORM_REQUIREMENT = {AuthForm.AUTHORIZATION: pre.AUTHORIZATION_FORM, AuthForm.X_API_KEY: pre.X_API_KEY_FORM}
+
+
+def form_param(form: AuthForm, id: str) -> Any:
+    """A ``pytest.param`` for one header form, declaring that form's foundation as a precondition."""
+    return pytest.param(form, id=id, marks=pytest.mark.precondition(FORM_REQUIREMENT[form]))
+
+
+#: both documented header forms, as test parameters with their preconditions
+FORMS = [form_param(AuthForm.AUTHORIZATION, "Authorization-ApiKey"), form_param(AuthForm.X_API_KEY, "X-API-Key")]
+
+
+def working_forms(target: Any) -> list[AuthForm]:
+    """The header forms accepted at all (probed at the start of the run); blocks when neither is."""
+    forms = [f for f in AuthForm if target.prepared.blocked(FORM_REQUIREMENT[f]) is None]
+    if not forms:
+        pre.block(pre.X_API_KEY_FORM, target.prepared.blocked(pre.X_API_KEY_FORM) or "no header form is accepted")
+    return forms
+
+
+def require_form(target: Any, form: AuthForm) -> None:
+    """Block the check when ``form`` is not accepted at all (its own check fails for that)."""
+    requirement = FORM_REQUIREMENT[form]
+    why = target.prepared.blocked(requirement)
+    if why is not None:
+        pre.block(requirement, why)
+
+
+#: what a server's clock may differ from its Date header by (resolution, a proxy's or replica's clock)
+CLOCK_MARGIN_MS = 1_000
+
+
+def expect_accepted_before(sample: Any, expiry_ms: int, what: str) -> None:
+    """A call made right after a create was accepted; if it was refused, fail only when it surely came
+    before ``expiry_ms`` (else the check is inconclusive and skips, saying why).
+
+    ``sample`` has ``status``, ``server_ms`` (its Date header) and ``accepted``.
+    """
+    if sample.accepted:
+        return
+    surely_before = sample.server_ms is not None and sample.server_ms + 1000 + CLOCK_MARGIN_MS <= expiry_ms
+    if not surely_before:
+        pytest.skip(
+            f"inconclusive: the first call with {what} was answered at server time {sample.server_ms}, "
+            f"too close to its expiry {expiry_ms} to tell before from after"
+        )
+    raise AssertionError(
+        f"{what}, expiring at {expiry_ms}, was refused with {sample.status} at server time {sample.server_ms}, "
+        "before its expiry"
+    )
+
+
+def block_if_creates_fail(ledger: Any, resp: httpx.Response, roles: Any, what: str) -> None:
+    """After a create answered a server error: when a plain create fails too, the check is blocked by
+    ST-LIFE-001 (creates fail whatever is sent) instead of failing on its own requirement."""
+    if resp.status_code < 500:
+        return
+    why = ledger.creates_work(list(roles) if isinstance(roles, list | tuple) else ["stackstate-guest"])
+    if why is not None:
+        pre.block(pre.CREATE, f"{what} answered {resp.status_code}, and {why} as well")

@@ -328,7 +328,7 @@ def confirm(client: ApiClient, conn: Connection, tally: Tally) -> None:
 
 def admin_client(profile: TargetProfile, conn: Connection) -> ApiClient:
     """A client for the target ``connect`` reached, built as a run builds its own."""
-    return ApiClient(conn.url, profile.api_path, timeout=profile.request_timeout, verify=profile.verify_tls)
+    return ApiClient.for_profile(profile, conn.url)
 
 
 # -- the command ------------------------------------------------------------------------

@@ -219,15 +219,6 @@ class TlsSettings:
         return {"verify": self.ssl_context(environ), "trust_env": True}
 
 
-#: the TLS settings ``connect`` reached each target URL with, in this process
-_TLS_OF_TARGET: dict[str, TlsSettings] = {}
-
-
-def remember_target_tls(url: str, tls: TlsSettings) -> None:
-    """Note the settings :func:`sts_conformance.target.connect` reached ``url`` with."""
-    _TLS_OF_TARGET[url.rstrip("/")] = tls
-
-
 class ApiClient:
     """A thin httpx client for one target: ``{url}`` and ``{url}{api_path}``.
 
@@ -248,17 +239,6 @@ class ApiClient:
         self.api_url = self.url + api_path
         self.tls = tls if tls is not None else TlsSettings(verify=verify)
         self._http = httpx.Client(timeout=timeout, follow_redirects=False, **self.tls.httpx_options())
-
-    @classmethod
-    def for_connected(
-        cls, url: str, api_path: str = "/api", *, timeout: float = 10.0, verify: bool = True
-    ) -> ApiClient:
-        """A client for a target ``connect`` reached in this process, with the TLS settings it used.
-
-        For code that is handed a URL but not the profile; for any other URL, ``verify`` alone.
-        """
-        tls = _TLS_OF_TARGET.get(url.rstrip("/"), TlsSettings(verify=verify))
-        return cls(url, api_path, timeout=timeout, tls=tls)
 
     @classmethod
     def for_profile(cls, profile: TargetProfile, url: str | None = None) -> ApiClient:
@@ -314,9 +294,10 @@ class ApiClient:
                 response = self._http.request(method, url, headers=all_headers, content=body)
             except (httpx.ReadError, httpx.RemoteProtocolError):
                 # A server may close a kept-alive connection after an error answer without
-                # saying so; a GET changes nothing, so it is safe to send once more on a
-                # fresh connection. Other methods are never resent: that could act twice.
-                if method.upper() != "GET":
+                # saying so; a GET changes nothing and a DELETE of one id acts at most once
+                # (RFC 9110 §9.2.2, idempotent), so they are sent once more on a fresh
+                # connection. A POST is never resent here: that could create twice.
+                if method.upper() not in ("GET", "DELETE"):
                     raise
                 response = self._http.request(method, url, headers=all_headers, content=body)
         except httpx.HTTPError as exc:

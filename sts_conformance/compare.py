@@ -24,6 +24,7 @@ from .reporting import FORMAT, FORMAT_VERSION, write_text
 from .reporting.html import badge, e, page
 from .reporting.markdown import cell
 from .reporting.results import (
+    BLOCKED,
     ERROR,
     EXPECTED_FAILURE,
     FAILED,
@@ -37,10 +38,13 @@ from .reporting.results import (
 MARKDOWN_NAME = "comparison.md"
 HTML_NAME = "comparison.html"
 ABSENT = "absent"  # the requirement is not in that run's catalogue
+#: report formats this command reads: 1.x (no "blocked" status yet) and the current one
+READABLE_MAJORS = ("1", FORMAT_VERSION.split(".")[0])
 
 _SYMBOL = {
     PASSED: "✅ passed",
     FAILED: "❌ failed",
+    BLOCKED: "⛔ blocked",
     ERROR: "⚠️ error",
     SKIPPED: "⏭️ skipped",
     NOT_APPLICABLE: "➖ n/a",
@@ -79,10 +83,10 @@ def load_run(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CompareError(f'{path}: not a conformance report (no "format": "{FORMAT}")')
     major = str(doc.get("format_version", "")).split(".")[0]
-    if major != FORMAT_VERSION.split(".")[0]:
+    if major not in READABLE_MAJORS:
         raise CompareError(
-            f"{path}: report format {doc.get('format_version')!r}; this command reads format "
-            f"{FORMAT_VERSION.split('.')[0]}.x (use the sts-conformance release that wrote it)"
+            f"{path}: report format {doc.get('format_version')!r}; this command reads formats "
+            f"{', '.join(m + '.x' for m in READABLE_MAJORS)} (use the sts-conformance release that wrote it)"
         )
     for key in ("suite", "target", "verdict", "requirements", "run"):
         if key not in doc:

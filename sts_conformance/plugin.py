@@ -14,7 +14,7 @@ import functools
 import json
 import secrets
 import shutil
-import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,16 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from . import __version__
+from . import __version__, interrupts
+from . import preconditions as pre
 from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
-from .errors import HarnessError
+from .errors import HarnessError, TargetUnavailable
+from .fleet import Fleet, Instance, plan, wait_for
+from .journal import Journal, outstanding, read_events
+from .prepare import Credential, Prepared, prepare
 from .profile import TargetProfile, load_profile, resolve_profile_path
 from .redact import REDACTOR, install_logging_filter
 from .requirements import catalogue
 from .target import Connection, ManagedProcess, connect
-from .tokens import TokenLedger, run_prefix
+from .tokens import CLEANUP_SECONDS, Leftover, TokenLedger, run_prefix, sweep
 
 STATE_KEY = pytest.StashKey["RunState"]()
 
@@ -48,8 +53,33 @@ class RunState:
     run_id: str
     run_dir: Path
     worker: str
+    prepared: Prepared = field(default_factory=Prepared)
     started_at: float = field(default_factory=time.time)
     process: ManagedProcess | None = None
+    #: controller only: the ledger of the tokens prepared at the start, and what the final cleanup left
+    prep_ledger: TokenLedger | None = None
+    leftovers: list[Leftover] | None = None
+    has_fleet: bool = False
+
+    @property
+    def controller(self) -> bool:
+        return self.prep_ledger is not None
+
+
+class _Resources:
+    """What the controller started (processes, clients); closed once, last thing in the run."""
+
+    def __init__(self) -> None:
+        self._closers: list[Callable[[], None]] = []
+
+    def add(self, closer: Callable[[], None]) -> None:
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        with interrupts.shielded():
+            while self._closers:
+                with contextlib.suppress(Exception):
+                    self._closers.pop()()
 
 
 # -- options and configuration ----------------------------------------------------------
@@ -76,6 +106,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from . import hypothesis_profiles  # noqa: F401  registers quick/thorough before Hypothesis reads its options
 
     install_logging_filter()
+    config.addinivalue_line(
+        "markers", f"{pre.MARKER}(*requirements): the foundations (requirement ids) this check stands on"
+    )
 
 
 def strict_gating(config: pytest.Config) -> bool:
@@ -91,6 +124,8 @@ def activate(config: pytest.Config) -> None:
     """Turn the run into a conformance run: resolve the target once, in the controller."""
     if is_active(config):
         return
+    # first of all: a SIGTERM from here on stops the run like Ctrl-C, with every cleanup
+    interrupts.install()
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "sts_connection" in workerinput:
         data = workerinput["sts_connection"]
@@ -98,9 +133,14 @@ def activate(config: pytest.Config) -> None:
         conn = Connection.from_workerinput(data["connection"])
         REDACTOR.register(conn.admin_token, profile.admin_token, profile.bootstrap.token)
         config.stash[STATE_KEY] = RunState(
-            profile, conn, data["run_id"], Path(data["run_dir"]), workerinput.get("workerid", "gw")
+            profile,
+            conn,
+            data["run_id"],
+            Path(data["run_dir"]),
+            workerinput.get("workerid", "gw"),
+            prepared=Prepared.from_dict(data["prepared"]),
+            has_fleet=data["has_fleet"],
         )
-        _install_sigterm()
         return
 
     try:
@@ -111,27 +151,95 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     REDACTOR.register(profile.admin_token, profile.bootstrap.token)
 
+    # Everything started from here on is stopped by this, also when the run is interrupted
+    # while it starts (config cleanups run even then).
+    resources = _Resources()
+    config.add_cleanup(resources.close)
     process = None
     try:
         if profile.managed:
-            process = ManagedProcess(profile).start()
+            process = ManagedProcess(profile)
+            resources.add(process.stop)
+            process.start()
             conn = connect(profile, process.url, process.token, strict_admin=False)
         else:
             assert profile.admin_token is not None
             conn = connect(profile, profile.url, profile.admin_token, strict_admin=True)
     except HarnessError as exc:
-        if process is not None:
-            process.stop()
+        resources.close()
         _report_start_failure(config, profile, exc)
         raise pytest.UsageError(str(exc)) from None
 
     run_dir = Path(tempfile.mkdtemp(prefix="sts-run-"))
-    state = RunState(profile, conn, secrets.token_hex(3), run_dir, "main", process=process)
-    config.stash[STATE_KEY] = state
-    if process is not None:
-        config.add_cleanup(process.stop)
     config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))
-    _install_sigterm()
+    fleet = None
+    if profile.managed:
+        fleet = Fleet(profile, run_dir)
+        resources.add(fleet.close)
+        fleet.start(plan(profile))
+    run_id = secrets.token_hex(3)
+    client = ApiClient.for_profile(profile, conn.url)
+    resources.add(client.close)
+    journal = Journal(run_dir / "journal-prep.jsonl", "prep")
+    prep_ledger = TokenLedger(
+        client, conn.admin_token, conn.admin_form, prefix=f"{run_prefix(run_id)}prep", run_dir=run_dir, journal=journal
+    )
+    state = RunState(
+        profile, conn, run_id, run_dir, "main", process=process, prep_ledger=prep_ledger, has_fleet=fleet is not None
+    )
+    config.stash[STATE_KEY] = state
+
+    def finish_at_exit() -> None:
+        finish_tokens(config)  # a no-op when the report already did it
+
+    # registered after the resources: runs before they close (the target must still be up)
+    config.add_cleanup(finish_at_exit)
+    try:
+        state.prepared = prepare(client, profile, prep_ledger)
+    except httpx.HTTPError as exc:
+        error = TargetUnavailable(
+            f"target {profile.name!r} stopped answering while the run was being prepared: {type(exc).__name__}: {exc}"
+        )
+        _report_start_failure(config, profile, error)
+        raise pytest.UsageError(str(error)) from None
+
+
+def finish_tokens(config: pytest.Config) -> list[Leftover]:
+    """Controller, once, at the end: delete whatever any process of the run left, and say what could not be.
+
+    Reads every journal of the run (the controller's and each worker's), so tokens of a worker
+    that was killed, or of a create whose answer never came, are found too.
+    """
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not state.controller:
+        return []
+    if state.leftovers is not None:
+        return state.leftovers
+    ledger = state.prep_ledger
+    assert ledger is not None
+    with interrupts.shielded():
+        deadline = time.monotonic() + CLEANUP_SECONDS
+        ledger.cleanup(deadline)  # the tokens prepared at the start: by their ids, quietly
+        pending = outstanding(read_events(state.run_dir))
+        if pending:
+            sys.stderr.write(f"sts-conformance: cleaning up {len(pending)} token(s) the run may have left\n")
+        state.leftovers = sweep(
+            ledger.client,
+            ledger.admin_token,
+            ledger.admin_form,
+            pending,
+            baseline=state.prepared.baseline,
+            journal=ledger.journal,
+            deadline=deadline,
+        )
+    if state.leftovers:
+        reporting = config.pluginmanager.get_plugin("sts-conformance-reporting")
+        if reporting is None:  # no report will say it: say it here
+            sys.stderr.write(
+                f"sts-conformance: {len(state.leftovers)} token(s) created by this run could not be deleted:\n"
+                + "".join(f"  {left}\n" for left in state.leftovers)
+            )
+    return state.leftovers
 
 
 # -- reports (sts_conformance/reporting) ---------------------------------------------------
@@ -142,16 +250,6 @@ def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, 
     from .reporting.hooks import start_failed
 
     start_failed(config, profile, exc)
-
-
-def _install_sigterm() -> None:
-    """SIGTERM ends the run like Ctrl-C, so cleanup (token deletes, process stop) still runs."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError):  # not in the main thread
-        signal.signal(signal.SIGTERM, handler)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -166,6 +264,8 @@ def pytest_configure_node(node: Any) -> None:
         "connection": state.connection.as_workerinput(),
         "run_id": state.run_id,
         "run_dir": str(state.run_dir),
+        "prepared": state.prepared.as_dict(),
+        "has_fleet": state.has_fleet,
     }
 
 
@@ -212,6 +312,7 @@ class Target:
         self.admin_token = state.connection.admin_token
         self.admin_form = state.connection.admin_form
         self.client = client
+        self.prepared = state.prepared
 
     @property
     def managed(self) -> bool:
@@ -220,6 +321,20 @@ class Target:
     def require_managed(self, what: str) -> None:
         if not self.managed:
             pytest.skip(f"{what} needs a managed target: profile setting 'launch' is not set")
+
+    def credential(self, state: str) -> Credential:
+        """A credential prepared at the start of the run (``prepare.VALID_MANAGER``, ...); never delete it."""
+        return self.prepared.credential(state)
+
+    def instance(self, label: str) -> Instance:
+        """A further instance launched at the start of the run (``fleet.plan``), once it is ready."""
+        self.require_managed(f"the instance with bootstrap {label}")
+        if not self.state.has_fleet:
+            pytest.skip(f"no instance with bootstrap {label} was launched for this run")
+        return wait_for(self.state.run_dir, label, self.profile.launch_timeout + 10)
+
+    def instance_client(self, inst: Instance) -> ApiClient:
+        return ApiClient.for_profile(self.profile, inst.url)
 
     def probe(self, token: str | None = None, form: AuthForm = AuthForm.X_API_KEY, **kw: Any):
         return self.client.probe(self.profile.probe_path, token, form, **kw)
@@ -250,22 +365,6 @@ class Target:
                 raise AssertionError(f"the server's clock did not reach {when_ms} within {max_wait_s:g}s (reads {now})")
             time.sleep(min(0.25, max(0.05, (when_ms - now) / 1000 / 2)))
 
-    @contextlib.contextmanager
-    def launch(
-        self, *, roles: list[str] | None = None, ttl: str | None = None, key: str | None = None
-    ) -> Iterator[ManagedProcess]:
-        """Start a further instance of a managed target with its own bootstrap settings."""
-        self.require_managed("launching an instance with other bootstrap settings")
-        proc = ManagedProcess(self.profile, roles=roles, ttl=ttl, key=key)
-        try:
-            proc.start()
-        except HarnessError as exc:
-            pytest.fail(f"could not launch a further instance of the target: {exc}", pytrace=False)
-        try:
-            yield proc
-        finally:
-            proc.stop()
-
 
 @pytest.fixture(scope="session")
 def run_state(pytestconfig: pytest.Config) -> RunState:
@@ -281,27 +380,26 @@ def profile(run_state: RunState) -> TargetProfile:
 
 @pytest.fixture(scope="session")
 def target(run_state: RunState) -> Iterator[Target]:
-    p = run_state.profile
-    with ApiClient.for_profile(p, run_state.connection.url) as c:
+    with ApiClient.for_profile(run_state.profile, run_state.connection.url) as c:
         yield Target(run_state, c)
 
 
 @pytest.fixture(scope="session")
 def ledger(target: Target, run_state: RunState) -> Iterator[TokenLedger]:
-    """Creates, tracks and finally deletes this worker's tokens."""
+    """Creates, tracks and finally deletes this process's tokens (the controller sweeps up after all)."""
+    worker = run_state.worker
     led = TokenLedger(
         target.client,
         target.admin_token,
         target.admin_form,
-        prefix=f"{run_prefix(run_state.run_id)}{run_state.worker}",
-        lock_path=run_state.run_dir / "create.lock",
+        prefix=f"{run_prefix(run_state.run_id)}{worker}",
+        run_dir=run_state.run_dir,
+        journal=Journal(run_state.run_dir / f"journal-{worker}.jsonl", worker),
+        baseline=run_state.prepared.baseline,
     )
     yield led
-    problems = led.cleanup()
-    if problems:
-        import warnings
-
-        warnings.warn("some tokens created by this run could not be deleted: " + "; ".join(problems), stacklevel=1)
+    with interrupts.shielded():
+        led.cleanup()  # what this leaves, the controller's final sweep tries again and reports
 
 
 @pytest.fixture
@@ -314,16 +412,36 @@ def observe(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     return record
 
 
-# -- masking every report -------------------------------------------------------------------
+# -- preconditions, and masking every report ----------------------------------------------------
 
 
+def _own_requirements(item: pytest.Item) -> set[str]:
+    return {str(m.args[0]) for m in item.iter_markers("requirement") if m.args}
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Block a check whose declared foundation failed, before any of its fixtures runs."""
     EXCHANGES.clear()
+    if not is_active(item.config):
+        return
+    prepared = item.config.stash[STATE_KEY].prepared
+    own = _own_requirements(item)
+    for requirement in pre.declared(item):
+        why = prepared.blocked(requirement)
+        if why is not None and requirement not in own:
+            raise pre.Blocked(requirement, why)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if report.skipped and call.excinfo is not None and isinstance(call.excinfo.value, pre.Blocked):
+        blocker = call.excinfo.value
+        if blocker.requirement in _own_requirements(item):
+            # the foundation this check is about failed under it: that is its own failure
+            report.outcome = "failed"
+            report.longrepr = f"{blocker.requirement} failed: {blocker.reason}"
     if report.failed and call.when in ("setup", "call"):
         exchanges = EXCHANGES.snapshot()
         if exchanges:

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from .client import ApiClient, AuthForm, TlsSettings, remember_target_tls
+from .client import ApiClient, AuthForm, TlsSettings
 from .errors import TargetUnavailable
 from .profile import TargetProfile
 from .redact import REDACTOR
@@ -317,5 +317,4 @@ def connect(profile: TargetProfile, url: str, admin_token: str, *, strict_admin:
                     f"(anonymous call got {anonymous.status_code}); check the credential in {profile.source}" + hint
                 )
             form = AuthForm.X_API_KEY
-    remember_target_tls(url, tls)
     return Connection(url, admin_token, form)

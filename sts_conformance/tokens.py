@@ -1,31 +1,53 @@
 """Token bookkeeping: every token a run creates, its id, and its cleanup.
 
 The create response carries no id, so the ledger finds the id of each token it makes by
-listing: a candidate must carry the token's name, must not be claimed already, and —
-for names that are not unique to this run — must not have existed before the create.
-Creates of such names are serialised across xdist workers with a file lock, so two
-workers never race for the same candidate. Cleanup deletes only ids the ledger claimed:
-a token the run did not create is never touched, whatever its name.
+listing: a candidate must carry the token's name, must not be claimed already (by this
+process, or by another xdist worker of the run, as its journal says), and must not have
+existed before the run. Cleanup deletes only what the run created: a token the run did not
+create is never touched, whatever its name.
+
+Bookkeeping is tolerant where conformance is not its job: any 2xx create with a usable secret
+is good enough to go on, and an id listed as a string of digits is still that id. The exact
+behaviour is judged only by the requirement that names it. When bookkeeping cannot go on (a
+create refused, a new token missing from the list), the running check is *blocked* by the
+requirement of that foundation (:mod:`.preconditions`) instead of failing its own. When the
+target clearly cannot show what was just created, the run stops creating tokens altogether,
+so a broken target is not flooded.
+
+Every create is journalled before it is sent (:mod:`.journal`), so a token whose create
+answer was lost is still found and deleted at the end of the run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import itertools
+import json
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from . import preconditions as pre
 from .client import ApiClient, AuthForm
+from .journal import GONE, ID, JOURNAL_GLOB, Journal, Pending, outstanding, token_id
 from .redact import REDACTOR, fingerprint
 
 #: Every token name the suite makes starts with this, then the run id: ``stsct-1a2b3c-gw0-auth-7``.
 NAME_PREFIX = "stsct-"
+#: After this many tokens in a row were created but never listed, the run stops creating tokens.
+BROKEN_AFTER = 3
+#: How long the cleanup at the end of a run may take before it reports what is left.
+CLEANUP_SECONDS = 25.0
+#: At most this many rounds of "list, delete what is found" (a list cut short shows more each round).
+_SWEEP_ROUNDS = 50
+_BROKEN_FLAG = "target-broken"
 
 
 def run_prefix(run_id: str) -> str:
@@ -48,12 +70,33 @@ class OwnedToken:
     id: int | None = None
     deleted: bool = False
     response: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the status the create was answered with (any 2xx)
+    status: int = 200
+    #: the journal key of its create
+    key: str | None = None
+    #: when the list shows it under an id another token of the run already has
+    clash: int | None = None
 
     def __repr__(self) -> str:
         return (
             f"OwnedToken(name={self.name!r}, id={self.id!r}, roles={self.roles!r}, "
             f"expiration={self.expiration!r}, secret={fingerprint(self.secret)}, deleted={self.deleted})"
         )
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A token the run created and could not delete: reported, never silent."""
+
+    name: str
+    id: int | None
+    why: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": REDACTOR.mask(self.name), "id": self.id, "why": REDACTOR.mask(self.why)}
+
+    def __str__(self) -> str:
+        return f"{self.name!r} (id {self.id if self.id is not None else 'unknown'}): {self.why}"
 
 
 class TokenLedger:
@@ -63,6 +106,10 @@ class TokenLedger:
         admin_token: str,
         admin_form: AuthForm,
         prefix: str,
+        *,
+        run_dir: Path | None = None,
+        journal: Journal | None = None,
+        baseline: Iterable[int] = (),
         lock_path: Path | None = None,
     ):
         self.client = client
@@ -71,11 +118,19 @@ class TokenLedger:
         self.prefix = prefix
         #: names every worker of this run makes start with this (``stsct-<run>-``)
         self.run_prefix = prefix.rsplit("-", 1)[0] + "-" if prefix.count("-") >= 2 else prefix + "-"
-        self.lock_path = lock_path
+        self.run_dir = run_dir
+        self.journal = journal or Journal(None, prefix.rsplit("-", 1)[-1])
+        #: ids listed before the run started: never ours
+        self.baseline = frozenset(baseline)
+        self.lock_path = lock_path or (run_dir / "create.lock" if run_dir is not None else None)
         self._counter = itertools.count(1)
         self._owned: list[OwnedToken] = []
         self._claimed: set[int] = set()
         self._mutex = threading.RLock()
+        self._unlisted_streak = 0
+        self._broken: str | None = None
+        self._peer_offsets: dict[Path, int] = {}
+        self._peer_claims: set[int] = set()
 
     # -- names --------------------------------------------------------------------------
 
@@ -84,7 +139,12 @@ class TokenLedger:
         return f"{self.prefix}-{label}-{next(self._counter)}"
 
     def is_ours(self, name: object) -> bool:
+        """Whether ``name`` is one this worker made with :meth:`name`."""
         return isinstance(name, str) and name.startswith(self.prefix + "-")
+
+    def in_run(self, name: object) -> bool:
+        """Whether ``name`` carries this run's prefix (any worker's)."""
+        return isinstance(name, str) and name.startswith(self.run_prefix)
 
     @property
     def owned(self) -> list[OwnedToken]:
@@ -93,10 +153,11 @@ class TokenLedger:
 
     # -- admin calls --------------------------------------------------------------------
 
-    def list_items(self) -> list[dict[str, Any]]:
+    def _list(self) -> list[dict[str, Any]]:
+        """The list with the admin credential; raises LedgerError when it is not usable."""
         resp = self.client.list_tokens(self.admin_token, form=self.admin_form)
-        if resp.status_code != 200:
-            raise LedgerError(f"listing tokens with the admin credential returned {resp.status_code}")
+        if not resp.is_success:
+            raise LedgerError(f"listing tokens with the admin credential answered {resp.status_code}")
         try:
             items = resp.json()
         except ValueError:
@@ -104,6 +165,13 @@ class TokenLedger:
         if not isinstance(items, list):
             raise LedgerError(f"the token list is a {type(items).__name__}, not a JSON array")
         return [i for i in items if isinstance(i, dict)]
+
+    def list_items(self) -> list[dict[str, Any]]:
+        """The list as a check reads it; a list that cannot be read blocks the check (ST-LIFE-002)."""
+        try:
+            return self._list()
+        except LedgerError as exc:
+            pre.block(pre.LIST, str(exc))
 
     @contextlib.contextmanager
     def _cross_worker_lock(self) -> Iterator[None]:
@@ -117,6 +185,56 @@ class TokenLedger:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def _others_claims(self) -> set[int]:
+        """Ids that other processes of this run have claimed, from the new lines of their journals."""
+        if self.run_dir is None:
+            return set()
+        mine = self.journal.path
+        for path in sorted(self.run_dir.glob(JOURNAL_GLOB)):
+            if path == mine:
+                continue
+            offset = self._peer_offsets.get(path, 0)
+            try:
+                with path.open("rb") as fh:
+                    fh.seek(offset)
+                    chunk = fh.read()
+            except OSError:
+                continue
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self._peer_offsets[path] = offset + len(complete)
+            for line in complete.decode("utf-8", "replace").splitlines():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                tid = token_id(event.get("id")) if isinstance(event, dict) else None
+                if tid is not None and event.get("e") == ID:
+                    self._peer_claims.add(tid)
+                elif tid is not None and event.get("e") == GONE:
+                    self._peer_claims.discard(tid)
+        return self._peer_claims
+
+    # -- the target is broken: stop creating ---------------------------------------------
+
+    def _broken_reason(self) -> str | None:
+        if self._broken is None and self.run_dir is not None:
+            with contextlib.suppress(OSError):
+                self._broken = (self.run_dir / _BROKEN_FLAG).read_text(encoding="utf-8") or None
+        return self._broken
+
+    def _note_unlisted(self, name: str) -> None:
+        with self._mutex:
+            self._unlisted_streak += 1
+            if self._unlisted_streak < BROKEN_AFTER or self._broken is not None:
+                return
+            self._broken = (
+                f"{BROKEN_AFTER} tokens in a row were created but not listed (the last {name!r}), "
+                "so the run creates no more tokens on this target"
+            )
+            if self.run_dir is not None:
+                with contextlib.suppress(OSError):
+                    (self.run_dir / _BROKEN_FLAG).write_text(self._broken, encoding="utf-8")
+
     # -- create -------------------------------------------------------------------------
 
     def create(
@@ -128,45 +246,109 @@ class TokenLedger:
         expiry_ms: int | None = None,
         default_roles: Sequence[str] = ("stackstate-guest",),
     ) -> OwnedToken:
-        """Create a token that must be accepted (200); fail the check otherwise."""
+        """Create a token a check needs: any 2xx with a secret will do, and it must be listed.
+
+        When the target does not let it happen, the running check is blocked by the
+        foundation that failed (ST-LIFE-001 create, ST-LIFE-002 list, ST-LIFE-003 listed,
+        ST-LIFE-007 unique ids), not failed.
+        """
         body: dict[str, Any] = {
             "name": name if name is not None else self.name(label),
             "roles": list(default_roles if roles is None else roles),
         }
         if expiry_ms is not None:
             body["expiryDate"] = expiry_ms
+        # no answer at all (the target went away) is not a failed foundation: it propagates, and
+        # the run reports the target as unreachable (a harness error), not as a defect
         resp, tok = self.create_raw(body)
         if tok is None:
-            raise AssertionError(
-                f"creating a token {body['name']!r} with roles {body['roles']} "
-                f"(expiryDate {expiry_ms}) returned {resp.status_code}, expected 200: "
-                f"{REDACTOR.mask(resp.text[:300])}"
+            detail = REDACTOR.mask(resp.text[:200])
+            pre.block(
+                pre.CREATE,
+                f"creating a token {body['name']!r} with roles {body['roles']} (expiryDate {expiry_ms}) answered "
+                f"{resp.status_code}" + ("" if resp.is_success else f": {detail}") + " — no usable token to go on with",
             )
         if tok.id is None:
-            raise LedgerError(f"token {tok.name!r} was created (200) but does not appear in the list")
+            if tok.clash is not None:
+                pre.block(
+                    pre.UNIQUE_IDS,
+                    f"token {tok.name!r} is listed under id {tok.clash}, which another token of this run already has",
+                )
+            pre.block(pre.LISTED, f"token {tok.name!r} was created ({resp.status_code}) but is not listed")
         return tok
 
-    def create_raw(self, body: Any, **request_kw: Any) -> tuple[httpx.Response, OwnedToken | None]:
+    def create_raw(
+        self,
+        body: Any,
+        *,
+        token: str | None = None,
+        form: AuthForm | None = None,
+        headers: dict[str, str] | None = None,
+        attribute: bool = True,
+        **request_kw: Any,
+    ) -> tuple[httpx.Response, OwnedToken | None]:
         """Send a create request as given; if the target accepts it, track the new token.
 
-        Returns the response and, when it is a 200 carrying a token, the tracked token
-        (``id`` is None when no list entry could be attributed to it).
+        ``token``/``form``/``headers`` present another credential than the admin one. Returns
+        the response and, for a 2xx carrying a token, the tracked token (``id`` is None when
+        no list entry could be attributed to it; with ``attribute=False`` the list is not read
+        now, see :meth:`attribute_all`). The intent is journalled first, so whatever the
+        target made of the request is cleaned up at the end of the run.
         """
+        broken = self._broken_reason()
+        if broken is not None:
+            pre.block(pre.LISTED, broken)
         name = body.get("name") if isinstance(body, dict) else None
-        unique = self.is_ours(name)
-        lock = contextlib.nullcontext() if unique else self._cross_worker_lock()
+        roles = body.get("roles") if isinstance(body, dict) else None
+        intent = functools.partial(
+            self.journal.intent, name if isinstance(name, str) else "", roles if isinstance(roles, list) else []
+        )
+        key = intent()
+        lock = contextlib.nullcontext() if self.is_ours(name) else self._cross_worker_lock()
         with lock:
-            before = None if unique else {i.get("id") for i in self.list_items()}
-            resp = self.client.create_token(self.admin_token, body, form=self.admin_form, **request_kw)
-            tok = self._track(resp, body, before)
+            send = functools.partial(
+                self.client.request,
+                "POST",
+                "/security/tokens",
+                token=self.admin_token if token is None and headers is None else token,
+                form=self.admin_form if form is None else form,
+                headers=headers,
+                json_body=body,
+                **request_kw,
+            )
+            try:
+                resp = send()
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # the server closed a kept-alive connection (some do after an error answer): send
+                # once more on a fresh one, as a new intent; were both to create, the sweep at the
+                # end of the run finds the first by its name
+                key = intent()
+                resp = send()
+            tok = self._track(resp, body, key, attribute)
         return resp, tok
 
-    def _track(self, resp: httpx.Response, body: Any, before: set[Any] | None) -> OwnedToken | None:
-        if resp.status_code != 200:
-            # A refused create must create nothing; record what the target did anyway, so a
-            # token created despite the refusal is still cleaned up.
-            if isinstance(body, dict) and isinstance(body.get("name"), str):
-                self._adopt_strays(body["name"], before)
+    def attribute_all(self, toks: Sequence[OwnedToken], items: list[dict[str, Any]] | None = None) -> dict[str, int]:
+        """Find the ids of several new tokens with one list (``items``, or a fresh one); name -> id found.
+
+        Raises LedgerError when the list cannot be read.
+        """
+        found: dict[str, int] = {}
+        with self._mutex:
+            items = self._list() if items is None else items
+            for tok in toks:
+                if tok.id is None:
+                    tok.id = self._attribute(tok, items)
+                    if tok.id is None:
+                        self._note_unlisted(tok.name)
+                    else:
+                        self._unlisted_streak = 0
+                if tok.id is not None:
+                    found[tok.name] = tok.id
+        return found
+
+    def _track(self, resp: httpx.Response, body: Any, key: str, attribute: bool = True) -> OwnedToken | None:
+        self.journal.answered(key, resp.status_code)
+        if not resp.is_success:
             return None
         try:
             data = resp.json()
@@ -174,9 +356,7 @@ class TokenLedger:
             data = None
         secret = data.get("token") if isinstance(data, dict) else None
         if not isinstance(secret, str) or not secret:
-            if isinstance(body, dict) and isinstance(body.get("name"), str):
-                self._adopt_strays(body["name"], before)
-            return None
+            return None  # the intent stays open: the sweep at the end looks for the name
         REDACTOR.register(secret)
         sent = body if isinstance(body, dict) else {}
         tok = OwnedToken(
@@ -184,24 +364,31 @@ class TokenLedger:
             secret=secret,
             roles=list(sent.get("roles") or []) if isinstance(sent.get("roles"), list) else [],
             expiration=sent.get("expiryDate") if isinstance(sent.get("expiryDate"), int) else None,
-            response=data,
+            response=data if isinstance(data, dict) else {},
+            status=resp.status_code,
+            key=key,
         )
         with self._mutex:
             self._owned.append(tok)
-            tok.id = self._attribute(tok.name, before, tok)
+            if not attribute:
+                return tok
+            try:
+                tok.id = self._attribute(tok)
+            except LedgerError:
+                tok.id = None
+            if tok.id is None:
+                self._note_unlisted(tok.name)
+            else:
+                self._unlisted_streak = 0
         return tok
 
-    def _attribute(self, name: str, before: set[Any] | None, tok: OwnedToken | None) -> int | None:
-        items = self.list_items()
-        fresh = [
-            i
-            for i in items
-            if isinstance(i.get("id"), int)
-            and i["id"] not in self._claimed
-            and (before is None or i["id"] not in before)
-        ]
-        candidates = [i for i in fresh if i.get("name") == name]
-        if len(candidates) > 1 and tok is not None:
+    def _attribute(self, tok: OwnedToken, items: list[dict[str, Any]] | None = None) -> int | None:
+        """The id of ``tok`` in the list: its name, not claimed, not there before the run."""
+        items = self._list() if items is None else items
+        taken = self._claimed | self._others_claims() | self.baseline
+        fresh = [i for i in items if (tid := token_id(i.get("id"))) is not None and tid not in taken]
+        candidates = [i for i in fresh if i.get("name") == tok.name]
+        if len(candidates) > 1:
             # the same name twice among unclaimed ids: narrow by what was sent
             narrowed = [
                 i
@@ -209,29 +396,46 @@ class TokenLedger:
                 if sorted(map(str, i.get("roles") or [])) == sorted(tok.roles) and i.get("expiration") == tok.expiration
             ]
             candidates = narrowed or candidates
-        if not candidates and before is not None:
-            # the target changed the name (trimmed, normalised): the one new id is ours, since
-            # creates of non-unique names are serialised across workers — leaving out the
-            # run-unique names other workers create at any moment
-            foreign = [i for i in fresh if not str(i.get("name", "")).startswith(self.run_prefix)]
+        if not candidates and not self.in_run(tok.name):
+            # the target changed the name (trimmed, normalised): the one new entry that is
+            # not the run's own is ours, since creates of such names are serialised across workers
+            foreign = [i for i in fresh if not self.in_run(i.get("name"))]
             if len(foreign) == 1:
                 candidates = foreign
         if not candidates:
+            clash = next(
+                (tid for i in items if i.get("name") == tok.name and (tid := token_id(i.get("id"))) in self._claimed),
+                None,
+            )
+            tok.clash = clash
             return None
-        chosen = int(candidates[0]["id"])
+        chosen = token_id(candidates[0]["id"])
+        assert chosen is not None
         self._claimed.add(chosen)
+        if tok.key is not None:
+            self.journal.found(tok.key, chosen)
         return chosen
 
-    def _adopt_strays(self, name: str, before: set[Any] | None) -> None:
-        """After a refused create, claim any new entry with that name so cleanup removes it."""
-        if before is None and not self.is_ours(name):
-            return
-        with self._mutex:
-            try:
-                while (stray := self._attribute(name, before, None)) is not None:
-                    self._owned.append(OwnedToken(name=name, secret="", roles=[], expiration=None, id=stray))
-            except LedgerError:
-                return
+    def creates_work(self, roles: Sequence[str]) -> str | None:
+        """Positive control after a create failed with a server error: does a plain create work now?
+
+        None when it does (the control token is deleted at once), else what the plain create got.
+        A check uses it to tell "this input breaks the create" (its own failure) from "creates
+        fail whatever is sent" (a failed foundation, ST-LIFE-001).
+        """
+        try:
+            resp, tok = self.create_raw({"name": self.name("control"), "roles": list(roles)})
+        except httpx.HTTPError as exc:
+            return f"a plain create got no answer ({type(exc).__name__})"
+        if tok is None:
+            return f"a plain create answered {resp.status_code}"
+        if tok.id is not None:
+            self.delete(tok)
+        return None
+
+    def intend(self, name: str, roles: Sequence[str]) -> str:
+        """Journal a create that something else (the CLI under test) is about to send."""
+        return self.journal.intent(name, list(roles))
 
     def adopt(
         self,
@@ -239,35 +443,45 @@ class TokenLedger:
         secret: str | None = None,
         roles: Sequence[str] = (),
         expiration: int | None = None,
+        key: str | None = None,
     ) -> OwnedToken | None:
         """Take over a token that something else (the CLI under test) created under a run-unique name.
 
         Claims the listed entry with that name, so cleanup deletes it, and returns it; returns
-        None when no such entry is listed. Any further entries with the name are claimed as
-        strays. Only names from :meth:`name` are accepted: nothing the run did not make is adopted.
+        None when no such entry is listed. Only names from :meth:`name` are accepted: nothing
+        the run did not make is adopted. Give the ``key`` :meth:`intend` returned, if any.
         """
         if not self.is_ours(name):
             raise ValueError(f"only tokens with this run's names can be adopted, not {name!r}")
         REDACTOR.register(secret)
-        tok = OwnedToken(name=name, secret=secret or "", roles=list(roles), expiration=expiration)
+        key = key or self.journal.intent(name, list(roles))
+        tok = OwnedToken(name=name, secret=secret or "", roles=list(roles), expiration=expiration, key=key)
         with self._mutex:
-            tok.id = self._attribute(name, None, tok)
+            try:
+                tok.id = self._attribute(tok)
+            except LedgerError as exc:
+                pre.block(pre.LIST, str(exc))
             if tok.id is None:
                 return None
             self._owned.append(tok)
-            self._adopt_strays(name, None)
         return tok
 
     # -- delete and cleanup -------------------------------------------------------------
 
     def delete(self, tok: OwnedToken) -> httpx.Response:
-        """Delete one of our tokens with the admin credential; mark it deleted on 2xx."""
+        """Delete one of our tokens with the admin credential; any 2xx (or 404) means it is gone."""
         if tok.id is None:
-            raise LedgerError(f"token {tok.name!r} has no known id; it cannot be deleted")
+            pre.block(pre.LISTED, f"token {tok.name!r} has no known id; it cannot be deleted")
         resp = self.client.delete_token(self.admin_token, tok.id, form=self.admin_form)
-        if resp.is_success:
+        if resp.is_success or resp.status_code == 404:
             self.forget(tok)
         return resp
+
+    def remove(self, tok: OwnedToken) -> None:
+        """Delete a token as a step of a check; a delete that does not work blocks it (ST-LIFE-004)."""
+        resp = self.delete(tok)
+        if not resp.is_success:
+            pre.block(pre.DELETE, f"deleting token {tok.id} with the admin credential answered {resp.status_code}")
 
     def forget(self, tok: OwnedToken) -> None:
         """Mark a token as gone without a call (deleted another way, or removed by the target).
@@ -278,26 +492,126 @@ class TokenLedger:
             tok.deleted = True
             if tok.id is not None:
                 self._claimed.discard(tok.id)
+                self.journal.gone(tok.id)
 
-    def cleanup(self) -> list[str]:
+    def cleanup(self, deadline: float | None = None) -> list[Leftover]:
         """Delete every token of ours still alive; return what could not be removed."""
-        problems = []
-        with self._mutex:
-            pending = [t for t in self._owned if not t.deleted]
-        for tok in pending:
-            if tok.id is None:
-                with self._mutex, contextlib.suppress(LedgerError):
-                    tok.id = self._attribute(tok.name, None, tok) if self.is_ours(tok.name) else None
-            if tok.id is None:
-                problems.append(f"{tok!r}: id unknown, not deleted")
-                continue
-            try:
-                resp = self.delete(tok)
-            except httpx.HTTPError as exc:
-                problems.append(f"{tok!r}: delete failed ({type(exc).__name__})")
-                continue
-            if not resp.is_success and resp.status_code != 404:
-                problems.append(f"{tok!r}: delete returned {resp.status_code}")
-            else:
-                self.forget(tok)
-        return problems
+        pending = outstanding(self.journal.events())
+        return sweep(
+            self.client,
+            self.admin_token,
+            self.admin_form,
+            pending,
+            baseline=self.baseline,
+            journal=self.journal,
+            deadline=deadline if deadline is not None else time.monotonic() + CLEANUP_SECONDS,
+        )
+
+
+def sweep(
+    client: ApiClient,
+    admin_token: str,
+    admin_form: AuthForm,
+    pending: list[Pending],
+    *,
+    baseline: Iterable[int] = (),
+    journal: Journal | None = None,
+    deadline: float,
+    progress: Callable[[str], None] | None = None,
+) -> list[Leftover]:
+    """Delete what ``pending`` says the run may have left; return what could not be removed.
+
+    A token with a known id is deleted by that id (404 counts as gone). A token whose id was
+    never learnt (its create answer was lost, a 5xx, or the list did not show it) is looked
+    for by name: a name with the run's prefix belongs to the run; any other name only when
+    its id did not exist before the run (``baseline``). The list is read again after each
+    round of deletes, since a list that stops short shows further entries once others are gone.
+    """
+    known_before = frozenset(baseline)
+    left: dict[str, Leftover] = {}
+    say = progress or (lambda _text: None)
+
+    def gone(token: int) -> None:
+        if journal is not None:
+            journal.gone(token)
+
+    def settle(p: Pending) -> None:
+        if journal is not None:
+            journal.settled(p.key)
+
+    def delete(token: int) -> str | None:
+        try:
+            resp = client.delete_token(admin_token, token, form=admin_form)
+        except httpx.HTTPError as exc:
+            return f"delete got no answer ({type(exc).__name__})"
+        if resp.is_success or resp.status_code == 404:
+            gone(token)
+            return None
+        return f"delete answered {resp.status_code}"
+
+    by_id = [p for p in pending if p.ids]
+    by_name = [p for p in pending if not p.ids]
+    for p in by_id:
+        for token in sorted(p.ids):
+            if time.monotonic() > deadline:
+                left[p.key] = Leftover(p.name, token, "the cleanup ran out of time")
+                break
+            problem = delete(token)
+            if problem is not None:
+                left[p.key] = Leftover(p.name, token, problem)
+        if p.key not in left:
+            settle(p)
+
+    if by_name:
+        say(f"looking for {len(by_name)} token(s) of this run whose id is not known")
+    deleted_ids: set[int] = set()
+    list_problem: str | None = None
+    for _round in range(_SWEEP_ROUNDS):
+        if not by_name or time.monotonic() > deadline:
+            break
+        try:
+            resp = client.list_tokens(admin_token, form=admin_form)
+            items = resp.json() if resp.is_success else None
+        except (httpx.HTTPError, ValueError) as exc:
+            items, resp = None, None
+            list_problem = f"the list could not be read ({type(exc).__name__})"
+        if not isinstance(items, list):
+            list_problem = list_problem or (
+                f"the list answered {resp.status_code}" if resp is not None else "the list could not be read"
+            )
+            break
+        progress_made = False
+        for p in list(by_name):
+            matches = [
+                tid
+                for i in items
+                if isinstance(i, dict)
+                and i.get("name") == p.name
+                and (tid := token_id(i.get("id"))) is not None
+                and tid not in deleted_ids
+                and (p.name.startswith(NAME_PREFIX) or tid not in known_before)
+            ]
+            problems = []
+            for tid in matches:
+                problem = delete(tid)
+                if problem is None:
+                    deleted_ids.add(tid)
+                    progress_made = True
+                else:
+                    problems.append(Leftover(p.name, tid, problem))
+            if problems:
+                left[p.key] = problems[0]
+                by_name.remove(p)
+            elif matches:
+                settle(p)
+                by_name.remove(p)
+        if not progress_made:
+            break
+    for p in by_name:
+        if list_problem is not None:
+            left[p.key] = Leftover(p.name, None, f"id never learnt, and {list_problem}")
+        elif not p.created:
+            settle(p)  # a refused or unanswered create that left nothing under its name
+        else:
+            left[p.key] = Leftover(p.name, None, f"created ({p.status}), but never shown by the list under its name")
+    return list(left.values())

@@ -7,34 +7,41 @@ each judgement keeps CLOCK_MARGIN_MS to spare: a value counts as "in the past" o
 it lies that margin before the server's reading, and a token counts as "expired" only
 once the reading has passed its expiry by that margin.
 
-The short-lived tokens are all made by one module fixture and waited for once, so the
-module costs a single wait of a few seconds whatever the order its tests run in.
+The short-lived tokens were made at the start of the run (``prepare.py``) and tried at
+once, so their expiry runs out while other checks run: by the time these checks look, the
+wait is usually over.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from sts_conformance.checks import expect_refused, expect_status, json_body, listed, validate
-from sts_conformance.client import AuthForm, server_time_ms
-from sts_conformance.tokens import OwnedToken
+from sts_conformance import preconditions as pre
+from sts_conformance.checks import (
+    CLOCK_MARGIN_MS,
+    FORM_REQUIREMENT,
+    block_if_creates_fail,
+    expect_accepted_before,
+    expect_status,
+    form_param,
+    json_body,
+    listed,
+    validate,
+)
+from sts_conformance.client import AuthForm
+from sts_conformance.prepare import EXPIRED_MANAGER, EXPIRED_UNPRIVILEGED, SHORT_LIFE_MS, VALID_UNPRIVILEGED
 
 DAY_MS = 86_400_000
-#: what the server's clock may differ from its Date header by (resolution, a proxy's or replica's clock)
-CLOCK_MARGIN_MS = 1_000
-#: how far ahead of the server's clock the short-lived tokens expire
-SHORT_LIFE_MS = 3_000
 #: 2100-01-01T00:00:00Z: read as seconds, this would be a date some 130,000 years ahead
 YEAR_2100_MS = 4_102_444_800_000
 
-FORMS = [
-    pytest.param(AuthForm.AUTHORIZATION, id="authorization-apikey"),
-    pytest.param(AuthForm.X_API_KEY, id="x-api-key"),
-]
+# every check here creates tokens and reads them back from the list
+pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
+
+FORMS = [form_param(AuthForm.AUTHORIZATION, "authorization-apikey"), form_param(AuthForm.X_API_KEY, "x-api-key")]
 
 
 def _utc(ms: int | float) -> dt.datetime:
@@ -78,42 +85,52 @@ def _nothing_created(ledger, name: str, what: str) -> None:
 
 # -- round trip ------------------------------------------------------------------------------
 
-_FUTURE = [
-    pytest.param(lambda now: now + DAY_MS + 457, id="tomorrow-at-an-odd-millisecond"),
-    pytest.param(lambda now: now + 365 * DAY_MS + 1, id="a-year-ahead"),
-    pytest.param(lambda now: YEAR_2100_MS + 999, id="year-2100"),
-]
+_FUTURE = {
+    "tomorrow-at-an-odd-millisecond": lambda now: now + DAY_MS + 457,
+    "a-year-ahead": lambda now: now + 365 * DAY_MS + 1,
+    "year-2100": lambda now: YEAR_2100_MS + 999,
+}
+
+
+@pytest.fixture(scope="module")
+def future_tokens(target, ledger) -> Any:
+    """One token per future expiry, made on first use and shared by the three checks that read it."""
+    made: dict[str, tuple[int, Any]] = {}
+
+    def get(which: str) -> tuple[int, Any]:
+        if which not in made:
+            expiry = _FUTURE[which](target.server_now_ms())
+            made[which] = (expiry, ledger.create(f"exp-{which}", expiry_ms=expiry))
+        return made[which]
+
+    return get
 
 
 @pytest.mark.requirement("ST-EXP-001")
-@pytest.mark.parametrize("future", _FUTURE)
-def test_create_response_echoes_expiry_to_the_millisecond(target, ledger, future):
+@pytest.mark.parametrize("which", _FUTURE)
+def test_create_response_echoes_expiry_to_the_millisecond(future_tokens, which):
     """The create response carries the expiryDate sent, unchanged, as its expiration."""
-    expiry = future(target.server_now_ms())
-    tok = ledger.create("exp-echo", expiry_ms=expiry)
+    expiry, tok = future_tokens(which)
     validate(tok.response, "CreatedToken")
     _expect_same_ms(tok.response.get("expiration"), expiry, "create response")
 
 
 @pytest.mark.requirement("ST-EXP-002")
-@pytest.mark.parametrize("future", _FUTURE)
-def test_list_shows_expiry_to_the_millisecond(target, ledger, future):
+@pytest.mark.parametrize("which", _FUTURE)
+def test_list_shows_expiry_to_the_millisecond(ledger, future_tokens, which):
     """The list shows the token's expiration as the epoch-ms value it was created with."""
-    expiry = future(target.server_now_ms())
-    tok = ledger.create("exp-listed", expiry_ms=expiry)
+    expiry, tok = future_tokens(which)
     entry = listed(ledger.list_items(), tok.id)
     assert entry is not None, f"token {tok.id} is not listed"
-    validate(entry, "ListedToken")
     _expect_same_ms(entry.get("expiration"), expiry, f"list entry of token {tok.id}")
 
 
 @pytest.mark.requirement("ST-EXP-006")
-@pytest.mark.parametrize("future", _FUTURE)
-def test_token_with_future_expiry_authenticates(target, ledger, future):
+@pytest.mark.parametrize("which", _FUTURE)
+def test_token_with_future_expiry_authenticates(target, future_tokens, which):
     """A token whose expiry lies ahead is accepted (its expiry is not misread as already past)."""
-    expiry = future(target.server_now_ms())
-    tok = ledger.create("exp-works", expiry_ms=expiry)
-    resp = target.probe(tok.secret, AuthForm.X_API_KEY)
+    expiry, tok = future_tokens(which)
+    resp = target.probe(tok.secret, target.admin_form)
     assert resp.is_success, f"a token expiring at {_shown(expiry)} was refused with {resp.status_code}"
 
 
@@ -156,6 +173,7 @@ def test_past_expiry_refused_with_invalid_expiry_error(target, ledger, past):
     expiry = past(now)
     name = ledger.name("exp-past")
     resp, _ = ledger.create_raw({"name": name, "roles": [target.profile.unprivileged_role], "expiryDate": expiry})
+    block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], f"a create with expiryDate {expiry}")
     expect_status(resp, 400, f"create with expiryDate {_shown(expiry)}, server clock {_shown(now)}")
     validate(json_body(resp, "refusal of a past expiryDate"), "InvalidExpiryError")
     _nothing_created(ledger, name, "a create with a past expiryDate")
@@ -180,6 +198,7 @@ def test_non_integer_expiry_refused(target, ledger, observe, make):
     value = make(_future_ms(target))
     name = ledger.name("exp-type")
     resp, _ = ledger.create_raw({"name": name, "roles": [target.profile.unprivileged_role], "expiryDate": value})
+    block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], f"a create with expiryDate {value!r}")
     observe("non_integer_expiry_status", resp.status_code)
     assert 400 <= resp.status_code < 500, f"expiryDate {value!r} was answered {resp.status_code}, expected a 4xx"
     _nothing_created(ledger, name, f"a create with expiryDate {value!r}")
@@ -199,7 +218,7 @@ def test_numeric_string_expiry_refused_or_read_as_the_same_ms(target, ledger, ob
     resp, tok = ledger.create_raw(
         {"name": name, "roles": [target.profile.unprivileged_role], "expiryDate": str(expiry)}
     )
-    if resp.status_code == 200:
+    if resp.is_success:
         observe("numeric_string_expiry", "coerced")
         body = json_body(resp, "create response")
         validate(body, "CreatedToken")
@@ -219,141 +238,72 @@ def test_numeric_string_expiry_refused_or_read_as_the_same_ms(target, ledger, ob
 # -- tokens that run out ---------------------------------------------------------------------
 
 
-@dataclass
-class Sample:
-    """One probe: its status, and the server's clock from its Date header."""
-
-    status: int
-    server_ms: int | None
-
-    @property
-    def accepted(self) -> bool:
-        return 200 <= self.status < 300
-
-
-@dataclass
-class ShortLived:
-    """Tokens expiring a few seconds ahead, probed at once; a manager token expiring with them,
-    which listed tokens at once; and a token without expiry."""
-
-    expiry_ms: int
-    tokens: dict[AuthForm, OwnedToken]
-    before: dict[AuthForm, Sample]
-    manager: OwnedToken
-    manager_before: Sample
-    forever: OwnedToken
-    waited_until: int | None = field(default=None)
-
-    def wait_until_expired(self, target) -> int:
-        """Wait (once per module) until the server's clock is past the expiry by the margin."""
-        if self.waited_until is None:
-            self.waited_until = target.wait_until_server_time(self.expiry_ms + CLOCK_MARGIN_MS)
-        return self.waited_until
-
-
-def _sample(target, secret: str, form: AuthForm) -> Sample:
-    resp = target.probe(secret, form)
-    return Sample(resp.status_code, server_time_ms(resp))
-
-
-@pytest.fixture(scope="module")
-def short_lived(target, ledger) -> ShortLived:
-    """One token per header form expiring SHORT_LIFE_MS after the server's clock, each probed at once."""
-    expiry = target.server_now_ms() + SHORT_LIFE_MS
-    tokens = {
-        form: ledger.create(f"exp-short-{form.name.lower()}", expiry_ms=expiry)
-        for form in (AuthForm.AUTHORIZATION, AuthForm.X_API_KEY)
-    }
-    before = {form: _sample(target, tok.secret, form) for form, tok in tokens.items()}
-    manager = ledger.create("exp-short-manager", roles=[target.profile.manager_role], expiry_ms=expiry)
-    listing = target.client.list_tokens(manager.secret, form=target.admin_form)
-    manager_before = Sample(listing.status_code, server_time_ms(listing))
-    forever = ledger.create("exp-none")
-    return ShortLived(expiry, tokens, before, manager, manager_before, forever)
-
-
-def _expect_accepted_before_expiry(before: Sample, expiry: int, what: str) -> None:
-    """A call made right after the create was accepted; if refused, fail only when it surely came before the expiry."""
-    if before.accepted:
-        return
-    surely_before = before.server_ms is not None and before.server_ms + 1000 + CLOCK_MARGIN_MS <= expiry
-    if not surely_before:
-        pytest.skip(
-            f"inconclusive: the first call with the token was answered at server time "
-            f"{before.server_ms}, too close to its expiry {expiry} to tell before from after"
-        )
-    raise AssertionError(
-        f"{what} expiring at {_shown(expiry)} was refused with {before.status} at server time "
-        f"{_shown(before.server_ms or 0)}, before its expiry"
-    )
-
-
 @pytest.mark.requirement("ST-EXP-006")
 @pytest.mark.parametrize("form", FORMS)
-def test_token_works_until_its_expiry_then_is_refused(target, short_lived, form):
-    """A token expiring seconds ahead is accepted before its expiry and refused once the server's clock passed it."""
-    expiry = short_lived.expiry_ms
-    _expect_accepted_before_expiry(short_lived.before[form], expiry, f"a token in form {form.value}")
-    short_lived.wait_until_expired(target)
-    resp = target.probe(short_lived.tokens[form].secret, form)
-    expect_refused(
-        resp,
-        target.expect.unauthenticated_status,
-        f"a token that expired at {_shown(expiry)}, presented as {form.value} at server time "
-        f"{_shown(server_time_ms(resp) or 0)}",
-    )
+def test_token_accepted_until_its_expiry(target, form):
+    """A token expiring seconds ahead was accepted right after its creation, before its expiry.
+
+    The token was made at the start of the run and tried at once; that it is refused once the
+    server's clock has passed its expiry, on every call, is the authorization matrix's check.
+    """
+    cred = target.credential(EXPIRED_UNPRIVILEGED)
+    assert cred.expiration is not None
+    expect_accepted_before(cred.samples[f"probe/{form.name}"], cred.expiration, f"a token in form {form.value}")
 
 
 @pytest.mark.requirement("ST-EXP-006")
-@pytest.mark.parametrize("operation", ["list", "create"])
-def test_expired_manager_token_refused_token_management(target, manage_as, short_lived, operation):
-    """A manager token that listed tokens before its expiry is refused token management once it has passed."""
-    expiry = short_lived.expiry_ms
-    what = f"{operation} with a manager token that expired at {_shown(expiry)}"
-    _expect_accepted_before_expiry(short_lived.manager_before, expiry, "listing with a manager token")
-    short_lived.wait_until_expired(target)
-    form = target.admin_form
-    if operation == "list":
-        resp = manage_as.list_tokens(short_lived.manager.secret, form)
-        expect_refused(resp, target.expect.unauthenticated_status, f"{what}, at server time {server_time_ms(resp)}")
-    else:
-        resp, name = manage_as.create(short_lived.manager.secret, form, label="by-expired-manager")
-        expect_refused(resp, target.expect.unauthenticated_status, f"{what}, at server time {server_time_ms(resp)}")
-        assert not manage_as.entries_named(name), f"{what} was refused, yet a token named {name!r} was created"
+def test_manager_token_manages_until_its_expiry(target):
+    """A manager token expiring seconds ahead listed tokens right after its creation, before its expiry."""
+    cred = target.credential(EXPIRED_MANAGER)
+    assert cred.expiration is not None
+    expect_accepted_before(cred.samples["list"], cred.expiration, "listing tokens with a manager token")
+
+
+def _wait_until_expired(target) -> None:
+    """Until the server's clock is past the expiring credentials' expiry by the margin (usually: already)."""
+    expiry = target.prepared.expiry_ms
+    if expiry is None:
+        pre.block(pre.CREATE, "no expiring token could be prepared at the start of the run")
+    target.wait_until_server_time(expiry + CLOCK_MARGIN_MS)
 
 
 @pytest.mark.requirement("ST-EXP-003")
-def test_token_without_expiry_has_none_and_keeps_working(target, ledger, short_lived):
+@pytest.mark.precondition(pre.LIST, pre.LISTED)
+def test_token_without_expiry_has_none_and_keeps_working(target, ledger):
     """A token created without expiryDate shows no expiration and still works after the short-lived ones expired."""
-    tok = short_lived.forever
-    _no_expiration(tok.response, "create response")
-    entry = listed(ledger.list_items(), tok.id)
-    assert entry is not None, f"token {tok.id} is not listed"
-    _no_expiration(entry, f"list entry of token {tok.id}")
-    short_lived.wait_until_expired(target)
+    cred = target.credential(VALID_UNPRIVILEGED)
+    _no_expiration(cred.response, "create response")
+    entry = listed(ledger.list_items(), cred.id)
+    assert entry is not None, f"token {cred.id} is not listed"
+    _no_expiration(entry, f"list entry of token {cred.id}")
+    _wait_until_expired(target)
     for form in (AuthForm.AUTHORIZATION, AuthForm.X_API_KEY):
-        resp = target.probe(tok.secret, form)
+        if target.prepared.blocked(FORM_REQUIREMENT[form]) is not None:
+            continue  # a form that is accepted nowhere says nothing about expiry
+        resp = target.probe(cred.secret, form)
         assert resp.is_success, (
             f"a token without expiry was refused with {resp.status_code} in form {form.value}, "
-            f"{SHORT_LIFE_MS + CLOCK_MARGIN_MS} ms or more after its creation"
+            f"{SHORT_LIFE_MS + CLOCK_MARGIN_MS} ms or more after the expiring tokens made with it"
         )
 
 
 @pytest.mark.requirement("ST-EXP-008")
-def test_expired_token_kept_unchanged_or_removed_from_list(target, ledger, short_lived, observe):
+@pytest.mark.precondition(pre.LIST, pre.LISTED)
+def test_expired_token_kept_unchanged_or_removed_from_list(target, ledger, observe):
     """An expired token either stays listed with its expiration unchanged or leaves the list, as the profile pins."""
-    short_lived.wait_until_expired(target)
+    _wait_until_expired(target)
+    expiring = [target.credential(state) for state in (EXPIRED_MANAGER, EXPIRED_UNPRIVILEGED)]
     items = ledger.list_items()
     kept = {}
-    for tok in short_lived.tokens.values():
-        entry = listed(items, tok.id)
+    for cred in expiring:
+        entry = listed(items, cred.id)
         if entry is None:
-            ledger.forget(tok)
-            continue
-        kept[tok.id] = entry
-        assert entry.get("name") == tok.name, f"expired token {tok.id} is listed as {entry.get('name')!r}"
-        _expect_same_ms(entry.get("expiration"), short_lived.expiry_ms, f"list entry of expired token {tok.id}")
-    choice = "kept" if len(kept) == len(short_lived.tokens) else "removed" if not kept else "mixed"
+            continue  # its id is kept: the cleanup at the end deletes it by id all the same
+        kept[cred.id] = entry
+        assert entry.get("name") == cred.name, f"expired token {cred.id} is listed as {entry.get('name')!r}"
+        assert cred.expiration is not None
+        _expect_same_ms(entry.get("expiration"), cred.expiration, f"list entry of expired token {cred.id}")
+    choice = "kept" if len(kept) == len(expiring) else "removed" if not kept else "mixed"
     observe("expired_in_list", choice)
     pinned = target.expect.expired_in_list
     if pinned != "either":

@@ -7,15 +7,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from sts_conformance import preconditions as pre
 from sts_conformance.checks import (
+    block_if_creates_fail,
     expect_no_server_error,
-    expect_refused,
     expect_status,
     json_body,
     listed,
     validate,
 )
-from sts_conformance.client import AuthForm
+from sts_conformance.journal import token_id
+
+# every check here creates tokens and reads them back from the list
+pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
 
 
 @pytest.mark.requirement("ST-LIFE-001")
@@ -46,13 +50,14 @@ def test_list_answers_200_with_array_of_tokens(target, ledger):
 def test_created_token_listed_with_its_name_roles_and_a_new_id(target, ledger):
     """A created token is listed under an id nobody else has, with its name and roles."""
     roles = [target.profile.unprivileged_role]
-    before = {i.get("id") for i in ledger.list_items()}
+    before = {token_id(i.get("id")) for i in ledger.list_items()}
     tok = ledger.create("listed", roles=roles)
     items = ledger.list_items()
     entry = listed(items, tok.id)
     assert entry is not None
     assert tok.id not in before, f"the new token's id {tok.id} was already in use before the create"
-    assert [i.get("id") for i in items].count(tok.id) == 1, f"id {tok.id} appears more than once in the list"
+    ids = [token_id(i.get("id")) for i in items]
+    assert ids.count(tok.id) == 1, f"id {tok.id} appears {ids.count(tok.id)} times in the list"
     assert entry["name"] == tok.name
     assert sorted(entry["roles"]) == sorted(roles), f"listed roles {entry['roles']}, created with {roles}"
 
@@ -70,7 +75,7 @@ def test_delete_answers_204_without_body(target, ledger):
 def test_deleted_token_gone_from_list(target, ledger):
     """After delete, the token's id is no longer listed."""
     tok = ledger.create("delete-gone")
-    expect_status(ledger.delete(tok), 204, "DELETE of a fresh token")
+    ledger.remove(tok)  # the status of the answer is ST-LIFE-004's to judge
     assert listed(ledger.list_items(), tok.id) is None, f"token {tok.id} is still listed after delete"
 
 
@@ -80,16 +85,14 @@ def test_delete_one_leaves_others_listed_and_working(target, ledger, victim):
     """Deleting one of three tokens touches neither of the other two."""
     toks = [ledger.create(f"sibling-{i}") for i in range(3)]
     index = {"first": 0, "middle": 1, "last": 2}[victim]
-    expect_status(ledger.delete(toks[index]), 204, "DELETE of one sibling")
+    ledger.remove(toks[index])
     items = ledger.list_items()
     for i, tok in enumerate(toks):
         if i == index:
             continue
         assert listed(items, tok.id) is not None, f"deleting {toks[index].id} also removed {tok.id}"
-        resp = target.probe(tok.secret, AuthForm.X_API_KEY)
+        resp = target.probe(tok.secret, target.admin_form)
         assert resp.is_success, f"sibling {tok.id} stopped authenticating ({resp.status_code}) after deleting another"
-    gone = target.probe(toks[index].secret, AuthForm.X_API_KEY)
-    expect_refused(gone, target.expect.unauthenticated_status, "the deleted sibling")
 
 
 @pytest.mark.requirement("ST-LIFE-006")
@@ -98,7 +101,8 @@ def test_delete_one_of_two_same_name_tokens_leaves_the_other(target, ledger, vic
     """Deleting one of two tokens that share a name removes that id only; the other stays listed and working."""
     first = ledger.create("same-name")
     resp, second = ledger.create_raw({"name": first.name, "roles": [target.profile.unprivileged_role]})
-    if resp.status_code != 200:
+    if not resp.is_success:
+        block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], "a second create with one name")
         # whether a name may be used twice is left open; ST-LIFE-009 judges the refusal itself
         pytest.skip(
             f"the target refused a second token named like a live one ({resp.status_code}), so there is no "
@@ -106,14 +110,13 @@ def test_delete_one_of_two_same_name_tokens_leaves_the_other(target, ledger, vic
         )
     assert second is not None and second.id is not None, f"the second token named {first.name!r} is not listed"
     gone, kept = (first, second) if victim == "first" else (second, first)
-    deleted = ledger.delete(gone)
-    assert deleted.is_success, f"deleting token {gone.id} answered {deleted.status_code}"
+    ledger.remove(gone)
     items = ledger.list_items()
     assert listed(items, gone.id) is None, f"token {gone.id} is still listed after its delete"
     assert listed(items, kept.id) is not None, (
         f"deleting token {gone.id} also removed token {kept.id}, which only shares its name"
     )
-    resp = target.probe(kept.secret, AuthForm.X_API_KEY)
+    resp = target.probe(kept.secret, target.admin_form)
     assert resp.is_success, (
         f"token {kept.id} stopped authenticating ({resp.status_code}) after deleting {gone.id}, which shares its name"
     )
@@ -144,7 +147,7 @@ def test_ids_unique_under_concurrent_creation(target, ledger):
     with ThreadPoolExecutor(max_workers=CONCURRENT_CREATES) as pool:
         results = list(pool.map(create, names))
     statuses = [resp.status_code for resp, _ in results]
-    assert all(s == 200 for s in statuses), (
+    assert all(200 <= s < 300 for s in statuses), (
         f"{CONCURRENT_CREATES} creates sent at the same moment answered {statuses}, expected 200 for each"
     )
     ids = [tok.id if tok is not None else None for _, tok in results]
@@ -156,7 +159,7 @@ def test_ids_unique_under_concurrent_creation(target, ledger):
 def test_delete_unknown_id_no_server_error(target, ledger, observe):
     """Deleting an id that does not exist is answered without a 5xx and removes nothing."""
     bystanders = [ledger.create("bystander") for _ in range(2)]
-    ids = {i["id"] for i in ledger.list_items() if isinstance(i.get("id"), int)}
+    ids = {tid for i in ledger.list_items() if (tid := token_id(i.get("id"))) is not None}
     unknown = max(ids | {0}) + 7919
     while unknown in ids:
         unknown += 1
@@ -167,7 +170,7 @@ def test_delete_unknown_id_no_server_error(target, ledger, observe):
         expect_status(resp, target.expect.delete_unknown_status, f"DELETE of unknown id {unknown}")
     # judge only this test's own tokens: other workers delete theirs at any time, and a
     # target may drop expired tokens from the list
-    after = {i["id"] for i in ledger.list_items() if isinstance(i.get("id"), int)}
+    after = {tid for i in ledger.list_items() if (tid := token_id(i.get("id"))) is not None}
     gone = [b.id for b in bystanders if b.id not in after]
     assert not gone, f"deleting the unknown id {unknown} removed token(s) {gone}"
 
@@ -178,7 +181,7 @@ def test_duplicate_names_distinct_ids_or_refused(target, ledger, observe):
     first = ledger.create("dup")
     resp, second = ledger.create_raw({"name": first.name, "roles": [target.profile.unprivileged_role]})
     mode = target.expect.duplicate_names
-    if resp.status_code == 200:
+    if resp.is_success:
         observe("duplicate_names", "allowed")
         assert mode != "refused", "profile pins duplicate_names: refused, but the second create was accepted"
         assert second is not None and second.id is not None

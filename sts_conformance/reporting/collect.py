@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from ..errors import TargetUnavailable
+from ..preconditions import Blocked
 from .results import (
     KIND_HARNESS,
     KIND_TARGET,
@@ -40,7 +41,8 @@ def failure_kind(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
     exc = call.excinfo.value if call.excinfo is not None else None
     if isinstance(exc, _UNREACHABLE):
         return KIND_UNREACHABLE
-    if call.when == "call" or isinstance(exc, AssertionError | pytest.fail.Exception):
+    # a check blocked by its own requirement's foundation failed on the target (plugin.py)
+    if call.when == "call" or isinstance(exc, AssertionError | pytest.fail.Exception | Blocked):
         return KIND_TARGET
     return KIND_HARNESS
 

@@ -22,14 +22,14 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from .. import __version__
-from ..client import ApiClient, AuthForm
+from ..client import ApiClient, AuthForm, TlsSettings
 from ..profile import TargetProfile
 from ..redact import REDACTOR
 from ..requirements import Requirement
 from .results import PhaseRecord, RunOutcome, evaluate, mask_data
 
 FORMAT = "sts-conformance-report"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "2.0"
 SUITE_NAME = "sts-conformance"
 _INFO_LIMIT = 4000
 
@@ -47,6 +47,9 @@ class RunInfo:
     suite_version: str = __version__
     workers: int = 0
     warnings: list[str] = field(default_factory=list)
+    run_id: str | None = None
+    #: tokens the run created and could not delete (``Leftover.as_dict()``)
+    leftovers: list[dict[str, Any]] = field(default_factory=list)
 
 
 def iso(ts: float) -> str:
@@ -66,6 +69,7 @@ def build_report(
             "catalogue_version": info.catalogue_version,
         },
         "run": {
+            "id": info.run_id,
             "started_at": iso(info.started_at),
             "finished_at": iso(info.finished_at),
             "duration_s": round(max(0.0, info.finished_at - info.started_at), 3),
@@ -78,6 +82,12 @@ def build_report(
         "profile": mask_data(info.profile),
     }
     doc.update(evaluate(records, catalogue, outcome))
+    doc["leftovers"] = mask_data(info.leftovers)
+    if info.leftovers:
+        doc["verdict"]["warnings"].append(
+            f"{len(info.leftovers)} token(s) created by this run could not be deleted from the target "
+            "(see 'leftovers'; sts-conformance-cleanup removes them later)"
+        )
     return doc
 
 
@@ -149,11 +159,13 @@ def public_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def server_info(url: str, api_path: str, token: str, form: AuthForm, *, timeout: float, verify: bool) -> dict[str, Any]:
+def server_info(
+    url: str, api_path: str, token: str, form: AuthForm, *, timeout: float, tls: TlsSettings
+) -> dict[str, Any]:
     """What ``GET {api}/server/info`` says with the admin credential; never raises."""
     result: dict[str, Any] = {"reachable": False, "status": None, "version": None, "info": None, "error": None}
     try:
-        with ApiClient.for_connected(url, api_path, timeout=timeout, verify=verify) as client:
+        with ApiClient(url, api_path, timeout=timeout, tls=tls) as client:
             resp = client.server_info(token, form=form)
     except httpx.HTTPError as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from ..client import TlsSettings
 from ..errors import HarnessError, ProfileError
-from ..plugin import STATE_KEY, is_active, strict_gating
+from ..plugin import STATE_KEY, finish_tokens, is_active, strict_gating
 from ..profile import TargetProfile
 from ..redact import REDACTOR
 from ..requirements import catalogue, catalogue_version
@@ -84,7 +85,7 @@ class Reporting:
             state.connection.admin_token,
             state.connection.admin_form,
             timeout=min(p.request_timeout, 5.0),
-            verify=p.verify_tls,
+            tls=TlsSettings.from_profile(p),
         )
 
     @pytest.hookimpl(wrapper=True)
@@ -109,7 +110,10 @@ class Reporting:
             where = f"{nodeid}: " if nodeid else ""
             self.warnings.append(REDACTOR.mask(f"{where}{warning_message.message}"))
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # trylast: after xdist has shut its workers down, so every token they made is journalled
+        finish_tokens(self.config)
         if self.checks_ran:
             session.exitstatus = self.finish(int(exitstatus))
 
@@ -134,6 +138,20 @@ class Reporting:
         for level, by_status in doc["counts"]["requirements"].items():
             parts = [f"{n} {s}" for s, n in by_status.items() if n]
             tr.write_line(f"  {level:<6} {', '.join(parts) or 'no requirements'}")
+        for cause in doc.get("root_causes", [])[:5]:
+            tr.write_line(
+                f"  root cause {cause['requirement']} ({cause['level']}), blocked {cause['blocked_checks']} check(s): "
+                f"{_first_line(cause['reason'])}",
+                red=True,
+            )
+        left = doc.get("leftovers") or []
+        if left:
+            tr.write_line(f"  {len(left)} token(s) created by this run could not be deleted from the target:", red=True)
+            for item in left[:20]:
+                shown = item["id"] if item["id"] is not None else "unknown"
+                tr.write_line(f"    {item['name']!r} (id {shown}): {item['why']}")
+            if len(left) > 20:
+                tr.write_line(f"    … and {len(left) - 20} more (see conformance.json, 'leftovers')")
         if self.write_error:
             tr.write_line(self.write_error, red=True)
         else:
@@ -157,6 +175,8 @@ class Reporting:
             commit=git_commit(),
             workers=_workers(self.config),
             warnings=self.warnings,
+            run_id=state.run_id,
+            leftovers=[left.as_dict() for left in state.leftovers or []],
         )
         doc = build_report(self.records, catalogue(), outcome, info)
         if exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
@@ -204,6 +224,11 @@ def target_facts(profile: TargetProfile, url: str | None, server: dict[str, Any]
         "managed": profile.managed,
         "server": server or _no_server("not asked"),
     }
+
+
+def _first_line(text: str | None, limit: int = 160) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _shown(path: Path) -> str:

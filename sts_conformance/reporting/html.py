@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable
 from html import escape
 from pathlib import Path
@@ -15,6 +16,7 @@ from string import Template
 from typing import Any
 
 from .results import (
+    BLOCKED,
     ERROR,
     EXPECTED_FAILURE,
     FAILED,
@@ -32,6 +34,7 @@ _OPEN_EXCHANGES = 2
 STATUS_LABELS = {
     PASSED: "passed",
     FAILED: "failed",
+    BLOCKED: "blocked",
     ERROR: "error",
     SKIPPED: "skipped",
     NOT_APPLICABLE: "not applicable",
@@ -139,6 +142,8 @@ def _counts(doc: dict[str, Any]) -> str:
 def _problem_kind(req: dict[str, Any]) -> str:
     if req["status"] == UNEXPECTEDLY_PASSING:
         return "xpass"
+    if req["status"] == BLOCKED:
+        return "error"
     if req["status"] == ERROR:
         return "error"
     if req["status"] == EXPECTED_FAILURE:
@@ -146,9 +151,53 @@ def _problem_kind(req: dict[str, Any]) -> str:
     return "warning" if req["level"] != "MUST" else "fail"
 
 
+def _root_causes(doc: dict[str, Any]) -> str:
+    causes = doc.get("root_causes") or []
+    if not causes:
+        return ""
+    rows = "".join(
+        f'<tr><td class="id"><a href="#req-{e(c["requirement"])}"><code>{e(c["requirement"])}</code></a></td>'
+        f'<td><span class="level level-{e(c["level"])}">{e(c["level"])}</span></td>'
+        f'<td class="num">{e(c["blocked_checks"])}</td><td class="num">{len(c["blocked_requirements"])}</td>'
+        f"<td>{e(_first_line(c.get('reason')))}</td></tr>"
+        for c in causes
+    )
+    return (
+        f'<h2 id="root-causes">Root causes ({len(causes)})</h2>'
+        '<p class="muted">Foundations that failed, and how many checks could not run because of them. '
+        "Fix these first: the checks they blocked are reported as blocked, not as failures of their own.</p>"
+        '<table class="causes"><tr><th>Requirement</th><th>Level</th><th class="num">Blocked checks</th>'
+        f'<th class="num">Of requirements</th><th>What failed</th></tr>{rows}</table>'
+    )
+
+
+def _first_line(text: str | None, limit: int = 200) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _leftovers(doc: dict[str, Any]) -> str:
+    left = doc.get("leftovers") or []
+    if not left:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{e(x['name'])}</code></td><td>{e(x['id'] if x['id'] is not None else 'unknown')}</td>"
+        f"<td>{e(x['why'])}</td></tr>"
+        for x in left
+    )
+    return (
+        f'<h2 id="leftovers">Tokens left on the target ({len(left)})</h2>'
+        '<p class="muted">Created by this run and not deleted; <code>sts-conformance-cleanup</code> removes '
+        "those named with the run's prefix.</p>"
+        f"<table><tr><th>Name</th><th>Id</th><th>Why it is left</th></tr>{rows}</table>"
+    )
+
+
 def _problem(req: dict[str, Any]) -> str:
     kind = _problem_kind(req)
     shown = [t for t in req["tests"] if t["outcome"] in (FAILED, ERROR, UNEXPECTEDLY_PASSING, EXPECTED_FAILURE)]
+    if req["status"] == BLOCKED:
+        shown = [t for t in req["tests"] if t["outcome"] == BLOCKED][:3]
     parts = [
         f'<article class="problem kind-{kind}" id="req-{e(req["id"])}">',
         f'<h3>{e(req["id"])} <span class="level level-{e(req["level"])}">{e(req["level"])}</span> '
@@ -158,6 +207,16 @@ def _problem(req: dict[str, Any]) -> str:
     ]
     if req["status"] in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING) and req.get("reason"):
         parts.append(f'<p class="expected"><b>Known deviation:</b> {e(req["reason"])}</p>')
+    if req.get("blocks"):
+        blocks = req["blocks"]
+        parts.append(
+            f'<p class="expected"><b>Root cause:</b> {e(blocks["checks"])} check(s) of '
+            f"{len(blocks['requirements'])} requirement(s) could not run because this failed: "
+            + ", ".join(f'<a href="#m-{e(r)}">{e(r)}</a>' for r in blocks["requirements"])
+            + "</p>"
+        )
+        if not shown and req.get("reason"):
+            parts.append(f'<pre class="msg">{e(req["reason"])}</pre>')
     for t in shown:
         parts.append(_test_block(t))
     parts.append("</article>")
@@ -174,6 +233,9 @@ def _test_block(t: dict[str, Any]) -> str:
             '<div class="label">What happened</div><pre class="msg">The check passed although the profile lists '
             "this requirement as a known deviation. Remove the entry from known_deviations.</pre>"
         )
+    elif t["outcome"] == BLOCKED:
+        out.append('<div class="label">Why it could not run</div>')
+        out.append(f'<pre class="msg">{e(t.get("reason"))}</pre>')
     elif t.get("message"):
         out.append('<div class="label">What went wrong (expected vs. got)</div>')
         out.append(f'<pre class="msg">{e(t["message"])}</pre>')
@@ -201,6 +263,7 @@ def _problems(doc: dict[str, Any]) -> str:
         ("MUST requirements that failed", (r for r in failed if r["level"] == "MUST")),
         ("Known deviations that passed unexpectedly", (r for r in reqs if r["status"] == UNEXPECTEDLY_PASSING)),
         ("Requirements that could not be judged", (r for r in reqs if r["status"] == ERROR)),
+        ("Requirements blocked by a failed foundation", (r for r in reqs if r["status"] == BLOCKED)),
         (
             f"SHOULD requirements that failed ({should})",
             (r for r in reqs if r["status"] == FAILED and r["level"] == "SHOULD"),
@@ -243,7 +306,7 @@ def _test_summary(tests: list[dict[str, Any]]) -> str:
 
 def _note(req: dict[str, Any]) -> str:
     status, reason = req["status"], req.get("reason") or ""
-    if status in (FAILED, ERROR, UNEXPECTEDLY_PASSING):
+    if status in (FAILED, ERROR, UNEXPECTEDLY_PASSING, BLOCKED):
         first = reason.splitlines()[0].removeprefix("AssertionError: ") if reason else ""
         if len(first) > 120:
             first = first[:119] + "…"
@@ -277,6 +340,104 @@ def _matrix(doc: dict[str, Any]) -> str:
         '<col style="width:8em"><col style="width:30%"></colgroup>'
         "<tr><th>Requirement</th><th>Level</th><th>Status</th><th>What is required</th><th>Tests</th>"
         f"<th>Note</th></tr>{''.join(rows)}</table>"
+    )
+
+
+_CELL = re.compile(r"test_authorization_matrix\.py::test_authorization\[([^/\]]+)/([^/\]]+)/([^\]]+)\]$")
+_ECHO = re.compile(r"test_authorization_matrix\.py::test_no_response_echoes_a_secret\[([^/\]]+)/([^\]]+)\]$")
+#: how the matrix reads best: accepted states first, then the refused ones; the calls as a client makes them
+_ROW_ORDER = (
+    "valid-manager",
+    "valid-unprivileged",
+    "deleted-manager",
+    "deleted-unprivileged",
+    "expired-manager",
+    "expired-unprivileged",
+    "unknown",
+    "malformed",
+    "none",
+    "bootstrap-expired",
+)
+_COLUMN_ORDER = ("probe", "server-info", "list", "create", "delete", "no secret echoed")
+_MARKS = {
+    PASSED: ("✓", "as documented"),
+    FAILED: ("✗", "failed"),
+    BLOCKED: ("⊘", "blocked by a failed foundation"),
+    ERROR: ("!", "could not be judged"),
+    SKIPPED: ("·", "skipped"),
+    NOT_APPLICABLE: ("·", "not applicable"),
+    EXPECTED_FAILURE: ("✗", "known deviation"),
+    UNEXPECTEDLY_PASSING: ("!", "unexpectedly passing"),
+}
+
+
+def authorization_matrix(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The authorization matrix's results as rows x columns x header forms, from the tests' node ids."""
+    cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    states: list[str] = []
+    calls: list[str] = []
+    forms: list[str] = []
+    seen: set[str] = set()
+    for req in doc["requirements"]:
+        for t in req["tests"]:
+            if t["nodeid"] in seen:
+                continue
+            seen.add(t["nodeid"])
+            m = _CELL.search(t["nodeid"])
+            echo = _ECHO.search(t["nodeid"])
+            if m:
+                state, call, form = m.groups()
+            elif echo:
+                (state, form), call = echo.groups(), "no secret echoed"
+            else:
+                continue
+            for value, order in ((state, states), (call, calls), (form, forms)):
+                if value not in order:
+                    order.append(value)
+            cells.setdefault((state, call), {})[form] = {**t, "requirement": req["id"]}
+    if not cells:
+        return None
+    states.sort(key=lambda v: _ROW_ORDER.index(v) if v in _ROW_ORDER else len(_ROW_ORDER))
+    calls.sort(key=lambda v: _COLUMN_ORDER.index(v) if v in _COLUMN_ORDER else len(_COLUMN_ORDER))
+    forms.sort()
+    return {"states": states, "calls": calls, "forms": forms, "cells": cells}
+
+
+def _auth_matrix(doc: dict[str, Any]) -> str:
+    matrix = authorization_matrix(doc)
+    if matrix is None:
+        return ""
+    forms = matrix["forms"]
+    head = "".join(f"<th>{e(c)}</th>" for c in matrix["calls"])
+    rows = []
+    for state in matrix["states"]:
+        tds = []
+        for call in matrix["calls"]:
+            by_form = matrix["cells"].get((state, call), {})
+            marks = []
+            for form in forms:
+                t = by_form.get(form)
+                if t is None:
+                    marks.append('<span class="mark muted">–</span>')
+                    continue
+                mark, word = _MARKS.get(t["outcome"], ("?", t["outcome"]))
+                tip = f"{form}: {word} ({t['requirement']})"
+                if t.get("message") or t.get("reason"):
+                    tip += " — " + _first_line(t.get("message") or t.get("reason"), 160)
+                link = f"#req-{t['requirement']}" if t["outcome"] not in (PASSED, SKIPPED, NOT_APPLICABLE) else None
+                inner = f'<span class="mark o-{e(t["outcome"])}" title="{e(tip)}">{mark}</span>'
+                marks.append(f'<a href="{e(link)}">{inner}</a>' if link else inner)
+            tds.append(f'<td class="cell">{" ".join(marks)}</td>')
+        rows.append(f"<tr><th>{e(state)}</th>{''.join(tds)}</tr>")
+    legend = "; ".join(f"{mark} {word}" for mark, word in dict.fromkeys(_MARKS.values()))
+    return (
+        '<h2 id="authorization">Authorization matrix</h2>'
+        f'<p class="muted">Each credential state (rows) on each call (columns), one mark per header form '
+        f"({' | '.join(e(f) for f in forms)}). A valid manager token must be accepted everywhere; an unprivileged "
+        "one on the probe and server info only; every other state nowhere. The last column: no response of the row "
+        f"carried a secret. Marks: {e(legend)}. Hover a mark for its requirement and message; a mark that is not "
+        "a pass links to its requirement's details.</p>"
+        f'<table class="authz"><tr><th>credential</th>{head}</tr>{"".join(rows)}</table>'
     )
 
 
@@ -326,9 +487,12 @@ def render_html(doc: dict[str, Any]) -> str:
     body = [
         _verdict(doc),
         _facts(doc),
+        _root_causes(doc),
         "<h2>Requirements by level</h2>",
         _counts(doc),
         _problems(doc),
+        _leftovers(doc),
+        _auth_matrix(doc),
         _known_deviations(doc),
         f'<h2 id="matrix">Requirement matrix ({len(doc["requirements"])})</h2>',
         _matrix(doc),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .results import ERROR, FAILED, STATUSES, UNEXPECTEDLY_PASSING
+from .results import BLOCKED, ERROR, FAILED, STATUSES, UNEXPECTEDLY_PASSING
 
 _ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
 _MAX_LISTED = 25
@@ -36,6 +36,18 @@ def render_summary(doc: dict[str, Any], files: dict[str, str] | None = None) -> 
     lines += [f"- ⚠️ {cell(w)}" for w in v.get("warnings", [])]
     lines.append("")
 
+    causes = doc.get("root_causes") or []
+    if causes:
+        lines.append("**Root causes** — fix these first; the checks they blocked could not run:")
+        lines.append("")
+        lines.append("| Requirement | Level | Blocked checks | What failed |")
+        lines.append("|---|---|---:|---|")
+        for c in causes[:_MAX_LISTED]:
+            lines.append(
+                f"| {c['requirement']} | {c['level']} | {c['blocked_checks']} | {cell(first_line(c.get('reason')))} |"
+            )
+        lines.append("")
+
     counts = doc["counts"]["requirements"]
     shown = [s for s in STATUSES if any(c.get(s) for c in counts.values())] or ["passed"]
     lines.append("| Level | " + " | ".join(shown) + " |")
@@ -44,8 +56,8 @@ def render_summary(doc: dict[str, Any], files: dict[str, str] | None = None) -> 
         lines.append(f"| {level} | " + " | ".join(str(by_status.get(s, 0)) for s in shown) + " |")
     lines.append("")
 
-    problems = [r for r in doc["requirements"] if r["status"] in (FAILED, ERROR, UNEXPECTEDLY_PASSING)]
-    problems.sort(key=lambda r: (r["level"] != "MUST", r["status"] != FAILED, r["id"]))
+    problems = [r for r in doc["requirements"] if r["status"] in (FAILED, ERROR, UNEXPECTEDLY_PASSING, BLOCKED)]
+    problems.sort(key=lambda r: (r["level"] != "MUST", r["status"] == BLOCKED, r["status"] != FAILED, r["id"]))
     if problems:
         lines.append("| Requirement | Level | Status | First message |")
         lines.append("|---|---|---|---|")
@@ -55,6 +67,14 @@ def render_summary(doc: dict[str, Any], files: dict[str, str] | None = None) -> 
             )
         if len(problems) > _MAX_LISTED:
             lines.append(f"\n… and {len(problems) - _MAX_LISTED} more; see the HTML report.")
+        lines.append("")
+    left = doc.get("leftovers") or []
+    if left:
+        lines.append(f"**{len(left)} token(s) created by this run could not be deleted** from the target:")
+        lines.append("")
+        for x in left[:_MAX_LISTED]:
+            token = x["id"] if x["id"] is not None else "unknown"
+            lines.append(f"- `{cell(x['name'])}` (id {token}): {cell(x['why'])}")
         lines.append("")
     if doc.get("harness_errors"):
         lines.append(f"Harness errors: {len(doc['harness_errors'])} (not counted as failed requirements).")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..preconditions import blocked_by
 from ..redact import REDACTOR
 from ..requirements import Requirement
 
@@ -20,6 +21,7 @@ from ..requirements import Requirement
 
 PASSED = "passed"
 FAILED = "failed"
+BLOCKED = "blocked"
 ERROR = "error"
 SKIPPED = "skipped"
 NOT_APPLICABLE = "not-applicable"
@@ -28,12 +30,12 @@ UNEXPECTEDLY_PASSING = "unexpectedly-passing"
 NOT_RUN = "not-run"
 
 #: every status a requirement can have, in the order reports show them
-STATUSES = (PASSED, FAILED, ERROR, SKIPPED, NOT_APPLICABLE, EXPECTED_FAILURE, UNEXPECTEDLY_PASSING, NOT_RUN)
+STATUSES = (PASSED, FAILED, BLOCKED, ERROR, SKIPPED, NOT_APPLICABLE, EXPECTED_FAILURE, UNEXPECTEDLY_PASSING, NOT_RUN)
 #: every outcome a single test can have (a test is never "not run": then it has no record)
 TEST_OUTCOMES = STATUSES[:-1]
 
 #: when a requirement's tests disagree, the first status in this list that any test has wins
-_PRECEDENCE = (FAILED, UNEXPECTEDLY_PASSING, ERROR, EXPECTED_FAILURE, PASSED, SKIPPED, NOT_APPLICABLE)
+_PRECEDENCE = (FAILED, UNEXPECTEDLY_PASSING, ERROR, BLOCKED, EXPECTED_FAILURE, PASSED, SKIPPED, NOT_APPLICABLE)
 
 # the run's verdict and its exit status (see docs/report-format.md, "Verdict and exit status")
 RESULT_PASS = "pass"
@@ -166,6 +168,8 @@ def _skipped_outcome(phase: PhaseRecord) -> str:
     if phase.wasxfail is not None:
         return EXPECTED_FAILURE
     reason = phase.skip_reason or ""
+    if blocked_by(reason) is not None:
+        return BLOCKED
     return NOT_APPLICABLE if reason.lower().startswith(NOT_APPLICABLE_PREFIX) else SKIPPED
 
 
@@ -182,6 +186,10 @@ def _test_entry(nodeid: str, phases: dict[str, PhaseRecord], outcome: str, decis
         if outcome in (SKIPPED, NOT_APPLICABLE) and decisive.skip_reason:
             entry["reason"] = decisive.skip_reason
             entry["settings"] = skip_settings(decisive.skip_reason)
+        if outcome == BLOCKED and decisive.skip_reason:
+            blocker = blocked_by(decisive.skip_reason)
+            assert blocker is not None
+            entry["blocked_by"], entry["reason"] = blocker[0], decisive.skip_reason
         if outcome in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING):
             entry["deviation"] = decisive.wasxfail or _xpass_reason(decisive.message)
         if outcome in (FAILED, ERROR, EXPECTED_FAILURE, UNEXPECTEDLY_PASSING) and decisive.message:
@@ -256,14 +264,16 @@ def evaluate(records: Iterable[PhaseRecord], catalogue: Mapping[str, Requirement
             per_req[rid].append(entry)
 
     requirements = [_requirement_entry(catalogue[rid], tests) for rid, tests in per_req.items()]
+    causes = root_causes(requirements)
     levels = sorted({r.level for r in catalogue.values()} | {"MUST", "SHOULD"})
     counts: dict[str, dict[str, int]] = {level: dict.fromkeys(STATUSES, 0) for level in levels}
     for req in requirements:
         counts[req["level"]][req["status"]] += 1
-    verdict = decide(requirements, harness_errors, run, tests_ran=sum(test_counts.values()))
+    verdict = decide(requirements, harness_errors, run, tests_ran=sum(test_counts.values()), causes=causes)
     return {
         "verdict": verdict,
         "counts": {"requirements": counts, "tests": test_counts},
+        "root_causes": causes,
         "requirements": requirements,
         "unattributed_tests": unattributed,
         "harness_errors": [asdict(e) for e in harness_errors],
@@ -295,12 +305,62 @@ def _requirement_entry(req: Requirement, tests: list[dict[str, Any]]) -> dict[st
         entry["reason"] = next((t["deviation"] for t in deciding if t.get("deviation")), "")
     elif status in (FAILED, ERROR):
         entry["reason"] = next((t["message"] for t in deciding if t.get("message")), "")
+    elif status == BLOCKED:
+        entry["blocked_by"] = list(dict.fromkeys(t["blocked_by"] for t in deciding if t.get("blocked_by")))
+        entry["reason"] = next((t["reason"] for t in deciding if t.get("reason")), "")
     entry["tests"] = tests
     return entry
 
 
+def root_causes(requirements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failed foundations other checks were blocked by, most blocking first.
+
+    A check is blocked only when a foundation failed under it, so a requirement that blocked
+    checks has failed, even where its own check happened to pass or did not run (a list that
+    stops short shows the early tokens and not the later ones): its status is set to failed,
+    with the blocked check's evidence as the reason. Nothing passes by being blocked.
+    """
+    by_id = {r["id"]: r for r in requirements}
+    blocked: dict[str, dict[str, Any]] = {}
+    for blocked_req in requirements:
+        for test in blocked_req.get("tests", []):
+            cause = test.get("blocked_by")
+            if test["outcome"] != BLOCKED or cause is None:
+                continue
+            entry = blocked.setdefault(cause, {"checks": set(), "requirements": set(), "evidence": test.get("reason")})
+            entry["checks"].add(test["nodeid"])
+            entry["requirements"].add(blocked_req["id"])
+    causes = []
+    for rid, entry in blocked.items():
+        req: dict[str, Any] | None = by_id.get(rid)
+        if req is not None:
+            if req["status"] not in (FAILED, UNEXPECTEDLY_PASSING, EXPECTED_FAILURE):
+                evidence = blocked_by(entry["evidence"])
+                req["status"] = FAILED
+                req["reason"] = f"{rid} failed under other checks: {evidence[1] if evidence else entry['evidence']}"
+            req["blocks"] = {"checks": len(entry["checks"]), "requirements": sorted(entry["requirements"])}
+        causes.append(
+            {
+                "requirement": rid,
+                "level": req["level"] if req else "?",
+                "title": req["title"] if req else "",
+                "status": req["status"] if req else FAILED,
+                "reason": req.get("reason", "") if req else entry["evidence"],
+                "blocked_checks": len(entry["checks"]),
+                "blocked_requirements": sorted(entry["requirements"]),
+            }
+        )
+    causes.sort(key=lambda c: (-c["blocked_checks"], c["requirement"]))
+    return causes
+
+
 def decide(
-    requirements: list[dict[str, Any]], harness_errors: list[HarnessProblem], run: RunOutcome, *, tests_ran: int
+    requirements: list[dict[str, Any]],
+    harness_errors: list[HarnessProblem],
+    run: RunOutcome,
+    *,
+    tests_ran: int,
+    causes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The run's verdict: result, exit status, and the reasons for both."""
 
@@ -308,13 +368,31 @@ def decide(
         return [r["id"] for r in requirements if r["status"] == status and (level is None or r["level"] == level)]
 
     must_failed, should_failed = ids("MUST", FAILED), ids("SHOULD", FAILED)
+    # blocked only by foundations the profile declares as known deviations: accounted for, like them
+    deviations = {r["id"] for r in requirements if r["status"] == EXPECTED_FAILURE}
+    excused = {
+        r["id"] for r in requirements if r["status"] == BLOCKED and set(r.get("blocked_by") or ["?"]) <= deviations
+    }
+    must_blocked = [rid for rid in ids("MUST", BLOCKED) if rid not in excused]
+    should_blocked = [rid for rid in ids("SHOULD", BLOCKED) if rid not in excused]
     xpassed = ids(None, UNEXPECTEDLY_PASSING)
     errored = ids(None, ERROR)
     not_run = ids(None, NOT_RUN)
     reasons: list[str] = []
     warnings: list[str] = []
+    for cause in causes or []:
+        how = "a known deviation," if cause["status"] == EXPECTED_FAILURE else "failed and"
+        reasons.append(
+            f"root cause: {cause['requirement']} ({cause['level']}) {how} blocked {cause['blocked_checks']} "
+            f"check(s) of {len(cause['blocked_requirements'])} requirement(s)"
+        )
     if must_failed:
         reasons.append(f"{len(must_failed)} MUST requirement(s) failed: {', '.join(must_failed)}")
+    if must_blocked:
+        reasons.append(
+            f"{len(must_blocked)} MUST requirement(s) could not be checked, blocked by a failed foundation: "
+            f"{', '.join(must_blocked)}"
+        )
     if xpassed:
         reasons.append(
             f"{len(xpassed)} known deviation(s) passed unexpectedly (remove them from the profile's "
@@ -326,6 +404,13 @@ def decide(
             reasons.append(text + " (--strict)")
         else:
             warnings.append(text + " (a warning; fails the run only with --strict)")
+    if should_blocked:
+        listed = ", ".join(should_blocked)
+        text = f"{len(should_blocked)} SHOULD requirement(s) blocked by a failed foundation: {listed}"
+        if run.strict:
+            reasons.append(text + " (--strict)")
+        else:
+            warnings.append(text)
     if errored:
         reasons.append(
             f"{len(errored)} requirement(s) could not be judged (harness error or target unreachable): "
@@ -333,13 +418,18 @@ def decide(
         )
     if harness_errors:
         reasons.append(f"{len(harness_errors)} harness error(s): " + "; ".join(e.where for e in harness_errors[:5]))
+    if excused:
+        warnings.append(
+            f"{len(excused)} requirement(s) not fully checked, blocked by a known deviation of the profile: "
+            + ", ".join(sorted(excused))
+        )
     if not_run:
         warnings.append(f"{len(not_run)} requirement(s) had no check in this run (not run)")
 
     if run.interrupted:
         result, status = RESULT_ERROR, EXIT_INTERRUPTED
         reasons.insert(0, "the run was interrupted; the results are incomplete")
-    elif must_failed or xpassed or (run.strict and should_failed):
+    elif must_failed or must_blocked or xpassed or (run.strict and (should_failed or should_blocked)):
         result, status = RESULT_FAIL, EXIT_FAIL
     elif errored or harness_errors:
         result, status = RESULT_ERROR, EXIT_ERROR

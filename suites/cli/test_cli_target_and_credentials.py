@@ -13,8 +13,14 @@ from typing import Any
 
 import pytest
 
+from sts_conformance import preconditions as pre
 from sts_conformance.cli_runner import CliResult, concurrently, created_secret, json_output, listed_by_api
+from sts_conformance.journal import token_id
 from sts_conformance.redact import REDACTOR
+
+# the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
+# for token management) it cannot work, whatever the CLI does
+pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT)
 
 BAD_KINDS = ("unknown", "deleted", "expired")
 
@@ -132,5 +138,5 @@ def test_target_and_token_taken_from(channel_lists, via):
     doc = json_output(res)
     items = doc.get("service-tokens") if isinstance(doc, dict) else None
     assert isinstance(items, list), f"list -o json printed no 'service-tokens' array\n{res.describe()}"
-    ids = [i.get("id") for i in items if isinstance(i, dict)]
+    ids = [token_id(i.get("id")) for i in items if isinstance(i, dict)]
     assert channel_token.id in ids, f"list -o json (via {via}) does not list token {channel_token.id}"

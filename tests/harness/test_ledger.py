@@ -1,4 +1,5 @@
-"""The token ledger: it finds each created token's id, and cleans up only what it created."""
+"""The token ledger: it finds each created token's id, blocks a check when bookkeeping cannot go on,
+journals every create before sending it, and cleans up only what it created."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 import respx
 
 from sts_conformance.client import ApiClient, AuthForm
-from sts_conformance.tokens import LedgerError, TokenLedger
+from sts_conformance.journal import Journal, outstanding, read_events, token_id
+from sts_conformance.preconditions import Blocked
+from sts_conformance.tokens import BROKEN_AFTER, TokenLedger, sweep
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import running_server
 
@@ -30,11 +33,36 @@ def ledger(server):
         yield TokenLedger(client, ADMIN, AuthForm.X_API_KEY, prefix="stsct-test-gw0")
 
 
+def _listing(items):
+    return httpx.Response(200, json=items)
+
+
+def _ledger(client, tmp_path=None, prefix="stsct-r1-gw0", **kw):
+    journal = Journal(tmp_path / f"journal-{prefix.rsplit('-', 1)[-1]}.jsonl") if tmp_path else None
+    return TokenLedger(client, ADMIN, AuthForm.X_API_KEY, prefix=prefix, run_dir=tmp_path, journal=journal, **kw)
+
+
+# -- ids ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(123, 123), ("123", 123), (" 42 ", 42), ("-7", -7), (True, None), (1.5, None), ("12a", None), (None, None)],
+)
+def test_token_id_reads_integers_and_strings_of_digits(value, expected):
+    """An id listed as a string of digits is still that id; anything else is no id."""
+    assert token_id(value) == expected
+
+
+# -- against the reference ------------------------------------------------------------------------
+
+
 def test_create_finds_the_id_and_cleanup_deletes_only_own_tokens(server, ledger):
     """Cleanup removes every token the ledger created and leaves a foreign one with our prefix alone."""
     with ApiClient(server.url) as c:
         foreign = c.create_token(ADMIN, {"name": "stsct-test-gw0-lookalike-1", "roles": []})
         assert foreign.status_code == 200
+    ledger.baseline = frozenset(token_id(i["id"]) for i in ledger.list_items())
     a = ledger.create("a")
     b = ledger.create("b", expiry_ms=4_102_444_800_000)
     assert a.id is not None and b.id is not None and a.id != b.id
@@ -44,14 +72,16 @@ def test_create_finds_the_id_and_cleanup_deletes_only_own_tokens(server, ledger)
     assert "stsct-test-gw0-lookalike-1" in names, "cleanup deleted a token the run did not create"
 
 
-def test_duplicate_foreign_names_are_told_apart_by_the_before_list(server, ledger):
-    """A non-unique name is attributed to the id that did not exist before the create."""
+def test_a_name_used_before_the_run_is_never_taken_for_ours(server, ledger):
+    """A non-unique name is attributed to the id that did not exist before the run."""
     with ApiClient(server.url) as c:
         assert c.create_token(ADMIN, {"name": "shared", "roles": []}).status_code == 200
+    ledger.baseline = frozenset(token_id(i["id"]) for i in ledger.list_items())
     resp, tok = ledger.create_raw({"name": "shared", "roles": []})
     assert resp.status_code == 200 and tok is not None
     items = {i["id"]: i for i in ledger.list_items()}
     assert items[tok.id]["name"] == "shared"
+    assert tok.id not in ledger.baseline
     ledger.cleanup()
     assert [i["name"] for i in ledger.list_items()].count("shared") == 1
 
@@ -63,75 +93,216 @@ def test_repr_of_a_token_never_shows_the_secret(ledger):
     ledger.cleanup()
 
 
-def _listing(items):
-    return httpx.Response(200, json=items)
+def test_attribute_all_finds_several_new_tokens_with_one_list(server, ledger):
+    """Tokens created without a list each are found by one list afterwards."""
+    made = [ledger.create_raw({"name": ledger.name("batch"), "roles": []}, attribute=False)[1] for _ in range(3)]
+    assert all(t is not None and t.id is None for t in made)
+    found = ledger.attribute_all([t for t in made if t is not None])
+    assert len(found) == 3 and len(set(found.values())) == 3
+    assert ledger.cleanup() == []
 
 
-def test_refused_create_that_still_created_a_token_is_cleaned_up():
-    """A 400 that nevertheless created the token: the ledger adopts it and deletes it at cleanup."""
-    stray = {"id": 77, "name": "stsct-x-gw0-bad-1", "roles": []}
+# -- blocking instead of failing ----------------------------------------------------------------------
+
+
+def test_a_2xx_create_with_a_secret_is_good_enough_to_go_on():
+    """A create answered 201 (not the documented 200) still gives the check its token."""
     with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
-        mock.post(API).mock(return_value=httpx.Response(400, json={"_type": "Bad"}))
-        mock.get(API).mock(side_effect=[_listing([stray]), _listing([])])
-        delete = mock.delete(f"{API}/77").mock(return_value=httpx.Response(204))
+        mock.post(API).mock(return_value=httpx.Response(201, json={"name": "n", "token": "svctok-abcdefgh201"}))
+        mock.get(API).mock(return_value=_listing([{"id": "77", "name": "stsct-r1-gw0-t-1", "roles": []}]))
         with ApiClient("http://target.test") as c:
-            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="stsct-x-gw0")
-            resp, tok = led.create_raw({"name": led.name("bad"), "roles": []})
-            assert resp.status_code == 400 and tok is None
-            assert led.cleanup() == []
-        assert delete.call_count == 1
+            tok = _ledger(c).create("t")
+    assert tok.status == 201 and tok.id == 77, "an id listed as a string of digits is that id"
 
 
-def test_created_but_never_listed_is_an_error():
-    """A 200 create whose token never shows up in the list fails loudly instead of leaking."""
+def test_created_but_never_listed_blocks_the_check_by_st_life_003():
+    """A 200 create whose token never shows up in the list blocks the check, naming ST-LIFE-003."""
     with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
         mock.post(API).mock(return_value=httpx.Response(200, json={"name": "n", "token": "svctok-abcdefgh123"}))
         mock.get(API).mock(return_value=_listing([]))
         with ApiClient("http://target.test") as c:
-            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="stsct-x-gw0")
-            with pytest.raises(LedgerError, match="does not appear in the list"):
+            led = _ledger(c)
+            with pytest.raises(Blocked) as blocked:
                 led.create("ghost")
-            problems = led.cleanup()
-    assert problems and "id unknown" in problems[0]
-    assert "svctok-abcdefgh123" not in json.dumps(problems)
+            left = led.cleanup()
+    assert blocked.value.requirement == "ST-LIFE-003"
+    assert str(blocked.value).startswith("blocked by ST-LIFE-003: ")
+    assert left and left[0].id is None and "never shown by the list" in left[0].why
+    assert "svctok-abcdefgh123" not in json.dumps([x.as_dict() for x in left])
 
 
-def test_list_that_is_not_an_array_is_reported():
-    """A list call answering an object is a clear ledger error, not a crash."""
+@pytest.mark.parametrize(
+    ("answer", "requirement"),
+    [
+        (httpx.Response(500, json={"_type": "ErrorsResponse"}), "ST-LIFE-001"),
+        (httpx.Response(200, json={"name": "n"}), "ST-LIFE-001"),
+    ],
+    ids=["server-error", "no-secret"],
+)
+def test_a_create_that_gives_no_usable_token_blocks_by_st_life_001(answer, requirement):
+    """A create refused, or answered without a secret, blocks the check that needed the token."""
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=answer)
+        mock.get(API).mock(return_value=_listing([]))
+        with ApiClient("http://target.test") as c, pytest.raises(Blocked) as blocked:
+            _ledger(c).create("t")
+    assert blocked.value.requirement == requirement
+
+
+def test_list_that_is_not_an_array_blocks_by_st_life_002():
+    """A list call answering an object blocks the check, naming the list's requirement."""
     with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
         mock.get(API).mock(return_value=httpx.Response(200, json={"items": []}))
+        with ApiClient("http://target.test") as c, pytest.raises(Blocked, match="not a JSON array") as blocked:
+            _ledger(c, prefix="p").list_items()
+    assert blocked.value.requirement == "ST-LIFE-002"
+
+
+def test_an_id_another_token_of_the_run_has_blocks_by_st_life_007():
+    """A new token listed only under the id of an earlier token of the run: ids collide."""
+    first = {"id": 5, "name": "stsct-r1-gw0-t-1", "roles": []}
+    second = {"id": 5, "name": "stsct-r1-gw0-t-2", "roles": []}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(
+            side_effect=[
+                httpx.Response(200, json={"name": first["name"], "token": "svctok-firstfirst"}),
+                httpx.Response(200, json={"name": second["name"], "token": "svctok-secondsecond"}),
+            ]
+        )
+        mock.get(API).mock(side_effect=[_listing([first]), _listing([first, second])])
         with ApiClient("http://target.test") as c:
-            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="p")
-            with pytest.raises(LedgerError, match="not a JSON array"):
-                led.list_items()
+            led = _ledger(c)
+            led.create("t")
+            with pytest.raises(Blocked) as blocked:
+                led.create("t")
+    assert blocked.value.requirement == "ST-LIFE-007"
 
 
-def test_refused_odd_name_never_claims_another_workers_token():
-    """After a refused create, a new token of another xdist worker of this run is not taken for ours."""
-    other = {"id": 5, "name": "stsct-r1-gw1-a-1", "roles": []}
-    with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
-        mock.post(API).mock(return_value=httpx.Response(400, json={"_type": "Bad"}))
-        mock.get(API).mock(side_effect=[_listing([]), _listing([other])])
+def test_a_target_that_does_not_list_what_was_created_gets_no_more_tokens(tmp_path):
+    """After a few tokens in a row are created and never listed, the run stops creating (in every worker)."""
+    with respx.mock(assert_all_mocked=True) as mock:
+        post = mock.post(API).mock(return_value=httpx.Response(200, json={"name": "n", "token": "svctok-abcdefgh123"}))
+        mock.get(API).mock(return_value=_listing([]))
         with ApiClient("http://target.test") as c:
-            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="stsct-r1-gw0")
-            resp, tok = led.create_raw({"name": "  odd  ", "roles": []})
-            assert resp.status_code == 400 and tok is None
-            assert led.owned == []
-            assert led.cleanup() == []  # and no DELETE was sent (none is mocked)
+            led = _ledger(c, tmp_path)
+            for _ in range(BROKEN_AFTER):
+                with pytest.raises(Blocked):
+                    led.create("lost")
+            assert post.call_count == BROKEN_AFTER
+            with pytest.raises(Blocked, match="creates no more tokens"):
+                led.create("lost")
+            other_worker = _ledger(c, tmp_path, prefix="stsct-r1-gw1")
+            with pytest.raises(Blocked, match="creates no more tokens"):
+                other_worker.create_raw({"name": "anything", "roles": []})
+        assert post.call_count == BROKEN_AFTER, "no create is sent once the target is known to be broken"
 
 
-def test_token_created_despite_a_server_error_is_cleaned_up():
-    """A 500 that still stored the token: the ledger adopts the new entry and deletes it."""
-    with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
-        mock.post(API).mock(return_value=httpx.Response(500, json={"_type": "ErrorsResponse"}))
-        mock.get(API).mock(side_effect=[_listing([]), _listing([{"id": 9, "name": "x", "roles": []}]), _listing([])])
-        delete = mock.delete(f"{API}/9").mock(return_value=httpx.Response(204))
+# -- the journal and the sweep ----------------------------------------------------------------------
+
+
+def test_every_create_is_journalled_before_it_is_sent(tmp_path):
+    """The intent is on disk before the request goes out, so a create whose answer is lost is still known."""
+    seen = []
+
+    def answer(request):
+        seen.append([json.loads(line)["e"] for line in (tmp_path / "journal-gw0.jsonl").read_text().splitlines()])
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(side_effect=answer)
         with ApiClient("http://target.test") as c:
-            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="stsct-r1-gw0")
-            resp, tok = led.create_raw({"name": "x", "roles": []})
+            led = _ledger(c, tmp_path, prefix="stsct-r1-gw0")
+            with pytest.raises(httpx.ReadTimeout):
+                led.create_raw({"name": "stsct-r1-gw0-lost-1", "roles": []})
+    assert seen == [["intent"]]
+    [pending] = outstanding(read_events(tmp_path))
+    assert pending.name == "stsct-r1-gw0-lost-1" and pending.status is None and not pending.ids
+
+
+def test_a_token_created_despite_a_lost_answer_is_found_by_name_and_deleted(tmp_path):
+    """A create whose answer never came, and a 500 that stored the token anyway: both are swept up by name."""
+    lost = {"id": 9, "name": "stsct-r1-gw0-x-1", "roles": []}
+    stored = {"id": 10, "name": "fuzzed name", "roles": []}
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as mock:
+        mock.post(API).mock(
+            side_effect=[httpx.ReadTimeout("lost"), httpx.Response(500, json={"_type": "ErrorsResponse"})]
+        )
+        mock.get(API).mock(return_value=_listing([{"id": 1, "name": "fuzzed name", "roles": []}, lost, stored]))
+        deletes = {i: mock.delete(f"{API}/{i}").mock(return_value=httpx.Response(204)) for i in (1, 9, 10)}
+        with ApiClient("http://target.test") as c:
+            led = _ledger(c, tmp_path, baseline=[1])
+            with pytest.raises(httpx.ReadTimeout):
+                led.create_raw({"name": lost["name"], "roles": []})
+            resp, tok = led.create_raw({"name": stored["name"], "roles": []})
             assert resp.status_code == 500 and tok is None
             assert led.cleanup() == []
-        assert delete.call_count == 1
+    assert deletes[9].call_count == 1 and deletes[10].call_count == 1
+    assert deletes[1].call_count == 0, "a token with that name that existed before the run is never touched"
+    assert outstanding(read_events(tmp_path)) == []
+
+
+def test_cleanup_deletes_by_every_known_id_even_when_the_list_no_longer_shows_it():
+    """A token that expired and left the list is still deleted by the id the ledger learnt."""
+    entry = {"id": 3, "name": "stsct-r1-gw0-exp-1", "roles": [], "expiration": 1}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=httpx.Response(200, json={"name": entry["name"], "token": "svctok-expexpexp"}))
+        mock.get(API).mock(return_value=_listing([entry]))
+        delete = mock.delete(f"{API}/3").mock(return_value=httpx.Response(204))
+        with ApiClient("http://target.test") as c:
+            led = _ledger(c)
+            led.create("exp")
+            mock.get(API).mock(return_value=_listing([]))  # expired, and no longer listed
+            assert led.cleanup() == []
+    assert delete.call_count == 1
+
+
+def test_sweep_reads_a_list_cut_short_again_until_everything_is_found():
+    """A list that stops at two entries shows the next ones once those are deleted."""
+    tokens = [{"id": i, "name": f"stsct-r1-gw0-t-{i}", "roles": []} for i in range(1, 6)]
+    alive = list(tokens)
+
+    def listing(request):
+        return _listing(alive[:2])
+
+    def delete(request):
+        token = int(request.url.path.rsplit("/", 1)[1])
+        alive[:] = [t for t in alive if t["id"] != token]
+        return httpx.Response(204)
+
+    journal = Journal(None)
+    for t in tokens:
+        key = journal.intent(str(t["name"]), [])
+        journal.answered(key, 200)
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.get(API).mock(side_effect=listing)
+        mock.delete(url__regex=rf"{API}/\d+").mock(side_effect=delete)
+        with ApiClient("http://target.test") as c:
+            left = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), deadline=float("inf"))
+    assert left == [] and alive == []
+
+
+def test_a_delete_that_keeps_failing_is_reported_with_the_reason():
+    """What cannot be deleted is reported: name, id and why; never silently dropped."""
+    journal = Journal(None)
+    key = journal.intent("stsct-r1-gw0-stuck-1", [])
+    journal.found(key, 4)
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.delete(f"{API}/4").mock(return_value=httpx.Response(500))
+        with ApiClient("http://target.test") as c:
+            [left] = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), deadline=float("inf"))
+    assert (left.name, left.id, left.why) == ("stsct-r1-gw0-stuck-1", 4, "delete answered 500")
+
+
+def test_an_id_deleted_and_handed_to_a_new_token_is_still_the_new_tokens():
+    """A target that reuses a freed id: the journal counts the old token gone, the new one alive."""
+    journal = Journal(None)
+    first = journal.intent("stsct-r1-gw0-t-1", [])
+    journal.found(first, 3)
+    journal.gone(3)
+    second = journal.intent("stsct-r1-gw0-t-2", [])
+    journal.found(second, 3)
+    [pending] = outstanding(journal.events())
+    assert pending.key == second and pending.ids == {3}
 
 
 def test_deleted_id_is_released_for_reuse():
@@ -148,8 +319,24 @@ def test_deleted_id_is_released_for_reuse():
         mock.get(API).mock(side_effect=[_listing([a]), _listing([b])])
         mock.delete(f"{API}/3").mock(return_value=httpx.Response(204))
         with ApiClient("http://target.test") as c:
-            led = TokenLedger(c, ADMIN, AuthForm.X_API_KEY, prefix="stsct-r1-gw0")
+            led = _ledger(c)
             first = led.create("t")
             assert led.delete(first).status_code == 204
             second = led.create("t")
             assert second.id == 3
+
+
+def test_another_workers_claim_is_respected(tmp_path):
+    """Two workers create the same odd name: each takes the id the other has not claimed (journals)."""
+    a = {"id": 1, "name": "odd", "roles": []}
+    b = {"id": 2, "name": "odd", "roles": []}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=httpx.Response(200, json={"name": "odd", "token": "svctok-oddoddodd"}))
+        mock.get(API).mock(return_value=_listing([a, b]))
+        with ApiClient("http://target.test") as c:
+            gw0 = _ledger(c, tmp_path, prefix="stsct-r1-gw0")
+            gw1 = _ledger(c, tmp_path, prefix="stsct-r1-gw1")
+            mine = gw0.create_raw({"name": "odd", "roles": []})[1]
+            theirs = gw1.create_raw({"name": "odd", "roles": []})[1]
+    assert mine is not None and theirs is not None
+    assert {mine.id, theirs.id} == {1, 2}

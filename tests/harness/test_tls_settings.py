@@ -16,6 +16,7 @@ import pytest
 from sts_conformance.client import ApiClient, TlsSettings
 from sts_conformance.errors import ProfileError, TargetUnavailable
 from sts_conformance.profile import load_profile, parse_profile
+from sts_conformance.reporting.document import server_info
 from sts_conformance.target import connect
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import RunningServer, running_server
@@ -216,9 +217,13 @@ def test_connect_with_ca_bundle(pki, reference, monkeypatch):
     with TlsFrontend(pki, int(reference.url.rsplit(":", 1)[1])) as front:
         profile = _profile_for(front.url, ca_bundle=str(pki.ca_pem))
         conn = connect(profile, front.url, ADMIN_TOKEN, strict_admin=True)
-        # the report's server info is asked for with only the URL at hand: it gets the same settings
-        with ApiClient.for_connected(conn.url, verify=True) as client:
+        # every other client of the run is built from the profile the same way
+        with ApiClient.for_profile(profile, conn.url) as client:
             assert client.server_info(ADMIN_TOKEN).status_code == 200
+        info = server_info(
+            conn.url, "/api", ADMIN_TOKEN, conn.admin_form, timeout=5, tls=TlsSettings.from_profile(profile)
+        )
+        assert info["reachable"] and info["status"] == 200, "the report's server info uses the profile's CA too"
 
 
 @pytest.mark.parametrize(

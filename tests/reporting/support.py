@@ -23,13 +23,16 @@ def profile(
     fault: str | None = None,
     deviations: dict[str, str] | None = None,
     expect: dict[str, Any] | None = None,
+    more_faults: tuple[str, ...] = (),
 ) -> Path:
-    """The embedded reference profile, optionally with a ``--fault``, known deviations, pins."""
+    """The embedded reference profile, optionally with a ``--fault`` (or more), known deviations, pins."""
     text = REFERENCE.read_text(encoding="utf-8")
     name = "reference"
-    if fault:
-        text = text.replace("--auth-config {auth_config}", f"--auth-config {{auth_config}} --fault {fault}")
-        name = f"reference-{fault}"
+    faults = ([fault] if fault else []) + list(more_faults)
+    if faults:
+        switches = " ".join(f"--fault {f}" for f in faults)
+        text = text.replace("--auth-config {auth_config}", f"--auth-config {{auth_config}} {switches}")
+        name = f"reference-{'+'.join(faults)}"
         text = text.replace("name: reference", f"name: {name}")
     if deviations:
         text += "known_deviations:\n" + "".join(

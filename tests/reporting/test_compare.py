@@ -30,21 +30,24 @@ def test_matrix_requirement_by_target(tmp_path, two_runs, capsys):
     assert main([*map(str, two_runs), "--out", str(tmp_path / "cmp")]) == 0
     md = (tmp_path / "cmp" / "comparison.md").read_text(encoding="utf-8")
     html = (tmp_path / "cmp" / "comparison.html").read_text(encoding="utf-8")
-    assert "| | reference | reference-x-api-key-ignored |" in md
+    faulty = "reference-x-api-key-ignored+delete-not-revoking"
+    assert f"| | reference | {faulty} |" in md
     assert "| Suite version | 0.1.0 | 0.1.0 |" in md
-    assert "| Catalogue version | 1 | 1 |" in md
+    assert "| Catalogue version | 2 | 2 |" in md
     assert "MIXED VERSIONS" not in md and "MIXED VERSIONS" not in html
-    row = next(line for line in md.splitlines() if line.startswith("| ST-AUTH-004 |"))
+    row = next(line for line in md.splitlines() if line.startswith("| ST-AUTH-007 |"))
     assert "| ≠ | ✅ passed | ❌ failed |" in row
+    row = next(line for line in md.splitlines() if line.startswith("| ST-AUTH-004 |"))
+    assert "| ≠ | ✅ passed | ⛔ blocked |" in row
     row = next(line for line in md.splitlines() if line.startswith("| ST-LIFE-004 |"))
     assert "❗ unexpectedly passing" in row
-    assert "<th>reference-x-api-key-ignored</th>" in html
+    assert f"<th>{faulty}</th>" in html
     assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(
     ("field", "value", "says"),
-    [("version", "0.2.0", "suite versions differ"), ("catalogue_version", "2", "catalogue versions differ")],
+    [("version", "0.2.0", "suite versions differ"), ("catalogue_version", "3", "catalogue versions differ")],
     ids=["suite-version", "catalogue-version"],
 )
 def test_mixed_versions_flagged_loudly(tmp_path, field, value, says, capsys):
@@ -95,7 +98,7 @@ def test_labels_name_the_columns(tmp_path, two_runs):
     [
         ("not json", "not JSON"),
         ('{"hello": 1}', "not a conformance report"),
-        ('{"format": "sts-conformance-report", "format_version": "2.0"}', "report format '2.0'"),
+        ('{"format": "sts-conformance-report", "format_version": "3.0"}', "report format '3.0'"),
     ],
     ids=["not-json", "other-json", "future-format"],
 )

@@ -21,7 +21,7 @@ LIFE = "suites/test_lifecycle.py::"
 CREATE = LIFE + "test_create_answers_200_with_name_and_token"
 DELETE = LIFE + "test_delete_answers_204_without_body"
 DELETE_UNKNOWN = LIFE + "test_delete_unknown_id_no_server_error"
-X_API_KEY = "suites/test_auth_headers.py::test_valid_token_accepted_on_probe[X-API-Key]"
+X_API_KEY = "suites/test_authorization_matrix.py::test_authorization[valid-manager/probe/X-API-Key]"
 
 
 def ran(doc: dict) -> dict[str, str]:

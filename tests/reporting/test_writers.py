@@ -86,17 +86,24 @@ def test_xdist_run_has_every_workers_results():
 
 
 def test_xdist_fault_run_statuses():
-    """The faulty run: X-API-Key checks fail, the real deviation is expected, the stale one fails the run."""
+    """The faulty run: the X-API-Key deviation is expected and blocks what stands on it; a deleted token that
+    keeps working fails ST-AUTH-007; the stale deviation fails the run."""
     doc = recorded_doc("xdist-fault")
     got = statuses(doc)
     assert got["ST-AUTH-002"] == "passed"
-    assert got["ST-AUTH-004"] == "failed"
     assert got["ST-AUTH-003"] == "expected-failure"
+    assert got["ST-AUTH-004"] == "blocked", "its X-API-Key cells stand on ST-AUTH-003"
+    assert got["ST-AUTH-007"] == "failed"
     assert got["ST-LIFE-004"] == "unexpectedly-passing"
     assert (doc["verdict"]["result"], doc["verdict"]["exit_status"]) == ("fail", 1)
-    failed = next(r for r in doc["requirements"] if r["id"] == "ST-AUTH-004")
+    [cause] = doc["root_causes"]
+    assert cause["requirement"] == "ST-AUTH-003" and "ST-AUTH-004" in cause["blocked_requirements"]
+    assert any("blocked by a known deviation" in w and "ST-AUTH-004" in w for w in doc["verdict"]["warnings"])
+    failed = next(r for r in doc["requirements"] if r["id"] == "ST-AUTH-007")
     bad = [t for t in failed["tests"] if t["outcome"] == "failed"]
     assert bad and all(t.get("exchanges") and t.get("message") for t in bad)
+    blocked = next(r for r in doc["requirements"] if r["id"] == "ST-AUTH-004")
+    assert all(t["blocked_by"] == "ST-AUTH-003" for t in blocked["tests"] if t["outcome"] == "blocked")
 
 
 def test_serial_run_records_skip_setting_and_open_behaviours():
@@ -153,7 +160,8 @@ def test_html_shows_verdict_first_and_every_failure_with_its_exchange():
         if req["status"] in ("failed", "unexpectedly-passing", "expected-failure"):
             assert f"req-{req['id']}" in page.ids
         assert f"m-{req['id']}" in page.ids
-    assert "Expected:</b> Both header forms are accepted" in html
+    assert "Expected:</b> Both header forms are accepted" in html  # a blocked requirement, shown with its cause
+    assert "Root causes" in html and "Authorization matrix" in html
     assert "&gt; GET http://127.0.0.1:" in html  # a request line of an exchange, escaped
     assert "Remove the entry from known_deviations" in html
 

@@ -1,0 +1,98 @@
+"""Preconditions: a check that cannot run because a foundation failed says so, and by which requirement.
+
+Many checks stand on a few foundational behaviours: the probe refuses an anonymous call,
+a create works, the list shows what was just created, a header form is accepted at all,
+a delete works. When one of those fails, the checks standing on it have nothing to judge:
+they are *blocked by* the requirement that names the foundation, which fails on its own.
+A blocked check never fails its own requirement, so one defect gives one failed
+requirement, not forty.
+
+A check declares what it stands on with ``@pytest.mark.precondition("ST-AUTH-003", ...)``
+(also on a ``pytest.param``); the plugin looks each one up in the foundations probed at the
+start of the run (:mod:`.prepare`) and blocks the check before it sends anything. The
+harness's own bookkeeping (the token ledger) blocks a check at run time when a foundation
+fails under it — a create refused, a new token missing from the list.
+
+A blocked check is reported as a skip whose reason starts ``blocked by ST-…:``, so JUnit
+shows it as skipped with the reason; the suite's reports give it its own status, and a
+blocked MUST requirement fails the run: nothing passes by being blocked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NoReturn
+
+import pytest
+from _pytest.outcomes import Skipped
+
+#: a skip reason that starts like this is a blocked check (see :func:`blocked_by`)
+BLOCKED_PREFIX = "blocked by "
+_BLOCKED = re.compile(r"^(?:[\w.]+: )?blocked by (ST-[A-Z]+-\d{3}):\s*(.*)$", re.DOTALL)
+
+#: the marker a check declares its foundations with
+MARKER = "precondition"
+
+# The foundations probed at the start of every run, and the requirement each one is.
+ANONYMOUS_REFUSED = "ST-AUTH-001"
+AUTHORIZATION_FORM = "ST-AUTH-002"
+X_API_KEY_FORM = "ST-AUTH-003"
+#: as a foundation: a manager token presented as X-API-Key manages tokens (all the sts CLI sends)
+X_API_KEY_MANAGEMENT = "ST-AUTH-004"
+CREATE = "ST-LIFE-001"
+LIST = "ST-LIFE-002"
+LISTED = "ST-LIFE-003"
+DELETE = "ST-LIFE-004"
+UNIQUE_IDS = "ST-LIFE-007"
+
+#: what each foundation means, for messages
+FOUNDATIONS: dict[str, str] = {
+    ANONYMOUS_REFUSED: "the probe refuses an anonymous call",
+    AUTHORIZATION_FORM: "a valid token is accepted as 'Authorization: ApiKey <token>'",
+    X_API_KEY_FORM: "a valid token is accepted as 'X-API-Key: <token>'",
+    X_API_KEY_MANAGEMENT: "a manager token presented as 'X-API-Key: <token>' may list tokens",
+    CREATE: "creating a token with the admin credential works",
+    LIST: "listing tokens answers a JSON array",
+    LISTED: "a created token is listed under its name",
+    DELETE: "deleting a token by its id works",
+    UNIQUE_IDS: "new tokens get ids of their own",
+}
+
+
+class Blocked(Skipped):
+    """A check cannot be judged because the foundation ``requirement`` failed under it.
+
+    A skip to pytest (and to Hypothesis, which lets skips through), so it ends the check
+    from anywhere: a fixture, a helper, a thread the check waits on. It shows as pytest's
+    own skips do (``Skipped: blocked by ST-…: why``), so every report and JUnit reads the
+    reason the same way.
+    """
+
+    # pytest reads a skip's reason from the exception's one-line form, "<qualified name>: <msg>"
+    # and takes off a leading "Skipped: ": look like its own Skipped there, as Skipped does
+    __module__ = "builtins"
+    __qualname__ = "Skipped"
+
+    def __init__(self, requirement: str, reason: str) -> None:
+        super().__init__(f"{BLOCKED_PREFIX}{requirement}: {reason}", allow_module_level=True)
+        self.requirement = requirement
+        self.reason = reason
+
+
+def block(requirement: str, reason: str) -> NoReturn:
+    """End the running check as blocked by ``requirement`` (a failed foundation)."""
+    raise Blocked(requirement, reason)
+
+
+def blocked_by(reason: str | None) -> tuple[str, str] | None:
+    """``(requirement, why)`` when a skip reason says the check was blocked, else None."""
+    if not reason:
+        return None
+    match = _BLOCKED.match(reason.removeprefix("Skipped: ").strip())
+    return (match[1], match[2]) if match else None
+
+
+def declared(item: pytest.Item) -> list[str]:
+    """The requirements ``item`` declares as its preconditions, in order, each once."""
+    found = [str(arg) for mark in item.iter_markers(MARKER) for arg in mark.args]
+    return list(dict.fromkeys(found))

@@ -1,0 +1,284 @@
+"""What a run prepares once, at its start, before any check: foundations and credentials.
+
+The controller (the only process of a serial run, or the xdist controller before it starts
+its workers) does this once and hands the result to every worker:
+
+- the ids listed before the run (``baseline``): never the run's own, never touched;
+- the *foundations* every check stands on (:mod:`.preconditions`): the probe refuses an
+  anonymous call, a create works, the list shows the new token, each header form is
+  accepted, a delete works — each probed once, each failure named by its requirement;
+- *credentials* in every state a check needs: a valid manager token, a valid unprivileged
+  one, both again deleted, and both again with an expiry a few seconds ahead (created
+  first, and tried at once, so their expiry runs while everything else happens). Checks
+  present them; they never delete them.
+
+Ids of the new tokens are found with one list, not one list per token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from . import preconditions as pre
+from .client import ApiClient, AuthForm, server_time_ms
+from .journal import token_id
+from .profile import TargetProfile
+from .redact import REDACTOR
+from .tokens import LedgerError, TokenLedger
+
+#: how far ahead of the server's clock the expiring credentials expire
+SHORT_LIFE_MS = 3_000
+
+VALID_MANAGER = "valid-manager"
+VALID_UNPRIVILEGED = "valid-unprivileged"
+DELETED_MANAGER = "deleted-manager"
+DELETED_UNPRIVILEGED = "deleted-unprivileged"
+EXPIRED_MANAGER = "expired-manager"
+EXPIRED_UNPRIVILEGED = "expired-unprivileged"
+#: every prepared credential, in the order they are made (the expiring ones first)
+STATES = (
+    EXPIRED_MANAGER,
+    EXPIRED_UNPRIVILEGED,
+    VALID_MANAGER,
+    VALID_UNPRIVILEGED,
+    DELETED_MANAGER,
+    DELETED_UNPRIVILEGED,
+)
+
+
+@dataclass
+class Sample:
+    """One call made with a credential: its status, the server's clock, and when it returned (epoch s)."""
+
+    status: int
+    server_ms: int | None
+    at: float
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+    @classmethod
+    def of(cls, resp: httpx.Response) -> Sample:
+        return cls(resp.status_code, server_time_ms(resp), time.time())
+
+
+@dataclass
+class Credential:
+    """A token prepared for the run, in one state. The secret never shows in its repr."""
+
+    state: str
+    name: str
+    secret: str = field(repr=False)
+    roles: list[str]
+    id: int | None = None
+    expiration: int | None = None
+    #: calls made right after the create, before any expiry: ``probe/<form>`` and, for managers, ``list``
+    samples: dict[str, Sample] = field(default_factory=dict)
+    #: the create response's body, without the secret
+    response: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def manager(self) -> bool:
+        return self.state.endswith("manager")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Credential:
+        samples = {k: Sample(**v) for k, v in (data.get("samples") or {}).items()}
+        return cls(**{**data, "samples": samples})
+
+
+@dataclass
+class Prepared:
+    """Everything prepared at the start of the run; plain data, handed to xdist workers."""
+
+    baseline: list[int] = field(default_factory=list)
+    #: the names listed before the run (only counted when small: what a fresh deployment holds)
+    names_before: list[str] = field(default_factory=list)
+    #: foundation requirement -> why it failed (absent: it held)
+    failed: dict[str, str] = field(default_factory=dict)
+    #: credential state -> why it could not be made (its token was not listed)
+    missing: dict[str, str] = field(default_factory=dict)
+    credentials: dict[str, Credential] = field(default_factory=dict)
+    #: the expiry of the expiring credentials (epoch ms, server clock)
+    expiry_ms: int | None = None
+    anonymous_status: int | None = None
+
+    def blocked(self, requirement: str) -> str | None:
+        """Why the foundation ``requirement`` failed, or None when it held (or was not probed)."""
+        return self.failed.get(requirement)
+
+    def credential(self, state: str) -> Credential:
+        """The prepared credential in ``state``; blocks the check when it could not be made."""
+        cred = self.credentials.get(state)
+        if cred is None:
+            if state in self.missing:
+                pre.block(pre.LISTED, f"no {state} token could be prepared: {self.missing[state]}")
+            requirement, why = self._why_missing()
+            pre.block(requirement, f"no {state} token could be prepared: {why}")
+        return cred
+
+    def _why_missing(self) -> tuple[str, str]:
+        for requirement in (pre.CREATE, pre.LIST, pre.LISTED, pre.DELETE):
+            if requirement in self.failed:
+                return requirement, self.failed[requirement]
+        return pre.CREATE, "it was not made"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["credentials"] = {k: v.as_dict() for k, v in self.credentials.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Prepared:
+        creds = {k: Credential.from_dict(v) for k, v in (data.get("credentials") or {}).items()}
+        prepared = cls(**{**data, "credentials": creds})
+        for cred in creds.values():
+            REDACTOR.register(cred.secret)
+        return prepared
+
+
+def _fail(prepared: Prepared, requirement: str, why: str) -> None:
+    prepared.failed.setdefault(requirement, why)
+
+
+def prepare(
+    client: ApiClient, profile: TargetProfile, ledger: TokenLedger, *, states: Sequence[str] = STATES
+) -> Prepared:
+    """Probe the foundations and make the credentials; never raises for a target's misbehaviour.
+
+    A foundation that fails is recorded under its requirement and what depends on it is
+    not attempted: the checks standing on it are then blocked, and the requirement's own
+    check fails on its own.
+    """
+    prepared = Prepared()
+    form = ledger.admin_form
+
+    anonymous = client.probe(profile.probe_path)
+    prepared.anonymous_status = anonymous.status_code
+    if anonymous.is_success:
+        _fail(
+            prepared,
+            pre.ANONYMOUS_REFUSED,
+            f"an anonymous GET {profile.probe_path} was answered {anonymous.status_code}, so acceptance of a "
+            "credential there proves nothing (profile setting 'probe_path')",
+        )
+
+    try:
+        before = ledger._list()
+    except LedgerError as exc:
+        _fail(prepared, pre.LIST, str(exc))
+        return prepared
+    prepared.baseline = sorted({tid for i in before if (tid := token_id(i.get("id"))) is not None})
+    if len(before) <= 20:
+        prepared.names_before = [str(i.get("name")) for i in before]
+    ledger.baseline = frozenset(prepared.baseline)
+
+    now = server_time_ms(anonymous) or int(time.time() * 1000)
+    prepared.expiry_ms = now + SHORT_LIFE_MS
+    roles = {True: [profile.manager_role], False: [profile.unprivileged_role]}
+    made: dict[str, Any] = {}
+    for state in states:
+        manager = state.endswith("manager")
+        expiry = prepared.expiry_ms if state.startswith("expired") else None
+        body: dict[str, Any] = {"name": ledger.name(state), "roles": roles[manager]}
+        if expiry is not None:
+            body["expiryDate"] = expiry
+        try:
+            resp, tok = ledger.create_raw(body, attribute=False)
+        except httpx.HTTPError as exc:
+            _fail(prepared, pre.CREATE, f"creating a token got no answer ({type(exc).__name__})")
+            break
+        if tok is None:
+            _fail(
+                prepared,
+                pre.CREATE,
+                f"creating a token {body['name']!r} with the admin credential answered {resp.status_code}"
+                + ("" if resp.is_success else f": {REDACTOR.mask(resp.text[:200])}")
+                + ("; the answer carried no token" if resp.is_success else ""),
+            )
+            break
+        shown = {k: v for k, v in tok.response.items() if k != "token"}
+        cred = Credential(state, tok.name, tok.secret, list(roles[manager]), expiration=expiry, response=shown)
+        if expiry is not None:
+            # tried at once, while surely before the expiry, in both forms (and a list for the manager)
+            for f in AuthForm:
+                cred.samples[f"probe/{f.name}"] = Sample.of(client.probe(profile.probe_path, tok.secret, f))
+            if manager:
+                cred.samples["list"] = Sample.of(client.list_tokens(tok.secret, form=form))
+        made[state] = (cred, tok)
+    if not made:
+        return prepared
+
+    try:
+        found = ledger.attribute_all([tok for _cred, tok in made.values()])
+    except LedgerError as exc:
+        _fail(prepared, pre.LIST, str(exc))
+        return prepared
+    unlisted = []
+    for state, (cred, tok) in list(made.items()):
+        cred.id = found.get(tok.name)
+        if cred.id is None and tok.clash is not None:
+            _fail(
+                prepared,
+                pre.UNIQUE_IDS,
+                f"token {tok.name!r} is listed under id {tok.clash}, which another token made just before has",
+            )
+        if cred.id is None:
+            unlisted.append(f"token {tok.name!r} was created ({tok.status}) but is not listed")
+            del made[state]  # a check that needs it is blocked when it asks for it, saying why
+            prepared.missing[state] = unlisted[-1]
+    if not made:
+        # none of them is listed: nothing that needs the list can go on at all
+        _fail(prepared, pre.LISTED, unlisted[0])
+        return prepared
+
+    # the header forms: a manager token surely passes the probe, in each documented form
+    made_manager = made.get(VALID_MANAGER)
+    if made_manager is not None:
+        manager_secret = made_manager[0].secret
+        forms = ((AuthForm.X_API_KEY, pre.X_API_KEY_FORM), (AuthForm.AUTHORIZATION, pre.AUTHORIZATION_FORM))
+        for f, requirement in forms:
+            resp = client.probe(profile.probe_path, manager_secret, f)
+            if not resp.is_success:
+                _fail(
+                    prepared,
+                    requirement,
+                    f"a valid manager token presented as {f.value} was refused ({resp.status_code}) on "
+                    f"{profile.probe_path}",
+                )
+        if pre.X_API_KEY_FORM not in prepared.failed:
+            listing = client.list_tokens(manager_secret, form=AuthForm.X_API_KEY)
+            if not listing.is_success:
+                _fail(
+                    prepared,
+                    pre.X_API_KEY_MANAGEMENT,
+                    f"a valid manager token presented as X-API-Key may not list tokens ({listing.status_code}), "
+                    "though it passes the probe",
+                )
+
+    for state in (DELETED_MANAGER, DELETED_UNPRIVILEGED):
+        if state not in made:
+            continue
+        cred, tok = made[state]
+        try:
+            resp = ledger.delete(tok)
+        except httpx.HTTPError as exc:
+            _fail(prepared, pre.DELETE, f"deleting a token got no answer ({type(exc).__name__})")
+            del made[state]
+            continue
+        if not resp.is_success:
+            why = f"deleting token {tok.id} with the admin credential answered {resp.status_code}"
+            _fail(prepared, pre.DELETE, why)
+            del made[state]
+
+    prepared.credentials = {state: cred for state, (cred, _tok) in made.items()}
+    return prepared

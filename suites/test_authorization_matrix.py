@@ -1,0 +1,436 @@
+"""Authorization on every call, for every state a credential can be in: one matrix.
+
+Rows are credential states: a valid manager token, a valid unprivileged one, each of those
+deleted, each expired, an unknown token shaped like an issued one, a malformed value, no
+credential at all, and (on a managed target) a bootstrap token past its ttl. Columns are the
+calls: the probe, ``GET /api/server/info``, list, create, and delete (of a token the run owns,
+so a wrongly accepted delete shows). Every cell is checked in both header forms.
+
+What each cell expects comes from the documented behaviour: a valid manager token is accepted
+everywhere; an unprivileged one passes the probe and server info and is refused token
+management; every other state is refused everywhere. Refusal statuses follow the profile's
+``expect`` settings (401 or 403 unless pinned). A refused create or delete changes nothing
+(the admin's list says so). Separately, no response of the matrix — success or error, any
+status — may carry in its body or any header a secret presented in that request or issued
+during the run.
+
+Cost: the credentials were prepared once at the start of the run (``prepare.py``; the
+expiring ones were made first, so their expiry ran out while other checks ran). The calls of
+one row in one header form are made once, together, and followed by one list; each cell is
+then judged from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from sts_conformance import fleet
+from sts_conformance import preconditions as pre
+from sts_conformance import prepare as prep
+from sts_conformance.checks import (
+    CLOCK_MARGIN_MS,
+    FORM_REQUIREMENT,
+    expect_accepted_before,
+    listed,
+)
+from sts_conformance.client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, Exchange
+from sts_conformance.redact import REDACTOR
+
+UNKNOWN = "unknown"
+MALFORMED = "malformed"
+NONE = "none"
+BOOTSTRAP_EXPIRED = "bootstrap-expired"
+
+#: the rows, in the order the matrix is read
+STATES = (
+    prep.VALID_MANAGER,
+    prep.VALID_UNPRIVILEGED,
+    prep.DELETED_MANAGER,
+    prep.DELETED_UNPRIVILEGED,
+    prep.EXPIRED_MANAGER,
+    prep.EXPIRED_UNPRIVILEGED,
+    UNKNOWN,
+    MALFORMED,
+    NONE,
+    BOOTSTRAP_EXPIRED,
+)
+#: the columns
+CALLS = ("probe", "server-info", "list", "create", "delete")
+MANAGEMENT = ("list", "create", "delete")
+FORM_IDS = {AuthForm.AUTHORIZATION: "Authorization-ApiKey", AuthForm.X_API_KEY: "X-API-Key"}
+
+ACCEPTED, FORBIDDEN, UNAUTHENTICATED = "accepted", "forbidden", "unauthenticated"
+
+
+def expected(state: str, call: str) -> str:
+    """What the documentation says a call with a credential in ``state`` gets."""
+    if state == prep.VALID_MANAGER:
+        return ACCEPTED
+    if state == prep.VALID_UNPRIVILEGED:
+        return FORBIDDEN if call in MANAGEMENT else ACCEPTED
+    return UNAUTHENTICATED
+
+
+def requirement(state: str, call: str, form: AuthForm) -> str:
+    """The catalogue requirement a cell traces to."""
+    if state == prep.VALID_MANAGER:
+        return {"probe": FORM_REQUIREMENT[form], "server-info": "ST-AUTH-011"}.get(call, "ST-AUTH-004")
+    if state == prep.VALID_UNPRIVILEGED:
+        return "ST-ROLE-002" if call in MANAGEMENT else "ST-ROLE-003"
+    if state in (prep.DELETED_MANAGER, prep.DELETED_UNPRIVILEGED):
+        return "ST-AUTH-007"
+    if state in (prep.EXPIRED_MANAGER, prep.EXPIRED_UNPRIVILEGED):
+        return "ST-EXP-006"
+    if state == BOOTSTRAP_EXPIRED:
+        return "ST-BOOT-003"
+    if state == NONE:
+        return {"probe": "ST-AUTH-001", "server-info": "ST-AUTH-011"}.get(call, "ST-AUTH-006")
+    return "ST-AUTH-006"
+
+
+def _preconditions(state: str, call: str, form: AuthForm) -> list[str]:
+    needs = [FORM_REQUIREMENT[form]]
+    if expected(state, call) == ACCEPTED:
+        needs.append(pre.ANONYMOUS_REFUSED)  # acceptance on a call that accepts anyone proves nothing
+    if call in ("create", "delete") and state != BOOTSTRAP_EXPIRED:
+        needs += [pre.CREATE, pre.LIST, pre.LISTED]  # the victim, and the list that shows what changed
+    return needs
+
+
+def _cell_param(state: str, call: str, form: AuthForm) -> Any:
+    return pytest.param(
+        state,
+        call,
+        form,
+        id=f"{state}/{call}/{FORM_IDS[form]}",
+        marks=[
+            pytest.mark.requirement(requirement(state, call, form)),
+            pytest.mark.precondition(*_preconditions(state, call, form)),
+        ],
+    )
+
+
+CELLS = [_cell_param(state, call, form) for state in STATES for call in CALLS for form in FORM_IDS]
+ROWS = [
+    pytest.param(state, form, id=f"{state}/{FORM_IDS[form]}", marks=pytest.mark.precondition(FORM_REQUIREMENT[form]))
+    for state in STATES
+    for form in FORM_IDS
+]
+
+
+# -- making the calls of one row ------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One call of a row, and what the admin's list showed of its effect."""
+
+    status: int | None
+    body: str = field(default="", repr=False)
+    headers: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    error: str | None = None
+    #: the secrets known before the call (issued during the run), and the one it presented
+    known_before: frozenset[str] = field(default=frozenset(), repr=False)
+    presented: str | None = field(default=None, repr=False)
+    #: create: the name sent and whether the list shows it; delete: whether the victim is still listed
+    name: str | None = None
+    created: bool | None = None
+    victim_kept: bool | None = None
+    #: the request and response as a failure report shows them (masked)
+    exchange: Exchange | None = field(default=None, repr=False)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @classmethod
+    def of(cls, resp: httpx.Response, known: frozenset[str], presented: str | None) -> Call:
+        made = EXCHANGES.snapshot()
+        return cls(
+            resp.status_code,
+            resp.text,
+            list(resp.headers.multi_items()),
+            None,
+            known,
+            presented,
+            exchange=made[-1] if made else None,
+        )
+
+
+@dataclass
+class Row:
+    state: str
+    form: AuthForm
+    calls: dict[str, Call]
+    #: set when the row could not be judged at all: (requirement blocking it, or None to fail, message)
+    problem: tuple[str | None, str] | None = None
+
+
+@dataclass
+class Presented:
+    """What a row presents, and where: the headers, and the client of the target (or instance) it calls."""
+
+    headers: dict[str, str]
+    secret: str | None
+    client: ApiClient
+    admin: tuple[str, AuthForm]
+    victim_id: int | None = None
+
+
+def _same_shape_unknown(secret: str, peer: str) -> str:
+    """A never-issued token shaped like ``secret``: the prefix it shares with ``peer``, then random
+    characters of the same kind (digit, lower, upper) wherever ``secret`` has a letter or digit."""
+    keep = next((i for i, (x, y) in enumerate(zip(secret, peer, strict=False)) if x != y), min(len(secret), len(peer)))
+    pools = (string.digits, string.ascii_lowercase, string.ascii_uppercase)
+    chars = list(secret[:keep])
+    for ch in secret[keep:]:
+        pool = next((p for p in pools if ch in p), None)
+        chars.append(secrets.choice(pool) if pool else ch)
+    candidate = "".join(chars)
+    return candidate if candidate != secret else secrets.token_hex(max(16, len(secret)))
+
+
+class Matrix:
+    """The rows of the matrix this worker has run, each run once on first use."""
+
+    def __init__(self, target: Any, ledger: Any):
+        self.target = target
+        self.ledger = ledger
+        self.rows: dict[tuple[str, AuthForm], Row] = {}
+        self._victim: Any = None
+        self._unknown: str | None = None
+        self._malformed = f"{secrets.token_hex(5)} ,;{secrets.token_hex(5)}"
+        self._instance_clients: list[ApiClient] = []
+        REDACTOR.register(self._malformed)
+
+    def close(self) -> None:
+        for client in self._instance_clients:
+            client.close()
+
+    def row(self, state: str, form: AuthForm) -> Row:
+        key = (state, form)
+        if key not in self.rows:
+            self.rows[key] = self._run(state, form)
+        return self.rows[key]
+
+    # -- the credential of a row --------------------------------------------------------------
+
+    def _presented(self, state: str, form: AuthForm) -> Presented:
+        t = self.target
+        admin = (t.admin_token, t.admin_form)
+        secret: str | None
+        if state == BOOTSTRAP_EXPIRED:
+            return self._bootstrap_expired(form)
+        if state == NONE:
+            headers = {} if form is AuthForm.X_API_KEY else {"Authorization": "ApiKey"}
+            return Presented(headers, None, t.client, admin)
+        if state == UNKNOWN:
+            if self._unknown is None:
+                a = t.credential(prep.VALID_UNPRIVILEGED).secret
+                b = t.credential(prep.VALID_MANAGER).secret
+                self._unknown = _same_shape_unknown(a, b)
+                REDACTOR.register(self._unknown)
+            secret = self._unknown
+        elif state == MALFORMED:
+            secret = self._malformed
+        else:
+            cred = t.credential(state)
+            if state.startswith("expired"):
+                assert cred.expiration is not None
+                expect_accepted_before(cred.samples[f"probe/{form.name}"], cred.expiration, f"the {state} token")
+                t.wait_until_server_time(cred.expiration + CLOCK_MARGIN_MS)
+            secret = cred.secret
+        return Presented(form.headers(secret), secret, t.client, admin)
+
+    def _bootstrap_expired(self, form: AuthForm) -> Presented:
+        t = self.target
+        label = fleet.matrix_label(t.profile)
+        if not t.managed or label is None:
+            pytest.skip(
+                "the bootstrap-expired row needs a bootstrap token with a short ttl: profile setting 'launch' "
+                "(and 'bootstrap.ttl_spellings' with a ttl of at most 10 s)"
+            )
+        inst = t.instance(label)
+        if inst.error is not None:
+            raise AssertionError(f"the instance with bootstrap {label} is not usable: {inst.error}")
+        ttl_ms = fleet.duration_ms(inst.ttl or "") or 0
+        first = inst.first[form.name]
+        if not first.accepted:
+            elapsed_ms = (first.at - inst.launched_at) * 1000
+            if elapsed_ms >= ttl_ms:
+                pytest.skip(f"inconclusive: the instance first answered {elapsed_ms:.0f} ms after launch, past its ttl")
+            raise AssertionError(
+                f"the bootstrap token with ttl {inst.ttl!r} was refused ({first.status}) in form {form.value} "
+                f"{elapsed_ms:.0f} ms after the instance was launched, before its ttl"
+            )
+        client = t.instance_client(inst)
+        self._instance_clients.append(client)
+        fleet.wait_past_ttl(client, inst, ttl_ms, t.profile.probe_path)
+        if not inst.observer:
+            pre.block(pre.CREATE, "no token could be made on the instance with its bootstrap token, before its ttl")
+        return Presented(
+            form.headers(inst.token), inst.token, client, (inst.observer, AuthForm[inst.observer_form]), inst.victim_id
+        )
+
+    def _victim_for(self, presented: Presented) -> Any:
+        """A token of the run to aim the delete at (on the main target); a new one once one is gone."""
+        if presented.client is not self.target.client:
+            return None
+        if self._victim is None or self._victim.deleted:
+            self._victim = self.ledger.create("mx-victim", roles=[self.target.profile.unprivileged_role])
+        return self._victim
+
+    # -- the calls ----------------------------------------------------------------------------
+
+    def _run(self, state: str, form: AuthForm) -> Row:
+        presented = self._presented(state, form)
+        victim = self._victim_for(presented)
+        victim_id = victim.id if victim is not None else presented.victim_id
+        c, h = presented.client, presented.headers
+        calls: dict[str, Call] = {}
+
+        def send(call: str, method: str, path: str, *, api: bool = True, body: Any = None) -> httpx.Response:
+            known = REDACTOR.secrets()
+            resp = c.request(method, path, headers=h, api=api, json_body=body)
+            calls[call] = Call.of(resp, known, presented.secret)
+            return resp
+
+        send("probe", "GET", self.target.profile.probe_path, api=False)
+        send("server-info", "GET", "/server/info")
+        send("list", "GET", TOKENS_PATH)
+        name = self.ledger.name(f"mx-{state}")
+        body = {"name": name, "roles": [self.target.profile.unprivileged_role]}
+        created = None
+        if c is self.target.client:
+            known = REDACTOR.secrets()
+            resp, created = self.ledger.create_raw(body, headers=h, attribute=False)
+            calls["create"] = Call.of(resp, known, presented.secret)
+        else:
+            _register_issued(send("create", "POST", TOKENS_PATH, body=body))
+        calls["create"].name = name
+        if victim_id is not None:
+            send("delete", "DELETE", f"{TOKENS_PATH}/{victim_id}")
+
+        items = self._admin_list(presented)
+        calls["create"].created = any(i.get("name") == name for i in items)
+        if created is not None:
+            self.ledger.attribute_all([created], items)
+        if "delete" in calls:
+            calls["delete"].victim_kept = listed(items, victim_id) is not None
+            if victim is not None and not calls["delete"].victim_kept:
+                self.ledger.forget(victim)
+        return Row(state, form, calls)
+
+    def _admin_list(self, presented: Presented) -> list[dict[str, Any]]:
+        if presented.client is self.target.client:
+            return self.ledger.list_items()
+        secret, form = presented.admin
+        resp = presented.client.list_tokens(secret, form=form)
+        try:
+            items = resp.json()
+        except ValueError:
+            items = None
+        if not resp.is_success or not isinstance(items, list):
+            pre.block(pre.LIST, f"listing tokens on the instance answered {resp.status_code}")
+        return [i for i in items if isinstance(i, dict)]
+
+
+def _register_issued(resp: httpx.Response) -> None:
+    """Mask a secret a (wrongly accepted) create answered with, like every secret the run sees."""
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        REDACTOR.register(resp.json().get("token"))
+
+
+@pytest.fixture(scope="session")
+def matrix(target, ledger) -> Iterator[Matrix]:
+    m = Matrix(target, ledger)
+    yield m
+    m.close()
+
+
+# -- the checks ---------------------------------------------------------------------------------------
+
+
+def _what(state: str, call: str, form: AuthForm) -> str:
+    credential = {NONE: "no credential", MALFORMED: "a malformed credential", UNKNOWN: "an unknown token"}.get(
+        state, f"a {state.replace('-', ' ')} token"
+    )
+    return f"{call} with {credential} in the {form.value} form"
+
+
+@pytest.mark.parametrize(("state", "call", "form"), CELLS)
+def test_authorization(target, matrix, state, call, form):
+    """Each call answers each credential state as documented, in each header form; a refusal changes nothing."""
+    row = matrix.row(state, form)
+    if call not in row.calls:
+        pytest.skip(f"no token of the run to aim a delete at on the target of the {state} row")
+    got = row.calls[call]
+    what = _what(state, call, form)
+    want = expected(state, call)
+    problem = _judge(target, got, want, what)
+    if problem is not None:
+        # the row's calls were made together: a failure report shows this cell's own exchange
+        EXCHANGES.clear()
+        if got.exchange is not None:
+            EXCHANGES.add(got.exchange)
+        raise AssertionError(problem)
+
+
+def _judge(target, got: Call, want: str, what: str) -> str | None:
+    """What is wrong with a cell's outcome, or None."""
+    if want == ACCEPTED:
+        if not got.accepted:
+            return f"{what}: expected it to be accepted (2xx), got {got.status}"
+        if got.created is False:
+            return f"{what}: answered {got.status}, but no token named {got.name!r} is listed"
+        if got.victim_kept:
+            return f"{what}: answered {got.status}, but the token is still listed"
+        return None
+    allowed = target.expect.forbidden_status if want == FORBIDDEN else target.expect.unauthenticated_status
+    if got.status not in allowed:
+        verdict = "accepted it" if got.accepted else "answered"
+        wanted = " or ".join(map(str, allowed))
+        return f"{what}: expected refusal with {wanted}, but the target {verdict} with {got.status}"
+    if got.created:
+        return f"{what}: refused with {got.status}, yet a token named {got.name!r} was created"
+    if got.victim_kept is False:
+        return f"{what}: refused with {got.status}, yet the token it named is gone from the list"
+    return None
+
+
+def _carried(got: Call) -> list[str]:
+    """Which secrets (as labels) a response carries in its body or headers."""
+    texts = [got.body, *(f"{k}: {v}" for k, v in got.headers)]
+    with contextlib.suppress(ValueError):
+        # a secret may hide behind JSON escapes (\u002f for /) in the raw body
+        texts.append(json.dumps(json.loads(got.body), ensure_ascii=False))
+    labels = []
+    if got.presented and any(got.presented in t for t in texts):
+        labels.append("the credential presented in that request")
+    issued = [s for s in got.known_before if s != got.presented and any(s in t for t in texts)]
+    if issued:
+        labels.append(f"{len(issued)} secret(s) issued earlier in the run")
+    return labels
+
+
+@pytest.mark.requirement("ST-ONCE-006")
+@pytest.mark.parametrize(("state", "form"), ROWS)
+def test_no_response_echoes_a_secret(target, matrix, state, form):
+    """No response of the row, success or error, carries a secret presented in it or issued during the run."""
+    try:
+        row = matrix.row(state, form)
+    except AssertionError as exc:  # the row could not be made: its cells fail for it, on their own requirement
+        pre.block(requirement(state, "probe", form), str(exc).splitlines()[0])
+    leaks = {call: carried for call, got in row.calls.items() if (carried := _carried(got))}
+    assert not leaks, "responses carry secrets (masked in this report): " + "; ".join(
+        f"{call} ({row.calls[call].status}): {', '.join(labels)}" for call, labels in leaks.items()
+    )
