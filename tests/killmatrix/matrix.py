@@ -1,11 +1,15 @@
-"""The kill matrix: the conformance suites run against the faithful reference and every fault.
+"""The kill matrix: the conformance suites run against the faithful reference, every correct
+variant of it, and every fault.
 
 Each entry is one ``python -m pytest suites`` in a subprocess, exactly as a user runs it,
 against a managed target given with ``--target``: the faithful entries use the shipped
-profiles, each fault entry a copy of ``fixtures/targets/reference.yaml`` whose launch adds
-``--fault NAME``. Each run is serial (no xdist), with the default Hypothesis profile
-(``quick``) and a temporary ``--report-dir``; which tests failed, and the requirements they
-carry, come from the small plugin in ``collect_plugin.py``.
+profiles; each variant entry (a correct implementation that resolves an open point
+differently, ``sts_reference/variants.py``) and each fault entry a copy of
+``fixtures/targets/reference.yaml`` whose launch adds ``--variant NAME`` or ``--fault NAME``.
+Each run is serial (no xdist), with the default Hypothesis profile (``quick``) and a
+temporary ``--report-dir``; the verdict, which requirements failed and which were blocked
+come from the run's own ``conformance.json``, what it cost the target (requests, tokens
+created) from the reference's ``--stats-file`` of every instance it launched.
 
 Entries run concurrently in a pool of subprocesses (``KILLMATRIX_WORKERS``, default 3). A
 suite run spends about half its time waiting (on expiries, and on round trips between the
@@ -21,7 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -35,12 +41,11 @@ import yaml
 
 from sts_conformance.requirements import catalogue
 from sts_reference.faults import FAULTS
+from sts_reference.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ROOT / "fixtures" / "targets"
 REPORTS = ROOT / "reports"
-PLUGIN = "tests.killmatrix.collect_plugin"
-RESULTS_ENV = "KILLMATRIX_RESULTS"
 WORKERS_ENV = "KILLMATRIX_WORKERS"
 DEFAULT_WORKERS = 3
 #: One suite run normally takes well under a minute; a run that hangs is stopped here.
@@ -58,62 +63,73 @@ SLOWEST = ("x-api-key-ignored", "ids-listed-as-strings", "delete-removes-next", 
 
 @dataclass(frozen=True)
 class Entry:
-    """One run of the matrix: a faithful profile, or the reference with one fault."""
+    """One run of the matrix: a faithful profile, the reference as a correct variant, or with one fault."""
 
     key: str
     profile: str
     fault: str | None = None
+    variant: str | None = None
 
     @property
     def faithful(self) -> bool:
+        """A correct implementation: the run must pass."""
         return self.fault is None
 
 
 def entries() -> list[Entry]:
     """Every entry of the matrix, in the order they are started: the longest runs first."""
     faithful = [Entry(name, name) for name in FAITHFUL]
+    variants = [Entry(f"variant:{name}", "reference", variant=name) for name in VARIANTS]
     faults = sorted(FAULTS, key=lambda name: name not in SLOWEST)  # stable: catalogue order otherwise
-    return faithful + [Entry(name, "reference", name) for name in faults]
+    return faithful + [Entry(name, "reference", name) for name in faults] + variants
 
 
 @dataclass
 class Outcome:
-    """What one run did: its exit status, time, and every test phase that did not pass."""
+    """What one run did: its exit status, time, its report (requirement statuses) and its cost to the target."""
 
     entry: Entry
     exit_status: int
     seconds: float
-    tests: list[dict[str, Any]] = field(default_factory=list)
+    #: requirement id -> status, from the run's conformance.json (empty when it wrote none)
+    statuses: dict[str, str] = field(default_factory=dict)
+    #: node ids of the tests that failed or errored
+    failed_tests: list[str] = field(default_factory=list)
+    root_causes: list[dict[str, Any]] = field(default_factory=list)
+    tests_passed: int = 0
+    tests_blocked: int = 0
+    #: summed over every instance the run launched (the reference's --stats-file)
+    requests: int = 0
+    tokens_created: int = 0
+    tokens_left: int = 0
+    leftovers: int = 0
     attempts: int = 1
     output_tail: str = ""
 
-    @property
-    def failures(self) -> list[dict[str, Any]]:
-        return [t for t in self.tests if t["outcome"] in ("failed", "error")]
+    def _with(self, *statuses: str) -> list[str]:
+        return sorted(rid for rid, status in self.statuses.items() if status in statuses)
 
     @property
     def failed_requirements(self) -> list[str]:
-        return sorted({rid for t in self.failures for rid in t["requirements"]})
+        return self._with("failed", "error")
 
     @property
-    def passed_tests(self) -> int:
-        return sum(1 for t in self.tests if t["when"] == "call" and t["outcome"] == "passed")
+    def blocked_requirements(self) -> list[str]:
+        return self._with("blocked")
+
+    @property
+    def failures(self) -> list[str]:
+        return self.failed_tests
 
     def to_json(self) -> dict[str, Any]:
         """Everything needed to rebuild the outcome in another process (xdist workers share one run)."""
-        return {
-            "key": self.entry.key,
-            "exit_status": self.exit_status,
-            "seconds": self.seconds,
-            "tests": self.tests,
-            "attempts": self.attempts,
-            "output_tail": self.output_tail,
-        }
+        data = {k: v for k, v in self.__dict__.items() if k != "entry"}
+        return {"key": self.entry.key, **data}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
         entry = next(e for e in entries() if e.key == data["key"])
-        return cls(entry, data["exit_status"], data["seconds"], data["tests"], data["attempts"], data["output_tail"])
+        return cls(entry, **{k: v for k, v in data.items() if k != "key"})
 
     def as_dict(self) -> dict[str, Any]:
         """The outcome as the written matrix shows it."""
@@ -121,46 +137,84 @@ class Outcome:
         return {
             "entry": self.entry.key,
             "fault": self.entry.fault,
-            "description": FAULTS.get(self.entry.fault or ""),
+            "variant": self.entry.variant,
+            "description": FAULTS.get(self.entry.fault or "") or VARIANTS.get(self.entry.variant or ""),
             "profile": self.entry.profile,
             "exit_status": self.exit_status,
             "seconds": round(self.seconds, 1),
             "attempts": self.attempts,
-            "tests_passed": self.passed_tests,
-            "tests_failed": len(self.failures),
+            "tests_passed": self.tests_passed,
+            "tests_failed": len(self.failed_tests),
+            "tests_blocked": self.tests_blocked,
             "caught_by": [
                 {"requirement": rid, "level": known[rid].level if rid in known else "?"}
                 for rid in self.failed_requirements
             ],
-            "failed_tests": sorted({t["nodeid"] for t in self.failures}),
+            "failed_requirements": len(self.failed_requirements),
+            "blocked_requirements": self.blocked_requirements,
+            "root_causes": [
+                {"requirement": c["requirement"], "blocked_checks": c["blocked_checks"]} for c in self.root_causes
+            ],
+            "requests": self.requests,
+            "tokens_created": self.tokens_created,
+            "tokens_left": self.tokens_left,
+            "failed_tests": self.failed_tests,
         }
 
 
 def profile_for(entry: Entry, directory: Path) -> Path:
-    """The profile file the entry's run is given with ``--target``."""
+    """The profile file the entry's run is given with ``--target``; its launch writes stats into ``directory``."""
     source = TARGETS / f"{entry.profile}.yaml"
-    if entry.fault is None:
-        return source
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    data["name"] = f"{data['name']}+{entry.fault}"
-    data["description"] = f"reference deployment with the fault {entry.fault}: {FAULTS[entry.fault]}"
-    data["launch"] = f"{data['launch']} --fault {entry.fault}"
-    path = directory / f"{entry.key}.yaml"
+    launch = f"{data['launch']} --stats-file {directory / 'stats-{port}.json'}"
+    if entry.fault is not None:
+        data["name"] = f"{data['name']}+{entry.fault}"
+        data["description"] = f"reference deployment with the fault {entry.fault}: {FAULTS[entry.fault]}"
+        launch += f" --fault {entry.fault}"
+    if entry.variant is not None:
+        data["name"] = f"{data['name']}+{entry.variant}"
+        data["description"] = f"reference deployment, correct variant {entry.variant}: {VARIANTS[entry.variant]}"
+        launch += f" --variant {entry.variant}"
+    data["launch"] = launch
+    path = directory / f"{entry.key.replace(':', '-')}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
 
-def _environment(results: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STS_", "PYTEST_", "KILLMATRIX_"))}
-    env[RESULTS_ENV] = str(results)
-    return env
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("STS_", "PYTEST_", "KILLMATRIX_"))}
+
+
+def _read_report(outcome: Outcome, report: Path) -> None:
+    try:
+        doc = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    outcome.statuses = {r["id"]: r["status"] for r in doc.get("requirements", [])}
+    tests = {t["nodeid"]: t["outcome"] for r in doc.get("requirements", []) for t in r.get("tests", [])}
+    outcome.failed_tests = sorted(n for n, o in tests.items() if o in ("failed", "error"))
+    outcome.tests_passed = sum(1 for o in tests.values() if o == "passed")
+    outcome.tests_blocked = sum(1 for o in tests.values() if o == "blocked")
+    outcome.root_causes = doc.get("root_causes", [])
+    outcome.leftovers = len(doc.get("leftovers", []))
+
+
+def _read_stats(outcome: Outcome, work: Path) -> None:
+    for path in work.glob("stats-*.json"):
+        try:
+            stats = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        outcome.requests += int(stats.get("requests", 0))
+        outcome.tokens_created += int(stats.get("tokens_created", 0))
+        outcome.tokens_left += int(stats.get("tokens_alive", 0))
 
 
 def _run_once(entry: Entry, directory: Path) -> Outcome:
-    work = directory / entry.key
-    work.mkdir(parents=True, exist_ok=True)
-    results = work / "results.jsonl"
-    results.unlink(missing_ok=True)
+    work = directory / entry.key.replace(":", "-")
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
     cmd = [
         sys.executable,
         "-m",
@@ -172,15 +226,13 @@ def _run_once(entry: Entry, directory: Path) -> Outcome:
         str(work / "reports"),
         "-p",
         "no:cacheprovider",
-        "-p",
-        PLUGIN,
         "-q",
     ]
     started = time.monotonic()
     log = work / "output.txt"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=_environment(results), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=ROOT, env=_environment(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             status = proc.wait(timeout=RUN_TIMEOUT_S)
@@ -192,12 +244,11 @@ def _run_once(entry: Entry, directory: Path) -> Outcome:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             status = -1
-    seconds = time.monotonic() - started
-    tests = []
-    if results.exists():
-        tests = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
-    tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
-    return Outcome(entry, status, seconds, tests, output_tail=tail)
+    outcome = Outcome(entry, status, time.monotonic() - started)
+    _read_report(outcome, work / "reports" / "conformance.json")
+    _read_stats(outcome, work)
+    outcome.output_tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
+    return outcome
 
 
 def run_entry(entry: Entry, directory: Path) -> Outcome:
@@ -230,14 +281,21 @@ def run_matrix(
 
 def write_reports(outcomes: dict[str, Outcome], wall_s: float, workers: int, out: Path = REPORTS) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    order = [*FAITHFUL, *FAULTS]  # the catalogue's order reads best
+    order = [e.key for e in entries() if e.fault is None and e.variant is None]
+    order += [f"variant:{name}" for name in VARIANTS] + list(FAULTS)  # the catalogues' order reads best
     ordered = [outcomes[key] for key in order if key in outcomes]
+    faults = [o for o in ordered if o.entry.fault]
+    counts = sorted(len(o.failed_requirements) for o in faults)
     doc = {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "complete": len(ordered) == len(entries()),
         "workers": workers,
         "wall_seconds": round(wall_s, 1),
         "serial_seconds": round(sum(o.seconds for o in ordered), 1),
+        "failed_requirements_per_fault": {
+            "median": statistics.median(counts) if counts else None,
+            "max": max(counts) if counts else None,
+        },
         "entries": [o.as_dict() for o in ordered],
     }
     json_path = out / "kill-matrix.json"
@@ -250,23 +308,41 @@ def write_reports(outcomes: dict[str, Outcome], wall_s: float, workers: int, out
 def render_markdown(doc: dict[str, Any]) -> str:
     faults = [e for e in doc["entries"] if e["fault"]]
     caught = [e for e in faults if e["caught_by"]]
+    per = doc["failed_requirements_per_fault"]
     lines = [
         "# Kill matrix",
         "",
         f"Generated {doc['generated']}{'' if doc['complete'] else ' (partial: not every entry ran)'}. "
-        f"{len(caught)} of {len(faults)} faults caught. Wall time {doc['wall_seconds']:.0f} s with "
-        f"{doc['workers']} concurrent runs (the runs took {doc['serial_seconds']:.0f} s in total).",
+        f"{len(caught)} of {len(faults)} faults caught; failed requirements per fault: median {per['median']}, "
+        f"at most {per['max']}. Wall time {doc['wall_seconds']:.0f} s with {doc['workers']} concurrent runs "
+        f"(the runs took {doc['serial_seconds']:.0f} s in total).",
         "",
-        "| target | exit | time | failed tests | caught by |",
-        "|---|---:|---:|---:|---|",
+        "| target | exit | time | requests | tokens | failed tests | blocked tests | caught by (failed requirements) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for e in doc["entries"]:
-        name = f"`{e['fault']}`" if e["fault"] else f"**faithful** ({e['profile']})"
+        if e["fault"]:
+            name = f"`{e['fault']}`"
+        elif e["variant"]:
+            name = f"correct variant `{e['variant']}`"
+        else:
+            name = f"**faithful** ({e['profile']})"
         by = ", ".join(f"{c['requirement']}{'' if c['level'] == 'MUST' else ' (SHOULD)'}" for c in e["caught_by"])
         if not e["fault"]:
             by = "— (passes)" if not e["caught_by"] else f"FALSE FAILURES: {by}"
-        row = [name, str(e["exit_status"]), f"{e['seconds']:.0f} s", str(e["tests_failed"]), by or "NOTHING"]
+        row = [
+            name,
+            str(e["exit_status"]),
+            f"{e['seconds']:.0f} s",
+            str(e["requests"]),
+            str(e["tokens_created"]),
+            str(e["tests_failed"]),
+            str(e["tests_blocked"]),
+            by or "NOTHING",
+        ]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "## The faults", ""]
     lines += [f"- `{e['fault']}`: {e['description']}" for e in faults]
+    lines += ["", "## The correct variants", ""]
+    lines += [f"- `{e['variant']}`: {e['description']}" for e in doc["entries"] if e["variant"]]
     return "\n".join(lines) + "\n"
