@@ -21,8 +21,11 @@ given with ``--hypothesis-seed=N`` or a fresh one that the failure report names.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
@@ -48,7 +51,7 @@ _SERVER_FACING: dict[str, Any] = {
     "phases": PHASES,
 }
 
-settings.register_profile(QUICK, max_examples=25, stateful_step_count=12, database=None, **_SERVER_FACING)
+settings.register_profile(QUICK, max_examples=12, stateful_step_count=10, database=None, **_SERVER_FACING)
 settings.register_profile(THOROUGH, max_examples=400, stateful_step_count=40, database=None, **_SERVER_FACING)
 
 
@@ -74,14 +77,57 @@ def base_settings() -> settings:
     return settings(quick, verbosity=current.verbosity, phases=(*quick.phases, *explain))
 
 
-def suite_settings(share: float = 1.0, *, minimum: int = 1, **overrides: Any) -> settings:
+#: the default ``--time-budget``: what a CI job against a distant staging cluster should wait at most
+DEFAULT_TIME_BUDGET_S = 120.0
+#: the part of the budget the Hypothesis checks may use together (the rest is every other check)
+FUZZ_FRACTION = 0.5
+#: what the shares of all Hypothesis checks of the suites add up to, roughly (names 1, roles 1,
+#: the lifecycle model 0.25, the boundary lengths 0.04 each)
+SHARE_TOTAL = 4.0
+
+
+@dataclass(frozen=True)
+class FuzzBudget:
+    """What a run may spend on generated examples: its time budget and the target's latency.
+
+    Against a target that answers in milliseconds the profile's own numbers apply; against a
+    distant one (150 ms a round trip) each Hypothesis check gets at most its share of the
+    budget, counted in requests: ``seconds × FUZZ_FRACTION × share / SHARE_TOTAL / (latency ×
+    requests per example)`` examples, never fewer than the check's minimum.
+    """
+
+    seconds: float = DEFAULT_TIME_BUDGET_S
+    latency_s: float = 0.0
+
+    def cap(self, share: float, requests_per_example: float) -> int | None:
+        """The most examples a check with this share may run; None when the budget does not bind."""
+        if self.latency_s <= 0 or requests_per_example <= 0:
+            return None
+        seconds = self.seconds * FUZZ_FRACTION * share / SHARE_TOTAL
+        return math.floor(seconds / (self.latency_s * requests_per_example))
+
+
+def suite_settings(
+    share: float = 1.0,
+    *,
+    minimum: int = 1,
+    budget: FuzzBudget | None = None,
+    requests_per_example: float = 4.0,
+    **overrides: Any,
+) -> settings:
     """Settings for one server-facing test: the active profile, ``share`` of its examples.
 
     ``share`` lets a test that runs many times (parametrised) or whose examples are long
-    (a state machine) scale the profile's ``max_examples`` down, never below ``minimum``.
+    (a state machine) scale the profile's ``max_examples`` down, never below ``minimum``;
+    ``budget`` caps them further so the run fits its time budget against a slow target
+    (``requests_per_example`` says what one example costs).
     """
     base = base_settings()
-    examples = max(minimum, round(base.max_examples * share))
+    examples = round(base.max_examples * share)
+    cap = budget.cap(share, requests_per_example) if budget is not None else None
+    if cap is not None:
+        examples = min(examples, cap)
+    examples = max(minimum, examples)
     health = sorted({*base.suppress_health_check, HealthCheck.too_slow}, key=lambda h: h.name)
     return settings(
         base,
@@ -91,6 +137,35 @@ def suite_settings(share: float = 1.0, *, minimum: int = 1, **overrides: Any) ->
         suppress_health_check=health,
         **overrides,
     )
+
+
+#: Shrinking a failing example replays it many times against the target (each replay a few
+#: requests, maybe a token): a run against a defective target stops shrinking after this many
+#: shrinks or this many seconds, and reports the smallest failing example found by then.
+MAX_SHRINKS = 60
+MAX_SHRINKING_SECONDS = 20.0
+
+
+@contextlib.contextmanager
+def bounded_shrinking(shrinks: int = MAX_SHRINKS, seconds: float = MAX_SHRINKING_SECONDS) -> Iterator[None]:
+    """Bound Hypothesis's shrinking for the checks run inside.
+
+    Hypothesis has no public setting for this: its engine keeps the bounds in two module
+    constants (500 shrinks, 300 s). They are lowered while a check runs and put back after;
+    should a Hypothesis release drop them, shrinking is simply not bounded.
+    """
+    from hypothesis.internal.conjecture import engine
+
+    saved = {name: getattr(engine, name) for name in ("MAX_SHRINKS", "MAX_SHRINKING_SECONDS") if hasattr(engine, name)}
+    try:
+        if "MAX_SHRINKS" in saved:
+            engine.MAX_SHRINKS = min(saved["MAX_SHRINKS"], shrinks)
+        if "MAX_SHRINKING_SECONDS" in saved:
+            engine.MAX_SHRINKING_SECONDS = min(saved["MAX_SHRINKING_SECONDS"], seconds)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(engine, name, value)
 
 
 def run_seeded(obj: Any, *, config: Any, nodeid: str, run: Callable[[Any], None] | None = None) -> None:
@@ -107,10 +182,11 @@ def run_seeded(obj: Any, *, config: Any, nodeid: str, run: Callable[[Any], None]
     if chosen is not None:
         obj = fixed_seed(chosen)(obj)
     try:
-        if run is None:
-            obj()
-        else:
-            run(obj)
+        with bounded_shrinking():
+            if run is None:
+                obj()
+            else:
+                run(obj)
     except Exception as exc:
         exc.add_note(replay_hint(nodeid, forced if chosen is None else chosen))
         raise

@@ -30,6 +30,7 @@ from . import preconditions as pre
 from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
 from .errors import HarnessError, TargetUnavailable
 from .fleet import Fleet, Instance, plan, wait_for
+from .hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
 from .journal import Journal, outstanding, read_events
 from .prepare import Credential, Prepared, prepare
 from .profile import TargetProfile, load_profile, resolve_profile_path
@@ -60,6 +61,7 @@ class RunState:
     prep_ledger: TokenLedger | None = None
     leftovers: list[Leftover] | None = None
     has_fleet: bool = False
+    time_budget: float = DEFAULT_TIME_BUDGET_S
 
     @property
     def controller(self) -> bool:
@@ -100,6 +102,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="reports",
         help="where conformance reports are written (default: reports/)",
     )
+    group.addoption(
+        "--time-budget",
+        metavar="SECONDS",
+        type=_seconds,
+        default=DEFAULT_TIME_BUDGET_S,
+        help="against a slow target, run fewer generated examples so the run fits about this long; the "
+        f"target's latency is measured at the start (default: {DEFAULT_TIME_BUDGET_S:g})",
+    )
+
+
+def _seconds(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -140,6 +162,7 @@ def activate(config: pytest.Config) -> None:
             workerinput.get("workerid", "gw"),
             prepared=Prepared.from_dict(data["prepared"]),
             has_fleet=data["has_fleet"],
+            time_budget=config.getoption("time_budget"),
         )
         return
 
@@ -185,7 +208,15 @@ def activate(config: pytest.Config) -> None:
         client, conn.admin_token, conn.admin_form, prefix=f"{run_prefix(run_id)}prep", run_dir=run_dir, journal=journal
     )
     state = RunState(
-        profile, conn, run_id, run_dir, "main", process=process, prep_ledger=prep_ledger, has_fleet=fleet is not None
+        profile,
+        conn,
+        run_id,
+        run_dir,
+        "main",
+        process=process,
+        prep_ledger=prep_ledger,
+        has_fleet=fleet is not None,
+        time_budget=config.getoption("time_budget"),
     )
     config.stash[STATE_KEY] = state
 
@@ -332,6 +363,10 @@ class Target:
         if not self.state.has_fleet:
             pytest.skip(f"no instance with bootstrap {label} was launched for this run")
         return wait_for(self.state.run_dir, label, self.profile.launch_timeout + 10)
+
+    def fuzz_budget(self) -> FuzzBudget:
+        """What generated examples may cost: the run's ``--time-budget`` and the latency measured at its start."""
+        return FuzzBudget(float(self.state.time_budget), self.prepared.latency_s)
 
     def instance_client(self, inst: Instance) -> ApiClient:
         return ApiClient.for_profile(self.profile, inst.url)

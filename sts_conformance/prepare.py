@@ -17,6 +17,7 @@ Ids of the new tokens are found with one list, not one list per token.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,7 @@ from .client import ApiClient, AuthForm, server_time_ms
 from .journal import token_id
 from .profile import TargetProfile
 from .redact import REDACTOR
-from .tokens import LedgerError, TokenLedger
+from .tokens import LedgerError, TokenLedger, elapsed_s
 
 #: how far ahead of the server's clock the expiring credentials expire
 SHORT_LIFE_MS = 3_000
@@ -111,6 +112,8 @@ class Prepared:
     #: the expiry of the expiring credentials (epoch ms, server clock)
     expiry_ms: int | None = None
     anonymous_status: int | None = None
+    #: the target's latency: the median time of the requests made here, in seconds
+    latency_s: float = 0.0
 
     def blocked(self, requirement: str) -> str | None:
         """Why the foundation ``requirement`` failed, or None when it held (or was not probed)."""
@@ -217,6 +220,7 @@ def prepare(
         made[state] = (cred, tok)
     if not made:
         return prepared
+    prepared.latency_s = _median_latency(anonymous, *(tok.elapsed for _cred, tok in made.values()))
 
     try:
         found = ledger.attribute_all([tok for _cred, tok in made.values()])
@@ -282,3 +286,9 @@ def prepare(
 
     prepared.credentials = {state: cred for state, (cred, _tok) in made.items()}
     return prepared
+
+
+def _median_latency(anonymous: httpx.Response, *more: float | None) -> float:
+    """The median time of the requests made while preparing: what one round trip to the target costs."""
+    times = [t for t in (elapsed_s(anonymous), *more) if t is not None]
+    return statistics.median(times) if times else 0.0

@@ -76,6 +76,8 @@ class OwnedToken:
     key: str | None = None
     #: when the list shows it under an id another token of the run already has
     clash: int | None = None
+    #: how long the create took to answer, in seconds
+    elapsed: float | None = None
 
     def __repr__(self) -> str:
         return (
@@ -367,6 +369,7 @@ class TokenLedger:
             response=data if isinstance(data, dict) else {},
             status=resp.status_code,
             key=key,
+            elapsed=elapsed_s(resp),
         )
         with self._mutex:
             self._owned.append(tok)
@@ -506,6 +509,13 @@ class TokenLedger:
             journal=self.journal,
             deadline=deadline if deadline is not None else time.monotonic() + CLEANUP_SECONDS,
         )
+
+
+def elapsed_s(resp: httpx.Response) -> float | None:
+    try:
+        return resp.elapsed.total_seconds()
+    except RuntimeError:  # a response not read through a client (a test's stand-in) has no timing
+        return None
 
 
 def sweep(

@@ -42,6 +42,16 @@ def _role(text: str) -> str:
     return text
 
 
+def _delay(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
+    if not 0 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"must be 0..60000 milliseconds: {value}")
+    return value
+
+
 def _fault(text: str) -> str:
     if text not in FAULTS:
         raise argparse.ArgumentTypeError(f"unknown fault {text!r}; known faults: {', '.join(FAULTS)}")
@@ -111,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="count requests and write the counts to PATH as JSON while they change and at shutdown",
     )
     serve.add_argument(
+        "--delay-ms",
+        type=_delay,
+        default=0,
+        metavar="MS",
+        help="wait this long before answering each request, like a deployment far away (for benchmarks)",
+    )
+    serve.add_argument(
         "--clock-offset-ms",
         type=int,
         default=0,
@@ -162,6 +179,7 @@ def _serve(args: argparse.Namespace) -> int:
             variants=VariantSet(args.variants),
             bootstrap=auth.bootstrap,
             stats_file=args.stats_file,
+            delay_ms=args.delay_ms,
         )
 
         def announce() -> None:

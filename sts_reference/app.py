@@ -878,10 +878,12 @@ def create_app(
     variants: VariantSet | None = None,
     bootstrap: BootstrapSpec | None = None,
     stats_file: str | os.PathLike[str] | None = None,
+    delay_ms: int = 0,
 ) -> ASGIApp:
     """The reference server as an ASGI app. Run its lifespan (uvicorn does) so that the
     bootstrap token is created at start-up. With ``stats_file``, requests are counted and the
-    counts written there as JSON (see ``stats.py``) while they change and at shutdown."""
+    counts written there as JSON (see ``stats.py``) while they change and at shutdown. With
+    ``delay_ms``, every answer waits that long first: a deployment far away, for benchmarks."""
     if isinstance(manager_roles, str):
         manager_roles = (manager_roles,)
     manager_roles = tuple(manager_roles)
@@ -933,4 +935,18 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.api = api
     counted: ASGIApp = app if stats is None else count_requests(app, stats)
-    return _DateHeader(counted, clock)
+    delayed = counted if delay_ms <= 0 else _Delayed(counted, delay_ms / 1000)
+    return _DateHeader(delayed, clock)
+
+
+class _Delayed:
+    """Waits before each HTTP request is handled (without blocking other requests): a distant target."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await asyncio.sleep(self.seconds)
+        await self.app(scope, receive, send)

@@ -30,7 +30,7 @@ from hypothesis.stateful import (
 from sts_conformance import preconditions as pre
 from sts_conformance.checks import block_if_creates_fail, expect_refused, json_body, listed, working_forms
 from sts_conformance.client import AuthForm
-from sts_conformance.hypothesis_profiles import run_seeded, suite_settings
+from sts_conformance.hypothesis_profiles import base_settings, run_seeded, suite_settings
 from sts_conformance.journal import token_id
 from sts_conformance.tokens import OwnedToken
 
@@ -281,7 +281,10 @@ def bind(target: Any, ledger: Any) -> type[TokenLifecycleModel]:
 def test_any_sequence_of_creates_deletes_calls_and_lists_matches_model(target, ledger, observe, request):
     """After every step of any create/delete/present/list sequence the target agrees with the model."""
     machine = bind(target, ledger)
-    settings = suite_settings(0.4, minimum=3)
+    # one sequence costs about four requests a step (the step, the list, a probe or two)
+    settings = suite_settings(
+        0.2, minimum=2, budget=target.fuzz_budget(), requests_per_example=4 * base_settings().stateful_step_count
+    )
     run_seeded(
         machine,
         config=request.config,

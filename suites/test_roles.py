@@ -12,6 +12,7 @@ import pytest
 
 from sts_conformance import preconditions as pre
 from sts_conformance.checks import block_if_creates_fail, expect_refused, listed
+from sts_conformance.tokens import OwnedToken
 
 # every check here creates tokens and reads them back from the list
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
@@ -22,11 +23,43 @@ OPERATIONS = ["create", "list", "delete"]
 PREDEFINED_ROLES = ["stackstate-admin", "stackstate-power-user", "stackstate-k8s-troubleshooter", "stackstate-guest"]
 
 
-def _victim(target, ledger):
-    return ledger.create("role-victim", roles=[target.profile.unprivileged_role])
+class Holders:
+    """Tokens of the module, each made once and shared by the checks that present it.
+
+    A token with given roles is made on first use and presented by every operation checked with
+    it; the token the delete checks aim at is shared too, and made again only once a wrongly
+    accepted delete removed it.
+    """
+
+    def __init__(self, target, ledger):
+        self.target, self.ledger = target, ledger
+        self._made: dict[tuple[str, ...], tuple[int, OwnedToken | None, str]] = {}
+        self._victim: OwnedToken | None = None
+
+    def holding(self, roles: list[str], label: str) -> tuple[int, OwnedToken | None, str]:
+        """(create status, token or None, name) of the module's token with exactly ``roles``."""
+        key = tuple(roles)
+        if key not in self._made:
+            name = self.ledger.name(label)
+            resp, tok = self.ledger.create_raw({"name": name, "roles": roles})
+            block_if_creates_fail(
+                self.ledger, resp, [self.target.profile.unprivileged_role], f"a create with roles {roles}"
+            )
+            self._made[key] = (resp.status_code, tok, name)
+        return self._made[key]
+
+    def victim(self) -> OwnedToken:
+        if self._victim is None or self._victim.deleted:
+            self._victim = self.ledger.create("role-victim", roles=[self.target.profile.unprivileged_role])
+        return self._victim
 
 
-def _expect_management_refused(target, ledger, manage_as, secret, operation, allowed, what, observe=None):
+@pytest.fixture(scope="module")
+def holders(target, ledger) -> Holders:
+    return Holders(target, ledger)
+
+
+def _expect_management_refused(target, ledger, manage_as, holders, secret, operation, allowed, what):
     """``operation`` with ``secret`` is refused with one of ``allowed``, and the refused call changes nothing."""
     form = target.admin_form
     if operation == "create":
@@ -34,10 +67,8 @@ def _expect_management_refused(target, ledger, manage_as, secret, operation, all
     elif operation == "list":
         resp = manage_as.list_tokens(secret, form)
     else:
-        victim = _victim(target, ledger)
+        victim = holders.victim()
         resp = manage_as.delete(secret, form, victim)
-    if observe is not None:
-        observe("forbidden_status", resp.status_code)
     expect_refused(resp, allowed, f"{operation} by {what}")
     if operation == "create":
         assert not manage_as.entries_named(name), f"create by {what} was refused, yet a token named {name!r} exists"
@@ -129,27 +160,25 @@ def _case_altered(role: str, how: str) -> str:
 @pytest.mark.requirement("ST-ROLE-005")
 @pytest.mark.parametrize("operation", OPERATIONS)
 @pytest.mark.parametrize("how", [pytest.param("title", id="Title-Case"), pytest.param("upper", id="UPPER-CASE")])
-def test_case_altered_manager_role_grants_no_management(target, ledger, manage_as, observe, how, operation):
+def test_case_altered_manager_role_grants_no_management(target, ledger, manage_as, holders, observe, how, operation):
     """A token whose only role is the manager role in another case is refused token management."""
     role = _case_altered(target.profile.manager_role, how)
     if role == target.profile.manager_role:
         pytest.skip(f"the manager role {role!r} (profile setting 'roles.manager') has no letters to change the case of")
-    name = ledger.name("role-case")
-    resp, tok = ledger.create_raw({"name": name, "roles": [role]})
-    block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], f"a create with role {role!r}")
-    if not resp.is_success:
+    status, tok, name = holders.holding([role], "role-case")
+    if not 200 <= status < 300:
         # refusing such a role at creation also keeps it from granting anything
-        observe("case_altered_role", {"role": role, "create_status": resp.status_code})
-        assert 400 <= resp.status_code < 500, f"creating a token with role {role!r} answered {resp.status_code}"
+        observe("case_altered_role", {"role": role, "create_status": status})
+        assert 400 <= status < 500, f"creating a token with role {role!r} answered {status}"
         assert not [i for i in ledger.list_items() if i.get("name") == name], (
             f"creating a token with role {role!r} was refused, yet a token named {name!r} exists"
         )
         return
-    observe("case_altered_role", {"role": role, "create_status": 200})
+    observe("case_altered_role", {"role": role, "create_status": status})
     assert tok is not None and tok.id is not None, f"the token created with role {role!r} is not listed"
     allowed = tuple(dict.fromkeys((*target.expect.forbidden_status, *target.expect.unauthenticated_status)))
     _expect_management_refused(
-        target, ledger, manage_as, tok.secret, operation, allowed, f"a token with only role {role!r}"
+        target, ledger, manage_as, holders, tok.secret, operation, allowed, f"a token with only role {role!r}"
     )
 
 
@@ -164,18 +193,18 @@ NON_MANAGER_SETS = [
 @pytest.mark.requirement("ST-ROLE-006")
 @pytest.mark.parametrize("operation", ["create", "delete"])
 @pytest.mark.parametrize("roles", NON_MANAGER_SETS)
-def test_other_non_manager_roles_grant_no_management(target, ledger, manage_as, observe, roles, operation):
+def test_other_non_manager_roles_grant_no_management(target, ledger, manage_as, holders, observe, roles, operation):
     """A token with no role, or only predefined roles other than the manager role, cannot manage tokens."""
     if target.profile.manager_role in roles:
         pytest.skip(f"profile setting 'roles.manager' ({target.profile.manager_role!r}) is one of {roles}")
-    name = ledger.name("role-nonmanager")
-    resp, tok = ledger.create_raw({"name": name, "roles": roles})
-    block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], f"a create with roles {roles}")
-    if not resp.is_success:
+    status, tok, _name = holders.holding(roles, "role-nonmanager")
+    if not 200 <= status < 300:
         # a target may refuse an empty or unknown role list at creation: then nothing can be granted
-        observe("non_manager_roles", {"roles": roles, "create_status": resp.status_code})
-        assert 400 <= resp.status_code < 500, f"creating a token with roles {roles} answered {resp.status_code}"
+        observe("non_manager_roles", {"roles": roles, "create_status": status})
+        assert 400 <= status < 500, f"creating a token with roles {roles} answered {status}"
         return
     assert tok is not None and tok.id is not None, f"the token created with roles {roles} is not listed"
     allowed = tuple(dict.fromkeys((*target.expect.forbidden_status, *target.expect.unauthenticated_status)))
-    _expect_management_refused(target, ledger, manage_as, tok.secret, operation, allowed, f"a token with roles {roles}")
+    _expect_management_refused(
+        target, ledger, manage_as, holders, tok.secret, operation, allowed, f"a token with roles {roles}"
+    )

@@ -48,6 +48,9 @@ class RunInfo:
     workers: int = 0
     warnings: list[str] = field(default_factory=list)
     run_id: str | None = None
+    #: --time-budget, and the target's latency measured at the start (what sized the generated examples)
+    time_budget_s: float | None = None
+    latency_ms: float | None = None
     #: tokens the run created and could not delete (``Leftover.as_dict()``)
     leftovers: list[dict[str, Any]] = field(default_factory=list)
 
@@ -77,6 +80,8 @@ def build_report(
             "python": platform.python_version(),
             "pytest": _pytest_version(),
             "warnings": [REDACTOR.mask(w) for w in info.warnings],
+            "time_budget_s": info.time_budget_s,
+            "latency_ms": info.latency_ms,
         },
         "target": mask_data(info.target),
         "profile": mask_data(info.profile),

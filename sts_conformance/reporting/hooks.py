@@ -176,6 +176,8 @@ class Reporting:
             workers=_workers(self.config),
             warnings=self.warnings,
             run_id=state.run_id,
+            time_budget_s=state.time_budget,
+            latency_ms=round(state.prepared.latency_s * 1000, 1),
             leftovers=[left.as_dict() for left in state.leftovers or []],
         )
         doc = build_report(self.records, catalogue(), outcome, info)

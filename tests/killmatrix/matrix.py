@@ -200,6 +200,14 @@ def _read_report(outcome: Outcome, report: Path) -> None:
 
 
 def _read_stats(outcome: Outcome, work: Path) -> None:
+    """Requests and tokens summed over every instance; tokens left counted on the main target only
+    (the further instances a run launches keep their tokens in storage thrown away with them)."""
+    main_port = None
+    try:
+        doc = json.loads((work / "reports" / "conformance.json").read_text(encoding="utf-8"))
+        main_port = doc["target"]["url"].rsplit(":", 1)[1]
+    except (OSError, ValueError, KeyError, IndexError):
+        pass
     for path in work.glob("stats-*.json"):
         try:
             stats = json.loads(path.read_text(encoding="utf-8"))
@@ -207,7 +215,8 @@ def _read_stats(outcome: Outcome, work: Path) -> None:
             continue
         outcome.requests += int(stats.get("requests", 0))
         outcome.tokens_created += int(stats.get("tokens_created", 0))
-        outcome.tokens_left += int(stats.get("tokens_alive", 0))
+        if path.stem == f"stats-{main_port}":
+            outcome.tokens_left += int(stats.get("tokens_alive", 0))
 
 
 def _run_once(entry: Entry, directory: Path) -> Outcome:

@@ -113,6 +113,18 @@ def test_serve_keeps_tokens_across_restart_with_the_same_db(tmp_path: Path) -> N
     assert [item["name"] for item in after].count("bootstrap") == 1
 
 
+def test_serve_delay_makes_every_answer_wait(tmp_path: Path) -> None:
+    """--delay-ms answers like a distant deployment: no answer comes sooner than the delay (a lower
+    bound, which a busy machine can only lengthen), and the answers are the same."""
+    options = ("--auth-config", str(write_config(tmp_path)), "--delay-ms", "300")
+    with serving(*options) as (process, url), http_client(url) as client:
+        resp = client.get("/api/server/status", headers={"X-API-Key": SECRET})
+        refused = client.get("/api/server/status")
+        assert stop(process)[0] == 0
+    assert resp.status_code == 200 and refused.status_code == 401
+    assert resp.elapsed.total_seconds() >= 0.3 and refused.elapsed.total_seconds() >= 0.3
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -161,10 +173,19 @@ def test_serve_bad_config_exits_2_before_listening(tmp_path: Path, config_text: 
         (["serve", "--port", "70000"], "port must be 0..65535"),
         (["serve", "--port", "eighty"], "not a port number"),
         (["serve", "--manager-role", " "], "role name must not be empty"),
+        (["serve", "--delay-ms", "-5"], "must be 0..60000 milliseconds"),
         (["serve", "--bogus"], "unrecognized arguments: --bogus"),
         ([], "required: COMMAND"),
     ],
-    ids=["unknown fault", "port out of range", "port not a number", "empty role", "unknown option", "no command"],
+    ids=[
+        "unknown fault",
+        "port out of range",
+        "port not a number",
+        "empty role",
+        "negative delay",
+        "unknown option",
+        "no command",
+    ],
 )
 def test_serve_bad_option_exits_2_with_message(
     capsys: pytest.CaptureFixture[str], argv: list[str], complaint: str
