@@ -167,6 +167,11 @@ class Fleet:
         if inst.error is None:
             inst.url, inst.token = proc.url, proc.token
             self._first_calls(inst, make_victim)
+            if proc.proc is not None and proc.proc.poll() is not None:
+                # something else answered on its port, and the instance itself could not start
+                inst.error = (
+                    f"it exited with status {proc.proc.returncode} right after something answered at {proc.url}"
+                )
         self._publish(inst)
 
     def _first_calls(self, inst: Instance, make_victim: bool) -> None:

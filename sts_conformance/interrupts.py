@@ -4,9 +4,11 @@ A CI job that is cancelled gets SIGTERM (often the whole process group: pytest, 
 workers). Python's default for SIGTERM is to die on the spot, with no cleanup at all; here it
 raises KeyboardInterrupt instead, so the run stops the way Ctrl-C stops it: pytest reports the
 interruption (exit status 2), fixtures are torn down, tokens are deleted and launched
-processes are stopped. While that cleanup runs, further SIGINT/SIGTERM are noted and
-ignored, so a impatient second Ctrl-C does not leave tokens behind; the cleanup itself is
-bounded in time (``tokens.CLEANUP_SECONDS``).
+processes are stopped. Only the first signal interrupts: any later SIGINT/SIGTERM (a second
+Ctrl-C, a CI runner that sends SIGINT then SIGTERM, a signal to every process of the group
+that reaches one twice) is noted and ignored, so it cannot cut the winding-down short and
+leave tokens behind; the cleanup itself is bounded in time (``tokens.CLEANUP_SECONDS``),
+and SIGKILL still ends everything at once.
 """
 
 from __future__ import annotations
@@ -19,15 +21,20 @@ from collections.abc import Iterator
 from types import FrameType
 
 _shielding = 0
+_interrupted = False
 _lock = threading.Lock()
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    if _shielding:
+    global _interrupted
+    if _shielding or _interrupted:
         name = signal.Signals(signum).name
-        sys.stderr.write(f"\nsts-conformance: {name} received while cleaning up; finishing the cleanup first\n")
+        sys.stderr.write(
+            f"\nsts-conformance: {name} received while stopping; cleaning up first (SIGKILL ends it now)\n"
+        )
         return
+    _interrupted = True
     raise KeyboardInterrupt
 
 

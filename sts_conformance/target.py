@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,11 +32,26 @@ from .errors import TargetUnavailable
 from .profile import TargetProfile
 from .redact import REDACTOR
 
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, and that this process has not handed out before.
+
+    Several instances are launched at once, each told its port before it binds it: without
+    the record, two of them could be given the same port, and the one that loses the race
+    would leave the other answering in its place.
+    """
+    with _ports_lock:
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((host, 0))
+                port = int(s.getsockname()[1])
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise TargetUnavailable("no free TCP port could be found for the target")
 
 
 def new_bootstrap_secret() -> str:

@@ -27,6 +27,7 @@ import itertools
 import json
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -511,6 +512,14 @@ class TokenLedger:
         )
 
 
+def _altered(sent: str, stored: str) -> bool:
+    """Whether ``stored`` is ``sent`` as a target may have altered it: trimmed, NFC-normalised, or cut short."""
+    loose = unicodedata.normalize("NFC", sent).strip()
+    if stored in (loose, sent.strip()):
+        return True
+    return len(stored) >= 16 and (sent.startswith(stored) or loose.startswith(stored))
+
+
 def elapsed_s(resp: httpx.Response) -> float | None:
     try:
         return resp.elapsed.total_seconds()
@@ -592,15 +601,19 @@ def sweep(
             break
         progress_made = False
         for p in list(by_name):
-            matches = [
-                tid
+            fresh = [
+                (i.get("name"), tid)
                 for i in items
                 if isinstance(i, dict)
-                and i.get("name") == p.name
                 and (tid := token_id(i.get("id"))) is not None
                 and tid not in deleted_ids
                 and (p.name.startswith(NAME_PREFIX) or tid not in known_before)
             ]
+            matches = [tid for name, tid in fresh if name == p.name]
+            if not matches and p.created and not p.name.startswith(NAME_PREFIX):
+                # a target that stores names altered (trimmed, normalised, cut) lists it under another
+                # name: the one new entry whose name is the sent one so altered, and no one else's
+                matches = [tid for name, tid in fresh if isinstance(name, str) and _altered(p.name, name)][:1]
             problems = []
             for tid in matches:
                 problem = delete(tid)

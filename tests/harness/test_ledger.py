@@ -340,3 +340,19 @@ def test_another_workers_claim_is_respected(tmp_path):
             theirs = gw1.create_raw({"name": "odd", "roles": []})[1]
     assert mine is not None and theirs is not None
     assert {mine.id, theirs.id} == {1, 2}
+
+
+def test_a_token_stored_under_an_altered_name_is_still_swept_up():
+    """A 200 whose token the target listed trimmed (never attributed: the run was cut short) is still found."""
+    journal = Journal(None)
+    key = journal.intent("\tpadded name\n", [])
+    journal.answered(key, 200)
+    items = [{"id": 1, "name": "padded name", "roles": []}, {"id": 2, "name": "padded name", "roles": []}]
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        mock.get(API).mock(return_value=_listing(items))
+        deletes = {i: mock.delete(f"{API}/{i}").mock(return_value=httpx.Response(204)) for i in (1, 2)}
+        with ApiClient("http://target.test") as c:
+            left = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), baseline=[1], deadline=1e12)
+    assert left == []
+    assert deletes[2].call_count == 1, "the entry that is new since the run started is ours"
+    assert deletes[1].call_count == 0, "the one listed before the run is not"
