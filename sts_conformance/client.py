@@ -92,6 +92,16 @@ class Exchange:
         }
 
 
+#: where :meth:`ApiClient.request` leaves a response's masked :class:`Exchange` (``response.extensions``)
+EXCHANGE_KEY = "sts_exchange"
+
+
+def exchange_of(response: httpx.Response) -> Exchange | None:
+    """The masked record of the request and ``response``, when the suite's client made it."""
+    found = response.extensions.get(EXCHANGE_KEY)
+    return found if isinstance(found, Exchange) else None
+
+
 _SENSITIVE_HEADERS = {"authorization", "x-api-key", "x-api-token", "cookie", "x-api-servicebearer"}
 
 
@@ -303,11 +313,11 @@ class ApiClient:
         except httpx.HTTPError as exc:
             EXCHANGES.add(Exchange(method, url, shown_headers, _excerpt(body or b""), None, "", type(exc).__name__))
             raise
-        EXCHANGES.add(
-            Exchange(
-                method, url, shown_headers, _excerpt(body or b""), response.status_code, _excerpt(response.content)
-            )
+        exchange = Exchange(
+            method, url, shown_headers, _excerpt(body or b""), response.status_code, _excerpt(response.content)
         )
+        EXCHANGES.add(exchange)
+        response.extensions[EXCHANGE_KEY] = exchange  # this response's own record, whatever other threads send
         return response
 
     # -- the documented calls ------------------------------------------------------------

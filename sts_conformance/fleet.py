@@ -1,15 +1,21 @@
-"""Further instances of a managed target, each with its own bootstrap settings, started at session start.
+"""Bootstrap tokens configured in other ways than the run's own: the scenario each one goes through.
 
-The bootstrap checks need deployments configured in other ways than the main one: a
-bootstrap token with only the unprivileged role, one under the seed document's
-``servicetoken`` key, and one per short ttl spelling. A ttl is a wait on real time, so these
-instances are launched by the controller as soon as the main target answers, in background
-threads; their ttls run out while the other checks run. Each instance is called once in
-each header form as soon as it answers (the "before" of the ttl check), and the instance
-used by the authorization matrix gets a token to delete later. What is known of an instance
-is written, when it is ready, to a file in the run's private directory; the checks (in any
-xdist worker) wait for that file. Every instance is stopped at the end of the run, also
-when the run is interrupted while they are still starting.
+The bootstrap checks need deployments configured otherwise than the main one: a bootstrap
+token with only the unprivileged role, one under the seed document's ``servicetoken`` key,
+one per ttl spelling. Each such configuration is an :class:`Instance`, and the controller
+takes every instance through the same recorded *scenario* (:func:`run_scenario`): call it in
+both header forms as soon as it answers, try token management with its bootstrap token, and,
+once its ttl has passed on the server's clock, call it again — for the instance the
+authorization matrix uses, every call of the matrix's bootstrap-expired row. What happened
+is written to a file in the run's private directory, first when the instance is ready and
+again when its ttl is over; the checks (in any xdist worker) read it and judge.
+
+Where the instances come from depends on the target:
+
+- a managed target: further instances of it, launched by :class:`Fleet` as soon as the main
+  one answers, each in a background thread, so their ttls run out while other checks run;
+- an external target with ``bootstrap.reconfigure``: the deployment itself, reconfigured
+  once per configuration before the checks start (``reconfigure.py``).
 """
 
 from __future__ import annotations
@@ -21,15 +27,16 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .client import ApiClient, AuthForm, server_time_ms
+from .client import TOKENS_PATH, ApiClient, AuthForm, exchange_of, server_time_ms
 from .errors import HarnessError
-from .journal import token_id
+from .journal import Journal, token_id
 from .prepare import Sample
 from .profile import TargetProfile
 from .redact import REDACTOR
@@ -39,6 +46,11 @@ UNPRIVILEGED = "unprivileged-role"
 LOWER_CASE_KEY = "lower-case-key"
 #: longest ttl the suite waits out on an instance it launched: waits stay a few seconds
 MAX_TTL_MS = 10_000
+#: longest ttl it waits out on a deployment it reconfigures (a real rollout takes minutes)
+MAX_RECONFIGURED_TTL_MS = 30 * 60_000
+#: the calls of the matrix's bootstrap-expired row, in order
+ROW_CALLS = ("probe", "server-info", "list", "create", "delete")
+READY, DONE = "ready", "done"
 
 _UNIT_MS = {
     **dict.fromkeys(("ns", "nano", "nanos", "nanosecond", "nanoseconds"), 1e-6),
@@ -64,179 +76,303 @@ def ttl_label(spelling: str) -> str:
     return f"ttl {spelling}"
 
 
-def waitable_ttl(spelling: str) -> bool:
-    """Whether an instance with this ttl is launched (a duration the suite waits out)."""
+def max_ttl_ms(profile: TargetProfile) -> int:
+    """The longest ttl the suite waits out on this target."""
+    return MAX_RECONFIGURED_TTL_MS if profile.bootstrap.reconfigure else MAX_TTL_MS
+
+
+def waitable_ttl(spelling: str, limit: int = MAX_TTL_MS) -> bool:
+    """Whether a ttl spelling is a duration the suite waits out (and so checks)."""
     ms = duration_ms(spelling)
-    return ms is not None and 0 < ms <= MAX_TTL_MS
+    return ms is not None and 0 < ms <= limit
+
+
+@dataclass
+class RowCall:
+    """One call of the matrix's bootstrap-expired row, as the scenario made it."""
+
+    status: int | None
+    created: bool | None = None
+    victim_kept: bool | None = None
+    #: which secrets the answer carried (labels, never the secrets): see ``_carried``
+    leaks: list[str] = field(default_factory=list)
+    #: the masked exchange, for a failure report
+    exchange: dict[str, Any] | None = None
 
 
 @dataclass
 class Instance:
-    """One launched instance, as the checks see it. The token never shows in its repr."""
+    """One bootstrap configuration and what its scenario recorded. The token never shows in its repr."""
 
     label: str
     roles: list[str]
     ttl: str | None = None
     key: str | None = None
+    #: every label it answers to (one configuration may serve a ttl spelling and a role check)
+    labels: list[str] = field(default_factory=list)
     url: str = ""
     token: str = field(default="", repr=False)
-    #: epoch seconds just before its launch command started
+    #: epoch seconds just before it was launched (or reconfigured)
     launched_at: float = 0.0
     #: one probe per header form (AuthForm name), made as soon as it answered
     first: dict[str, Sample] = field(default_factory=dict)
-    #: a token made on the instance with its bootstrap token right after start (matrix instance only)
-    victim_id: int | None = None
-    #: a manager token without expiry made the same way, to look at the instance once the bootstrap token expired
-    observer: str = field(default="", repr=False)
-    #: the header form (AuthForm name) the observer and the victim were made in: one the instance accepts
-    observer_form: str = "X_API_KEY"
+    #: token management with its bootstrap token, before the ttl: "list", "create", "delete" -> what came back
+    manage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: one probe per header form once the ttl has passed on the instance's clock
+    after: dict[str, Sample] = field(default_factory=dict)
+    #: the matrix's bootstrap-expired row (matrix instance only), call -> RowCall
+    expired: dict[str, RowCall] = field(default_factory=dict)
+    stage: str = ""
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            self.labels = [self.label]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Instance:
-        inst = cls(**{**data, "first": {k: Sample(**v) for k, v in (data.get("first") or {}).items()}})
-        REDACTOR.register(inst.token, inst.observer)
+        inst = cls(
+            **{
+                **data,
+                "first": {k: Sample(**v) for k, v in (data.get("first") or {}).items()},
+                "after": {k: Sample(**v) for k, v in (data.get("after") or {}).items()},
+                "expired": {k: RowCall(**v) for k, v in (data.get("expired") or {}).items()},
+            }
+        )
+        REDACTOR.register(inst.token)
         return inst
 
 
+MANAGER = "manager-role"
+
+
 def plan(profile: TargetProfile) -> list[Instance]:
-    """The instances the bootstrap checks need, ttl ones first (their time runs from the start)."""
+    """The bootstrap configurations the checks need, each serving as many checks as it can.
+
+    One per ttl spelling (shortest first), the first with the manager role (the matrix's row and
+    the manager checks), the second with only the unprivileged role, any further one with the
+    manager role; a role left without a spelling gets a configuration of its own, and so does
+    the seed document's ``servicetoken`` key. Fewer configurations mean fewer processes on a
+    managed target, and fewer rollouts of a reconfigured one.
+    """
+    limit = max_ttl_ms(profile)
+    spellings = sorted(
+        (s for s in profile.bootstrap.ttl_spellings if waitable_ttl(s, limit)), key=lambda s: duration_ms(s) or 0
+    )
     manager, unprivileged = [profile.manager_role], [profile.unprivileged_role]
-    ttl = [Instance(ttl_label(s), manager, ttl=s) for s in profile.bootstrap.ttl_spellings if waitable_ttl(s)]
-    return [
-        *ttl,
-        Instance(UNPRIVILEGED, unprivileged),
-        Instance(LOWER_CASE_KEY, manager, key="servicetoken"),
-    ]
+    # the key spelling has a configuration of its own: a key that is not read (a SHOULD) must not
+    # keep a ttl spelling (a MUST) from being checked
+    roles_for: list[tuple[str, list[str]]] = [(MANAGER, manager), (UNPRIVILEGED, unprivileged)]
+    configs = []
+    for i, spelling in enumerate(spellings):
+        label, roles = roles_for[i] if i < len(roles_for) else (ttl_label(spelling), manager)
+        configs.append(Instance(ttl_label(spelling), roles, ttl=spelling, labels=[ttl_label(spelling), label]))
+    configs += [Instance(label, roles) for label, roles in roles_for[len(spellings) :]]
+    configs.append(Instance(LOWER_CASE_KEY, manager, key="servicetoken"))
+    return configs
 
 
 def matrix_label(profile: TargetProfile) -> str | None:
-    """The instance whose bootstrap token the authorization matrix presents once its ttl is past."""
-    spellings = [s for s in profile.bootstrap.ttl_spellings if waitable_ttl(s)]
-    if not spellings:
-        return None
-    return ttl_label(min(spellings, key=lambda s: duration_ms(s) or 0))
+    """The configuration whose bootstrap token the authorization matrix presents once its ttl is past."""
+    first = plan(profile)[0]
+    return first.label if first.ttl is not None else None
 
 
 def _path(run_dir: Path, label: str) -> Path:
     return run_dir / "instances" / (hashlib.sha256(label.encode()).hexdigest()[:16] + ".json")
 
 
-class Fleet:
-    """The instances of one run, launched in background threads by the controller."""
-
-    def __init__(self, profile: TargetProfile, run_dir: Path):
-        self.profile = profile
-        self.run_dir = run_dir
-        (run_dir / "instances").mkdir(mode=0o700, exist_ok=True)
-        self._lock = threading.Lock()
-        self._processes: list[ManagedProcess] = []
-        self._closed = False
-        self._threads: list[threading.Thread] = []
-
-    def start(self, instances: list[Instance]) -> None:
-        victim_label = matrix_label(self.profile)
-        for inst in instances:
-            thread = threading.Thread(
-                target=self._launch, args=(inst, inst.label == victim_label), name=f"launch {inst.label}", daemon=True
-            )
-            self._threads.append(thread)
-            thread.start()
-
-    def _launch(self, inst: Instance, make_victim: bool) -> None:
-        proc = ManagedProcess(self.profile, roles=inst.roles, ttl=inst.ttl, key=inst.key)
-        with self._lock:
-            if self._closed:
-                return
-            self._processes.append(proc)
-        inst.launched_at = time.time()
-        try:
-            proc.start()
-        except HarnessError as exc:
-            inst.error = f"it did not start: {exc}"
-        except Exception as exc:  # a thread must always say what became of its instance
-            inst.error = f"it did not start: {type(exc).__name__}: {exc}"
-        with self._lock:
-            closed = self._closed
-        if closed:  # the run ended while it started: a process started after close() is stopped here
-            proc.stop()
-            return
-        if inst.error is None:
-            inst.url, inst.token = proc.url, proc.token
-            self._first_calls(inst, make_victim)
-            if proc.proc is not None and proc.proc.poll() is not None:
-                # something else answered on its port, and the instance itself could not start
-                inst.error = (
-                    f"it exited with status {proc.proc.returncode} right after something answered at {proc.url}"
-                )
-        self._publish(inst)
-
-    def _first_calls(self, inst: Instance, make_victim: bool) -> None:
-        p = self.profile
-        try:
-            with ApiClient.for_profile(p, inst.url) as client:
-                for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
-                    inst.first[form.name] = Sample.of(client.probe(p.probe_path, inst.token, form))
-                accepted = [AuthForm[name] for name, sample in inst.first.items() if sample.accepted]
-                for works in accepted if make_victim else []:
-                    # the first form in which the bootstrap token manages tokens too
-                    _, inst.observer = _make_token(client, inst.token, works, "stsct-matrix-observer", [p.manager_role])
-                    if inst.observer:
-                        victim = ("stsct-matrix-victim", [p.unprivileged_role])
-                        inst.victim_id, _ = _make_token(client, inst.token, works, *victim)
-                        inst.observer_form = works.name
-                        break
-        except httpx.HTTPError as exc:
-            inst.error = f"it started, but the first call with its bootstrap token failed: {type(exc).__name__}"
-
-    def _publish(self, inst: Instance) -> None:
-        path = _path(self.run_dir, inst.label)
-        tmp = path.with_suffix(".tmp")
+def publish(run_dir: Path, inst: Instance, stage: str) -> None:
+    """Write what is known of ``inst`` under each of its labels (private to the run: 0600)."""
+    inst.stage = stage
+    (run_dir / "instances").mkdir(mode=0o700, exist_ok=True)
+    for label in inst.labels:
+        path = _path(run_dir, label)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(inst.as_dict(), fh)
         os.replace(tmp, path)
 
-    def close(self) -> None:
-        """Stop every instance (and any still starting); later launches are not started."""
-        with self._lock:
-            self._closed = True
-            procs = list(self._processes)
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.stop()
 
-
-def _make_token(client: ApiClient, token: str, form: AuthForm, name: str, roles: list[str]) -> tuple[int | None, str]:
-    """A token on the instance, made with its bootstrap token: (its id, its secret), or (None, "")."""
-    resp = client.create_token(token, {"name": name, "roles": roles}, form=form)
-    secret = ""
-    with contextlib.suppress(ValueError, AttributeError, TypeError):
-        secret = str(resp.json().get("token") or "")
-    if not resp.is_success or not secret:
-        return None, ""
-    REDACTOR.register(secret)
-    listing = client.list_tokens(token, form=form)
-    try:
-        items = listing.json() if listing.is_success else []
-    except ValueError:
-        return None, secret
-    ids = [token_id(i.get("id")) for i in items if isinstance(i, dict) and i.get("name") == name]
-    return next((i for i in ids if i is not None), None), secret
-
-
-def wait_for(run_dir: Path, label: str, timeout: float) -> Instance:
-    """The instance ``label`` once its launching thread has published it (raises HarnessError after ``timeout``)."""
+def wait_for(run_dir: Path, label: str, timeout: float, stage: str = READY) -> Instance:
+    """The instance ``label`` once it has reached ``stage`` (raises HarnessError after ``timeout``)."""
     path = _path(run_dir, label)
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            inst = Instance.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            if inst.error is not None or inst.stage == DONE or inst.stage == stage:
+                return inst
         if time.monotonic() > deadline:
-            raise HarnessError(f"the instance with bootstrap {label} was not ready within {timeout:g}s")
+            raise HarnessError(f"the instance with bootstrap {label} was not {stage} within {timeout:g}s")
         time.sleep(0.05)
-    return Instance.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+# -- the scenario ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ScenarioTools:
+    """What a scenario needs besides the instance: where to look, and how to keep the target clean.
+
+    ``observer`` is a manager credential that outlives the bootstrap token (to see what a call
+    changed); ``victim`` makes a token the expired bootstrap token's delete is aimed at;
+    ``journal`` records tokens made on the shared target, so the run's cleanup removes them.
+    """
+
+    profile: TargetProfile
+    client: ApiClient
+    observer: Callable[[], tuple[str, AuthForm] | None]
+    victim: Callable[[], int | None]
+    journal: Journal | None = None
+    name_prefix: str = "stsct-boot"
+
+
+def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bool) -> None:
+    """Take ``inst`` through the scenario, publishing it when ready and when its ttl is over."""
+    p, client = tools.profile, tools.client
+    try:
+        for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
+            inst.first[form.name] = Sample.of(client.probe(p.probe_path, inst.token, form))
+        works = next((AuthForm[name] for name, sample in inst.first.items() if sample.accepted), None)
+        if works is not None:
+            _manage(inst, tools, works)
+        forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
+        # the row's tokens are made now, while the bootstrap token may still make them
+        victims = {form: tools.victim() for form in forms} if row and works is not None else {}
+        observer = tools.observer() if row else None
+        publish(run_dir, inst, READY)
+        ttl_ms = duration_ms(inst.ttl or "")
+        if ttl_ms is None or works is None or not waitable_ttl(inst.ttl or "", max_ttl_ms(p)):
+            publish(run_dir, inst, DONE)
+            return
+        wait_past_ttl(client, inst, ttl_ms, p.probe_path)
+        for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
+            inst.after[form.name] = Sample.of(client.probe(p.probe_path, inst.token, form))
+        if row and observer is not None:
+            for form in forms:
+                inst.expired.update(_expired_row(inst, tools, form, observer, victims.get(form)))
+    except (httpx.HTTPError, AssertionError, HarnessError) as exc:
+        inst.error = f"the scenario with its bootstrap token broke off: {type(exc).__name__}: {exc}"
+    publish(run_dir, inst, DONE)
+
+
+def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
+    """List, create and delete with the bootstrap token (a manager's should work, an unprivileged one's not)."""
+    client, token = tools.client, inst.token
+    listing = client.list_tokens(token, form=form)
+    items = _items(listing)
+    inst.manage["list"] = {
+        "status": listing.status_code,
+        "array": items is not None,
+        "manager": tools.profile.manager_role in inst.roles,
+        "form": form.name,
+    }
+    name = f"{tools.name_prefix}-{inst.label.replace(' ', '-')}-{os.getpid()}"
+    key = tools.journal.intent(name, [tools.profile.unprivileged_role]) if tools.journal else None
+    created = client.create_token(token, {"name": name, "roles": [tools.profile.unprivileged_role]}, form=form)
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        REDACTOR.register(created.json().get("token"))
+    if key is not None and tools.journal is not None:
+        tools.journal.answered(key, created.status_code)
+    found = _ids_named(client, tools, name)
+    if key is not None and tools.journal is not None:
+        for tid in found:
+            tools.journal.found(key, tid)
+    inst.manage["create"] = {"status": created.status_code, "listed": bool(found)}
+    if found and inst.manage["list"]["manager"]:
+        deleted = client.delete_token(token, found[0], form=form)
+        gone = found[0] not in _ids_named(client, tools, name)
+        if gone and tools.journal is not None:
+            tools.journal.gone(found[0])
+        inst.manage["delete"] = {"status": deleted.status_code, "gone": gone}
+
+
+def _items(resp: httpx.Response) -> list[dict[str, Any]] | None:
+    try:
+        items = resp.json() if resp.is_success else None
+    except ValueError:
+        return None
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else None
+
+
+def _ids_named(client: ApiClient, tools: ScenarioTools, name: str) -> list[int]:
+    """Ids listed under ``name``, seen by the observer (or, on a launched instance, by the bootstrap token)."""
+    seen = tools.observer()
+    if seen is None:
+        return []
+    secret, form = seen
+    items = _items(client.list_tokens(secret, form=form)) or []
+    return [tid for i in items if i.get("name") == name and (tid := token_id(i.get("id"))) is not None]
+
+
+def _expired_row(
+    inst: Instance, tools: ScenarioTools, form: AuthForm, observer: tuple[str, AuthForm], victim: int | None
+) -> dict[str, RowCall]:
+    """Every call of the matrix's row, presenting the expired bootstrap token in ``form``."""
+    client, p = tools.client, tools.profile
+    headers = form.headers(inst.token)
+    suffix = "X-API-Key" if form is AuthForm.X_API_KEY else "Authorization-ApiKey"
+    name = f"{tools.name_prefix}-expired-{suffix}-{os.getpid()}"
+    key = tools.journal.intent(name, [p.unprivileged_role]) if tools.journal else None
+    made: dict[str, httpx.Response] = {}
+    known: dict[str, frozenset[str]] = {}
+
+    def call(which: str, method: str, path: str, **kw: Any) -> None:
+        known[which] = REDACTOR.secrets()
+        made[which] = client.request(method, path, headers=headers, **kw)
+
+    call("probe", "GET", p.probe_path, api=False)
+    call("server-info", "GET", "/server/info")
+    call("list", "GET", TOKENS_PATH)
+    call("create", "POST", TOKENS_PATH, json_body={"name": name, "roles": [p.unprivileged_role]})
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        REDACTOR.register(made["create"].json().get("token"))
+    if key is not None and tools.journal is not None:
+        tools.journal.answered(key, made["create"].status_code)
+    if victim is not None:
+        call("delete", "DELETE", f"{TOKENS_PATH}/{victim}")
+    secret, observer_form = observer
+    items = _items(client.list_tokens(secret, form=observer_form)) or []
+    ids = {token_id(i.get("id")) for i in items}
+    created = [tid for i in items if i.get("name") == name and (tid := token_id(i.get("id"))) is not None]
+    if key is not None and tools.journal is not None:
+        for tid in created:
+            tools.journal.found(key, tid)
+    records = {}
+    for which, resp in made.items():
+        ex = exchange_of(resp)
+        records[f"{which}/{form.name}"] = RowCall(
+            resp.status_code,
+            created=bool(created) if which == "create" else None,
+            victim_kept=(victim in ids) if which == "delete" else None,
+            leaks=carried(resp, inst.token, known[which]),
+            exchange=ex.as_dict() if ex is not None else None,
+        )
+    return records
+
+
+def carried(resp: httpx.Response, presented: str | None, known: frozenset[str]) -> list[str]:
+    """Which secrets (as labels) an answer carries in its body or its headers.
+
+    ``presented`` is the credential the request presented; ``known`` the secrets issued during
+    the run before the request was sent (so a create may rightly carry its own new secret).
+    """
+    texts = [resp.text, *(f"{k}: {v}" for k, v in resp.headers.multi_items())]
+    with contextlib.suppress(ValueError):
+        # a secret may hide behind JSON escapes (\\u002f for /) in the raw body
+        texts.append(json.dumps(resp.json(), ensure_ascii=False))
+    labels = []
+    if presented and any(presented in t for t in texts):
+        labels.append("the credential presented in that request")
+    issued = [s for s in known if s != presented and any(s in t for t in texts)]
+    if issued:
+        labels.append(f"{len(issued)} secret(s) issued earlier in the run")
+    return labels
 
 
 #: slack after the ttl, measured from the first accepted call, before "after" is judged
@@ -269,3 +405,110 @@ def wait_past_ttl(client: ApiClient, inst: Instance, ttl_ms: int, probe_path: st
         if time.monotonic() > deadline:
             raise AssertionError(f"the instance's clock did not reach {when} within 5 s of the ttl (reads {now})")
         time.sleep(0.1)
+
+
+# -- a managed target's further instances --------------------------------------------------------
+
+
+class Fleet:
+    """The instances of one managed run, launched and taken through their scenarios in background threads."""
+
+    def __init__(self, profile: TargetProfile, run_dir: Path):
+        self.profile = profile
+        self.run_dir = run_dir
+        (run_dir / "instances").mkdir(mode=0o700, exist_ok=True)
+        self._lock = threading.Lock()
+        self._processes: list[ManagedProcess] = []
+        self._closed = False
+
+    def start(self, instances: list[Instance]) -> None:
+        row_label = matrix_label(self.profile)
+        for inst in instances:
+            thread = threading.Thread(
+                target=self._launch, args=(inst, inst.label == row_label), name=f"launch {inst.label}", daemon=True
+            )
+            thread.start()
+
+    def _launch(self, inst: Instance, row: bool) -> None:
+        proc = ManagedProcess(self.profile, roles=inst.roles, ttl=inst.ttl, key=inst.key)
+        with self._lock:
+            if self._closed:
+                return
+            self._processes.append(proc)
+        inst.launched_at = time.time()
+        try:
+            proc.start()
+        except HarnessError as exc:
+            inst.error = f"it did not start: {exc}"
+        except Exception as exc:  # a thread must always say what became of its instance
+            inst.error = f"it did not start: {type(exc).__name__}: {exc}"
+        with self._lock:
+            closed = self._closed
+        if closed:  # the run ended while it started: a process started after close() is stopped here
+            proc.stop()
+            return
+        if inst.error is not None:
+            publish(self.run_dir, inst, DONE)
+            return
+        inst.url, inst.token = proc.url, proc.token
+        with ApiClient.for_profile(self.profile, inst.url) as client:
+            made: dict[str, Any] = {}
+            run_scenario(inst, self._tools(inst, client, made), self.run_dir, row=row)
+        if proc.proc is not None and proc.proc.poll() is not None:
+            # something else answered on its port, and the instance itself could not start
+            inst.error = f"it exited with status {proc.proc.returncode} right after something answered at {proc.url}"
+            publish(self.run_dir, inst, DONE)
+
+    def _tools(self, inst: Instance, client: ApiClient, made: dict[str, Any]) -> ScenarioTools:
+        """On its own instance the bootstrap token makes the observer (a manager token without expiry) and
+        the victim itself, right after it answered; they go away with the instance."""
+        p = self.profile
+
+        def works() -> AuthForm | None:
+            return next((AuthForm[n] for n, s in inst.first.items() if s.accepted), None)
+
+        def observer() -> tuple[str, AuthForm] | None:
+            if "observer" not in made:
+                form = works()
+                made["observer"] = None
+                if form is not None and p.manager_role in inst.roles:
+                    secret = _make_token(client, inst.token, form, "stsct-matrix-observer", [p.manager_role])
+                    made["observer"] = (secret, form) if secret else None
+            return made["observer"]
+
+        def victim() -> int | None:
+            seen = observer()
+            form = works()
+            if seen is None or form is None:
+                return None
+            name = f"stsct-matrix-victim-{len(made)}"
+            made[name] = _make_token(client, inst.token, form, name, [p.unprivileged_role])
+            ids = [
+                tid
+                for i in _items(client.list_tokens(seen[0], form=seen[1])) or []
+                if i.get("name") == name and (tid := token_id(i.get("id"))) is not None
+            ]
+            return ids[0] if ids else None
+
+        return ScenarioTools(p, client, observer, victim, journal=None, name_prefix="stsct-boot")
+
+    def close(self) -> None:
+        """Stop every instance (and any still starting); later launches are not started."""
+        with self._lock:
+            self._closed = True
+            procs = list(self._processes)
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.stop()
+
+
+def _make_token(client: ApiClient, token: str, form: AuthForm, name: str, roles: list[str]) -> str:
+    """A token made with a bootstrap token; its secret, or "" when the create did not give one."""
+    resp = client.create_token(token, {"name": name, "roles": roles}, form=form)
+    secret = ""
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        secret = str(resp.json().get("token") or "")
+    if not resp.is_success:
+        return ""
+    REDACTOR.register(secret)
+    return secret

@@ -29,11 +29,12 @@ from . import __version__, interrupts
 from . import preconditions as pre
 from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
 from .errors import HarnessError, TargetUnavailable
-from .fleet import Fleet, Instance, plan, wait_for
+from .fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from .hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
 from .journal import Journal, outstanding, read_events
 from .prepare import Credential, Prepared, prepare
 from .profile import TargetProfile, load_profile, resolve_profile_path
+from .reconfigure import Reconfigurer, announce
 from .redact import REDACTOR, install_logging_filter
 from .requirements import catalogue
 from .target import Connection, ManagedProcess, connect
@@ -60,7 +61,8 @@ class RunState:
     #: controller only: the ledger of the tokens prepared at the start, and what the final cleanup left
     prep_ledger: TokenLedger | None = None
     leftovers: list[Leftover] | None = None
-    has_fleet: bool = False
+    #: further bootstrap configurations were taken through their scenarios (fleet.py, reconfigure.py)
+    has_instances: bool = False
     time_budget: float = DEFAULT_TIME_BUDGET_S
 
     @property
@@ -161,7 +163,7 @@ def activate(config: pytest.Config) -> None:
             Path(data["run_dir"]),
             workerinput.get("workerid", "gw"),
             prepared=Prepared.from_dict(data["prepared"]),
-            has_fleet=data["has_fleet"],
+            has_instances=data["has_instances"],
             time_budget=config.getoption("time_budget"),
         )
         return
@@ -215,7 +217,7 @@ def activate(config: pytest.Config) -> None:
         "main",
         process=process,
         prep_ledger=prep_ledger,
-        has_fleet=fleet is not None,
+        has_instances=fleet is not None or profile.bootstrap.reconfigure is not None,
         time_budget=config.getoption("time_budget"),
     )
     config.stash[STATE_KEY] = state
@@ -226,7 +228,15 @@ def activate(config: pytest.Config) -> None:
     # registered after the resources: runs before they close (the target must still be up)
     config.add_cleanup(finish_at_exit)
     try:
+        if profile.bootstrap.reconfigure is not None:
+            # before the preparation: it restarts the deployment, and the checks' tokens come after it
+            reconfigurer = Reconfigurer(profile, conn, run_dir, prep_ledger, announce)
+            resources.add(reconfigurer.restore)  # also when the run is interrupted meanwhile
+            reconfigurer.run()
         state.prepared = prepare(client, profile, prep_ledger)
+    except HarnessError as exc:
+        _report_start_failure(config, profile, exc)
+        raise pytest.UsageError(str(exc)) from None
     except httpx.HTTPError as exc:
         error = TargetUnavailable(
             f"target {profile.name!r} stopped answering while the run was being prepared: {type(exc).__name__}: {exc}"
@@ -296,7 +306,7 @@ def pytest_configure_node(node: Any) -> None:
         "run_id": state.run_id,
         "run_dir": str(state.run_dir),
         "prepared": state.prepared.as_dict(),
-        "has_fleet": state.has_fleet,
+        "has_instances": state.has_instances,
     }
 
 
@@ -357,12 +367,19 @@ class Target:
         """A credential prepared at the start of the run (``prepare.VALID_MANAGER``, ...); never delete it."""
         return self.prepared.credential(state)
 
-    def instance(self, label: str) -> Instance:
-        """A further instance launched at the start of the run (``fleet.plan``), once it is ready."""
-        self.require_managed(f"the instance with bootstrap {label}")
-        if not self.state.has_fleet:
-            pytest.skip(f"no instance with bootstrap {label} was launched for this run")
-        return wait_for(self.state.run_dir, label, self.profile.launch_timeout + 10)
+    def instance(self, label: str, stage: str = READY) -> Instance:
+        """A bootstrap configuration taken through its scenario at the start of the run (``fleet.plan``)."""
+        if not self.state.has_instances:
+            pytest.skip(
+                f"the bootstrap configuration {label!r} needs profile setting 'launch' (instances the suite "
+                "starts) or 'bootstrap.reconfigure' (a deployment it may reconfigure)"
+            )
+        # a launched instance: its start, then (for DONE) its ttl; a reconfigured deployment's records
+        # were written before any check started
+        timeout = self.profile.launch_timeout + 10 + (MAX_TTL_MS / 1000 if stage == DONE else 0)
+        if self.profile.bootstrap.reconfigure is not None:
+            timeout = 10.0
+        return wait_for(self.state.run_dir, label, timeout, stage)
 
     def fuzz_budget(self) -> FuzzBudget:
         """What generated examples may cost: the run's ``--time-budget`` and the latency measured at its start."""

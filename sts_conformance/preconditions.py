@@ -43,7 +43,10 @@ CREATE = "ST-LIFE-001"
 LIST = "ST-LIFE-002"
 LISTED = "ST-LIFE-003"
 DELETE = "ST-LIFE-004"
+DELETED_GONE = "ST-LIFE-005"
 UNIQUE_IDS = "ST-LIFE-007"
+REVOKED = "ST-AUTH-007"
+PAST_EXPIRY_REFUSED = "ST-EXP-004"
 
 #: what each foundation means, for messages
 FOUNDATIONS: dict[str, str] = {
@@ -55,7 +58,10 @@ FOUNDATIONS: dict[str, str] = {
     LIST: "listing tokens answers a JSON array",
     LISTED: "a created token is listed under its name",
     DELETE: "deleting a token by its id works",
+    DELETED_GONE: "a deleted token is gone from the list (and no other one)",
     UNIQUE_IDS: "new tokens get ids of their own",
+    REVOKED: "a deleted token is refused",
+    PAST_EXPIRY_REFUSED: "a create with an expiry in the past is refused",
 }
 
 

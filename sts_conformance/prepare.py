@@ -106,8 +106,8 @@ class Prepared:
     names_before: list[str] = field(default_factory=list)
     #: foundation requirement -> why it failed (absent: it held)
     failed: dict[str, str] = field(default_factory=dict)
-    #: credential state -> why it could not be made (its token was not listed)
-    missing: dict[str, str] = field(default_factory=dict)
+    #: credential state -> [the foundation that kept it from being made, why]
+    missing: dict[str, list[str]] = field(default_factory=dict)
     credentials: dict[str, Credential] = field(default_factory=dict)
     #: the expiry of the expiring credentials (epoch ms, server clock)
     expiry_ms: int | None = None
@@ -124,7 +124,8 @@ class Prepared:
         cred = self.credentials.get(state)
         if cred is None:
             if state in self.missing:
-                pre.block(pre.LISTED, f"no {state} token could be prepared: {self.missing[state]}")
+                requirement, why = self.missing[state]
+                pre.block(requirement, f"no {state} token could be prepared: {why}")
             requirement, why = self._why_missing()
             pre.block(requirement, f"no {state} token could be prepared: {why}")
         return cred
@@ -239,7 +240,7 @@ def prepare(
         if cred.id is None:
             unlisted.append(f"token {tok.name!r} was created ({tok.status}) but is not listed")
             del made[state]  # a check that needs it is blocked when it asks for it, saying why
-            prepared.missing[state] = unlisted[-1]
+            prepared.missing[state] = [pre.LISTED, unlisted[-1]]
     if not made:
         # none of them is listed: nothing that needs the list can go on at all
         _fail(prepared, pre.LISTED, unlisted[0])
@@ -269,23 +270,74 @@ def prepare(
                     "though it passes the probe",
                 )
 
+    deleted = []
     for state in (DELETED_MANAGER, DELETED_UNPRIVILEGED):
         if state not in made:
             continue
         cred, tok = made[state]
         try:
-            resp = ledger.delete(tok)
+            resp = ledger.client.delete_token(ledger.admin_token, tok.id, form=form)
         except httpx.HTTPError as exc:
             _fail(prepared, pre.DELETE, f"deleting a token got no answer ({type(exc).__name__})")
+            prepared.missing[state] = [pre.DELETE, prepared.failed[pre.DELETE]]
             del made[state]
             continue
-        if not resp.is_success:
+        # 404 is judged by the list below: a delete aimed at another token may already have removed this one
+        if not resp.is_success and resp.status_code != 404:
             why = f"deleting token {tok.id} with the admin credential answered {resp.status_code}"
             _fail(prepared, pre.DELETE, why)
+            prepared.missing[state] = [pre.DELETE, why]
             del made[state]
+            continue
+        deleted.append(state)
+    if deleted:
+        _check_deletes(client, profile, ledger, prepared, made, deleted)
+    _check_past_expiry(ledger, profile, prepared, now)
 
     prepared.credentials = {state: cred for state, (cred, _tok) in made.items()}
     return prepared
+
+
+def _check_deletes(
+    client: ApiClient,
+    profile: TargetProfile,
+    ledger: TokenLedger,
+    prepared: Prepared,
+    made: dict[str, Any],
+    deleted: list[str],
+) -> None:
+    """The deleted tokens are gone from the list (and the others are not), and a deleted one is refused."""
+    try:
+        listed = {token_id(i.get("id")) for i in ledger._list()}
+    except LedgerError as exc:
+        _fail(prepared, pre.LIST, str(exc))
+        return
+    for state in list(made):
+        tok = made[state][1]
+        if state in deleted:
+            if tok.id in listed:
+                why = f"token {tok.id} is still listed after its delete answered success"
+                _fail(prepared, pre.DELETED_GONE, why)
+                prepared.missing[state] = [pre.DELETED_GONE, why]
+                del made[state]
+            else:
+                ledger.forget(tok)
+        elif tok.id not in listed:
+            _fail(prepared, pre.DELETED_GONE, f"token {tok.id}, never deleted, left the list when others were deleted")
+    state = DELETED_UNPRIVILEGED if DELETED_UNPRIVILEGED in made else DELETED_MANAGER
+    if state in made:
+        resp = client.probe(profile.probe_path, made[state][0].secret, ledger.admin_form)
+        if resp.is_success:
+            _fail(prepared, pre.REVOKED, f"a deleted token was accepted ({resp.status_code}) on {profile.probe_path}")
+
+
+def _check_past_expiry(ledger: TokenLedger, profile: TargetProfile, prepared: Prepared, now: int) -> None:
+    """A create with an expiry a day in the past is refused (what the CLI's --expiration relies on)."""
+    body = {"name": ledger.name("past-expiry"), "roles": [profile.unprivileged_role], "expiryDate": now - 86_400_000}
+    resp, _ = ledger.create_raw(body, attribute=False)  # journalled: a token made anyway is cleaned up
+    if resp.is_success:
+        why = f"a create with an expiry a day in the past answered {resp.status_code}"
+        _fail(prepared, pre.PAST_EXPIRY_REFUSED, why)
 
 
 def _median_latency(anonymous: httpx.Response, *more: float | None) -> float:

@@ -107,8 +107,15 @@ class BootstrapSettings:
     key: str = "serviceToken"
     #: external targets only: the configured bootstrap token (``${ENV}`` expanded)
     token: str | None = None
-    #: managed targets: ttl spellings exercised by the bootstrap TTL suite
+    #: ttl spellings exercised by the bootstrap TTL checks (launched instances, or reconfigurations)
     ttl_spellings: tuple[str, ...] = ("3s", "3000ms", "3 seconds")
+    #: external targets: a shell command that applies the authentication.yaml ``{auth_config}`` to the
+    #: deployment and returns once it serves it (helm upgrade ... && kubectl rollout status ...)
+    reconfigure: str | None = None
+    #: seconds to wait, after ``reconfigure`` returned, for the deployment to answer and take the admin token
+    reconfigure_timeout: float = 900.0
+    #: a shell command run once after the reconfigurations, that puts the deployment back as it was
+    restore: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,9 @@ class TargetProfile:
                 "key": self.bootstrap.key,
                 "token": "<set>" if self.bootstrap.token else None,
                 "ttl_spellings": list(self.bootstrap.ttl_spellings),
+                "reconfigure": self.bootstrap.reconfigure,
+                "reconfigure_timeout": self.bootstrap.reconfigure_timeout,
+                "restore": self.bootstrap.restore,
             },
             "expect": {
                 "unauthenticated_status": list(self.expect.unauthenticated_status),
@@ -256,7 +266,12 @@ def parse_profile(
 
     bs = r.mapping("bootstrap")
     br = _Reader(bs, source, env, prefix="bootstrap.")
-    _reject_unknown(bs, {"roles", "ttl", "key", "token", "ttl_spellings"}, source, "bootstrap.")
+    _reject_unknown(
+        bs,
+        {"roles", "ttl", "key", "token", "ttl_spellings", "reconfigure", "reconfigure_timeout", "restore"},
+        source,
+        "bootstrap.",
+    )
     defaults = BootstrapSettings()
     key = br.string("key") or defaults.key
     if key not in ("serviceToken", "servicetoken"):
@@ -267,7 +282,27 @@ def parse_profile(
         key=key,
         token=br.string("token", secret=True),
         ttl_spellings=tuple(br.string_list("ttl_spellings", defaults.ttl_spellings)),
+        reconfigure=br.string("reconfigure"),
+        reconfigure_timeout=br.number("reconfigure_timeout", defaults.reconfigure_timeout),
+        restore=br.string("restore"),
     )
+    for key_name in ("reconfigure", "restore"):
+        command = getattr(bootstrap, key_name)
+        if command is not None and not command.strip():
+            raise ProfileError(f"target profile {source}: bootstrap.{key_name} must be a non-empty command")
+    if bootstrap.reconfigure is not None:
+        if launch is not None:
+            raise ProfileError(
+                f"target profile {source}: bootstrap.reconfigure is for an external target; a target with "
+                "launch gets its bootstrap settings from the suite at each launch"
+            )
+        if "{auth_config}" not in bootstrap.reconfigure:
+            raise ProfileError(
+                f"target profile {source}: bootstrap.reconfigure must name {{auth_config}}, the "
+                "authentication.yaml the suite writes for the deployment to apply"
+            )
+    if bootstrap.restore is not None and bootstrap.reconfigure is None:
+        raise ProfileError(f"target profile {source}: bootstrap.restore needs bootstrap.reconfigure")
 
     ex = r.mapping("expect")
     er = _Reader(ex, source, env, prefix="expect.")

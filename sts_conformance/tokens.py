@@ -330,9 +330,13 @@ class TokenLedger:
             tok = self._track(resp, body, key, attribute)
         return resp, tok
 
-    def attribute_all(self, toks: Sequence[OwnedToken], items: list[dict[str, Any]] | None = None) -> dict[str, int]:
+    def attribute_all(
+        self, toks: Sequence[OwnedToken], items: list[dict[str, Any]] | None = None, *, fresh: bool = True
+    ) -> dict[str, int]:
         """Find the ids of several new tokens with one list (``items``, or a fresh one); name -> id found.
 
+        ``fresh=False`` says other calls came between the creates and the list (a delete may rightly
+        have removed a token since): one not found then says nothing about the list itself.
         Raises LedgerError when the list cannot be read.
         """
         found: dict[str, int] = {}
@@ -341,9 +345,9 @@ class TokenLedger:
             for tok in toks:
                 if tok.id is None:
                     tok.id = self._attribute(tok, items)
-                    if tok.id is None:
+                    if tok.id is None and fresh:
                         self._note_unlisted(tok.name)
-                    else:
+                    elif tok.id is not None:
                         self._unlisted_streak = 0
                 if tok.id is not None:
                     found[tok.name] = tok.id

@@ -1,34 +1,35 @@
 """Bootstrap token: the service token an operator configures in authentication.yaml.
 
-On a managed target the run's own admin credential *is* a bootstrap token with the manager
-role (the suite writes it into the authentication.yaml it launches the target with). The
-other configurations — a bootstrap token with only the unprivileged role, one under the seed
-document's ``servicetoken`` key, one per short ttl spelling — are further instances the
-controller launched at the start of the run (``sts_conformance/fleet.py``), so their ttls
-have been running out while other checks ran. Each instance goes away at the end of the run
-with its own working directory (the reference keeps its throw-away database there).
+The checks need deployments configured in several ways: a bootstrap token with the manager
+role, one with only the unprivileged role, one under the seed document's ``servicetoken``
+key, one per ttl spelling. The controller takes each configuration through a recorded
+scenario at the start of the run (``sts_conformance/fleet.py``): on a managed target, further
+instances it launches (their ttls run out while other checks run); on an external target with
+``bootstrap.reconfigure``, the deployment itself, reconfigured and restored before the other
+checks (``sts_conformance/reconfigure.py``). The checks here judge what was recorded.
 
-On an external target only the bootstrap token the profile names (``bootstrap.token``,
-with ``bootstrap.roles``) can be checked; the rest is skipped, naming the setting.
+On an external target without ``reconfigure`` only the bootstrap token the profile names
+(``bootstrap.token``, with ``bootstrap.roles``) can be checked, live; the rest is skipped,
+naming the setting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from typing import NoReturn
 
 import pytest
 
 from sts_conformance import fleet
 from sts_conformance import preconditions as pre
 from sts_conformance.checks import FORMS, expect_refused, expect_status, json_body, listed, working_forms
-from sts_conformance.client import ApiClient, AuthForm
+from sts_conformance.client import AuthForm
 from sts_conformance.journal import Journal
 from sts_conformance.plugin import STATE_KEY, is_active
 from sts_conformance.profile import BootstrapSettings
 from sts_conformance.tokens import TokenLedger
 
-MANAGER = "manager-role"
+MANAGER = fleet.MANAGER
 UNPRIVILEGED = fleet.UNPRIVILEGED
 
 
@@ -44,75 +45,64 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("ttl_spelling", spellings, ids=[f"ttl-{s.strip().replace(' ', '-')}" for s in spellings])
 
 
-@dataclass
-class Bootstrap:
-    """A bootstrap token under test, and a client of the deployment it belongs to."""
+def _recorded(target, label: str, stage: str = fleet.READY) -> fleet.Instance | None:
+    """The configuration ``label`` as its scenario recorded it; None when the run has none (external,
+    without reconfigure)."""
+    if not target.state.has_instances:
+        return None
+    inst = target.instance(label, stage)
+    if inst.error is not None and not inst.first:
+        pytest.fail(f"the deployment with bootstrap {label} is not usable: {inst.error}", pytrace=False)
+    return inst
 
-    label: str
-    roles: list[str]
-    client: ApiClient
-    token: str = field(repr=False)
-    #: for a manager bootstrap token: a ledger that manages tokens with it
-    ledger: TokenLedger | None = None
+
+def _never_accepted(inst: fleet.Instance, target) -> bool:
+    forms = working_forms(target)
+    return not any(s.accepted for name, s in inst.first.items() if AuthForm[name] in forms)
 
 
-def _instance(target, label: str) -> tuple[fleet.Instance, ApiClient]:
-    inst = target.instance(label)
-    if inst.error is not None:
-        pytest.fail(f"the instance with bootstrap {label} is not usable: {inst.error}", pytrace=False)
-    return inst, target.instance_client(inst)
+def _key_blocks(inst: fleet.Instance, target) -> None:
+    """A configuration under the ``servicetoken`` key whose token never worked: ST-BOOT-004 says why."""
+    if inst.key == "servicetoken" and _never_accepted(inst, target):
+        pre.block("ST-BOOT-004", "the bootstrap token configured under the 'servicetoken' key was never accepted")
 
 
 @pytest.fixture(scope="module")
-def bootstraps(target, ledger, run_state) -> Iterator[dict[str, Bootstrap]]:
-    """The bootstrap tokens whose roles can be checked, by label (``manager-role``, ``unprivileged-role``)."""
-    profile = target.profile
-    clients: list[ApiClient] = []
-    found: dict[str, Bootstrap] = {}
-    if target.managed:
-        # the run's admin credential is the bootstrap token the suite configured, with the manager role
-        found[MANAGER] = Bootstrap(MANAGER, list(profile.bootstrap.roles), target.client, target.admin_token, ledger)
-        inst, client = _instance(target, UNPRIVILEGED)
-        clients.append(client)
-        found[UNPRIVILEGED] = Bootstrap(UNPRIVILEGED, inst.roles, client, inst.token)
-    elif profile.bootstrap.token:
-        settings = profile.bootstrap
-        label = MANAGER if profile.manager_role in settings.roles else UNPRIVILEGED
-        boot = Bootstrap(label, list(settings.roles), target.client, settings.token)
-        if label == MANAGER:
-            # its tokens are journalled like every other, so the run's final cleanup knows them too
-            worker = f"{run_state.worker}-boot"
-            boot.ledger = TokenLedger(
-                target.client,
-                settings.token,
-                working_forms(target)[0],
-                prefix=f"{ledger.prefix}-boot",
-                run_dir=run_state.run_dir,
-                journal=Journal(run_state.run_dir / f"journal-{worker}.jsonl", worker),
-                baseline=run_state.prepared.baseline,
-            )
-        found[label] = boot
-    else:
-        pytest.skip(
-            "checking the bootstrap token of an external target needs profile setting 'bootstrap.token' "
-            "(and 'bootstrap.roles'); other bootstrap settings need 'launch'"
+def external_bootstrap(target, ledger, run_state) -> Iterator[tuple[str, TokenLedger | None] | None]:
+    """An external target's own bootstrap token (``bootstrap.token``), checked live: (label, ledger for a manager)."""
+    settings = target.profile.bootstrap
+    if target.state.has_instances or not settings.token:
+        yield None
+        return
+    label = MANAGER if target.profile.manager_role in settings.roles else UNPRIVILEGED
+    boot_ledger = None
+    if label == MANAGER:
+        # its tokens are journalled like every other, so the run's final cleanup knows them too
+        worker = f"{run_state.worker}-boot"
+        boot_ledger = TokenLedger(
+            target.client,
+            settings.token,
+            working_forms(target)[0],
+            prefix=f"{ledger.prefix}-boot",
+            run_dir=run_state.run_dir,
+            journal=Journal(run_state.run_dir / f"journal-{worker}.jsonl", worker),
+            baseline=run_state.prepared.baseline,
         )
-    try:
-        yield found
-    finally:
-        for client in clients:
-            client.close()
+    yield label, boot_ledger
 
 
-def _with_roles(bootstraps: dict[str, Bootstrap], label: str, profile) -> Bootstrap:
-    boot = bootstraps.get(label)
-    if boot is None:
+def _no_bootstrap_to_check(target, label: str) -> NoReturn:
+    settings = target.profile.bootstrap
+    if settings.token:
         has = "the manager role" if label == UNPRIVILEGED else "no manager role"
         pytest.skip(
             f"the external target's bootstrap token has {has} (profile setting 'bootstrap.roles' is "
-            f"{list(profile.bootstrap.roles)}); bootstraps of other roles need profile setting 'launch'"
+            f"{list(settings.roles)}); other configurations need profile setting 'bootstrap.reconfigure'"
         )
-    return boot
+    pytest.skip(
+        "checking the bootstrap token of an external target needs profile setting 'bootstrap.reconfigure' "
+        "(or 'bootstrap.token' with 'bootstrap.roles' for the one it has)"
+    )
 
 
 # -- authenticates, with exactly its roles ------------------------------------------------------
@@ -121,78 +111,108 @@ def _with_roles(bootstraps: dict[str, Bootstrap], label: str, profile) -> Bootst
 @pytest.mark.requirement("ST-BOOT-001")
 @pytest.mark.precondition(pre.ANONYMOUS_REFUSED)
 @pytest.mark.parametrize("form", FORMS)
-def test_bootstrap_token_authenticates_once_started(target, bootstraps, form):
+def test_bootstrap_token_authenticates_once_started(target, external_bootstrap, form):
     """The bootstrap token configured in authentication.yaml is accepted once the deployment is up."""
-    boot = bootstraps.get(MANAGER) or bootstraps[UNPRIVILEGED]
-    resp = boot.client.probe(target.profile.probe_path, boot.token, form)
+    inst = _recorded(target, MANAGER)
+    if inst is not None:
+        sample = inst.first.get(form.name)
+        assert sample is not None and sample.accepted, (
+            f"the bootstrap token (roles {inst.roles}) was refused with {sample.status if sample else '?'} "
+            f"in form {form.value} right after the deployment answered"
+        )
+        return
+    if external_bootstrap is None:
+        _no_bootstrap_to_check(target, MANAGER)
+    resp = target.probe(target.profile.bootstrap.token, form)
     assert resp.is_success, (
-        f"the bootstrap token (roles {boot.roles}) was refused with {resp.status_code} in form {form.value}"
-        + ("" if target.managed else "; if its ttl has run out, remove 'bootstrap.token' from the profile")
+        f"the bootstrap token (roles {list(target.profile.bootstrap.roles)}) was refused with {resp.status_code} "
+        f"in form {form.value}; if its ttl has run out, remove 'bootstrap.token' from the profile"
     )
 
 
 @pytest.mark.requirement("ST-BOOT-002")
 @pytest.mark.precondition(pre.CREATE, pre.LISTED)
-def test_bootstrap_token_with_manager_role_manages_tokens(target, bootstraps, observe):
+def test_bootstrap_token_with_manager_role_manages_tokens(target, external_bootstrap, observe):
     """A bootstrap token given the manager role lists, creates and deletes tokens."""
-    boot = _with_roles(bootstraps, MANAGER, target.profile)
-    assert boot.ledger is not None
-    resp = boot.client.list_tokens(boot.token, form=boot.ledger.admin_form)
-    expect_status(resp, 200, f"GET /security/tokens with a bootstrap token of roles {boot.roles}")
-    items = json_body(resp, "list response")
-    if not isinstance(items, list):
-        pre.block(pre.LIST, f"the list is a {type(items).__name__}, not a JSON array")
-    if target.managed:
-        # a fresh deployment: whatever was listed before the run created anything is the bootstrap token
-        observe("bootstrap_in_list", "listed" if target.prepared.names_before else "not listed")
-    tok = boot.ledger.create("boot-made", roles=[target.profile.unprivileged_role])
-    resp = boot.ledger.delete(tok)
+    inst = _recorded(target, MANAGER)
+    if inst is not None:
+        manage = inst.manage
+        if not manage:
+            pre.block("ST-BOOT-001", f"the bootstrap token (roles {inst.roles}) was never accepted")
+        listing, created, deleted = manage.get("list", {}), manage.get("create", {}), manage.get("delete", {})
+        what = f"with a bootstrap token of roles {inst.roles}"
+        assert 200 <= listing.get("status", 0) < 300, f"listing tokens {what} answered {listing.get('status')}"
+        if not listing.get("array"):
+            pre.block(pre.LIST, "the list answered with something other than a JSON array")
+        assert 200 <= created.get("status", 0) < 300, f"creating a token {what} answered {created.get('status')}"
+        assert created.get("listed"), f"the token created {what} is not listed"
+        assert 200 <= deleted.get("status", 0) < 300, f"deleting that token {what} answered {deleted.get('status')}"
+        assert deleted.get("gone"), f"the token deleted {what} is still listed"
+        if target.managed:
+            # a fresh deployment: whatever was listed before the run created anything is the bootstrap token
+            observe("bootstrap_in_list", "listed" if target.prepared.names_before else "not listed")
+        return
+    if external_bootstrap is None or external_bootstrap[1] is None:
+        _no_bootstrap_to_check(target, MANAGER)
+    boot_ledger = external_bootstrap[1]
+    resp = target.client.list_tokens(target.profile.bootstrap.token, form=boot_ledger.admin_form)
+    expect_status(resp, 200, "GET /security/tokens with the bootstrap token")
+    if not isinstance(json_body(resp, "list response"), list):
+        pre.block(pre.LIST, "the list answered with something other than a JSON array")
+    tok = boot_ledger.create("boot-made", roles=[target.profile.unprivileged_role])
+    resp = boot_ledger.delete(tok)
     assert resp.is_success, f"DELETE of token {tok.id} with the bootstrap token answered {resp.status_code}"
-    assert listed(boot.ledger.list_items(), tok.id) is None, f"token {tok.id} is still listed after its delete"
+    assert listed(boot_ledger.list_items(), tok.id) is None, f"token {tok.id} is still listed after its delete"
 
 
 @pytest.mark.requirement("ST-BOOT-002")
 @pytest.mark.precondition(pre.ANONYMOUS_REFUSED)
-def test_bootstrap_token_without_manager_role_passes_probe_but_cannot_manage(target, ledger, bootstraps):
+def test_bootstrap_token_without_manager_role_passes_probe_but_cannot_manage(target, ledger, external_bootstrap):
     """A bootstrap token given only an unprivileged role passes the probe and is refused token management."""
-    boot = _with_roles(bootstraps, UNPRIVILEGED, target.profile)
     forbidden = target.expect.forbidden_status
+    inst = _recorded(target, UNPRIVILEGED)
+    if inst is not None:
+        if _never_accepted(inst, target):
+            raise AssertionError(
+                f"the bootstrap token (roles {inst.roles}) was refused on the probe right after the deployment "
+                f"answered ({', '.join(f'{k}: {s.status}' for k, s in inst.first.items())})"
+            )
+        listing, created = inst.manage.get("list", {}), inst.manage.get("create", {})
+        what = f"with a bootstrap token of roles {inst.roles}"
+        assert listing.get("status") in forbidden, (
+            f"listing tokens {what}: expected refusal with {forbidden}, got {listing.get('status')}"
+        )
+        assert created.get("status") in forbidden, (
+            f"creating a token {what}: expected refusal with {forbidden}, got {created.get('status')}"
+        )
+        assert not created.get("listed"), f"creating a token {what} was refused, yet the token is listed"
+        return
+    if external_bootstrap is None or external_bootstrap[0] != UNPRIVILEGED:
+        _no_bootstrap_to_check(target, UNPRIVILEGED)
+    token = target.profile.bootstrap.token
     form = working_forms(target)[0]
-    probe = boot.client.probe(target.profile.probe_path, boot.token, form)
-    assert probe.is_success, (
-        f"the bootstrap token (roles {boot.roles}) was refused on the probe with {probe.status_code}"
-    )
-    expect_refused(
-        boot.client.list_tokens(boot.token, form=form),
-        forbidden,
-        f"listing tokens with a bootstrap token of roles {boot.roles}",
-    )
+    probe = target.probe(token, form)
+    assert probe.is_success, f"the bootstrap token was refused on the probe with {probe.status_code}"
+    expect_refused(target.client.list_tokens(token, form=form), forbidden, "listing tokens with the bootstrap token")
     body = {"name": ledger.name("boot-unprivileged"), "roles": [target.profile.manager_role]}
-    if target.managed:
-        # on its own instance: a wrongly created token goes away with the instance
-        resp = boot.client.create_token(boot.token, body, form=form)
-    else:
-        # on the shared target: journalled, so the run's cleanup removes what a wrong accept made
-        resp, _ = ledger.create_raw(body, token=boot.token, form=form)
-    expect_refused(resp, forbidden, f"creating a manager token with a bootstrap token of roles {boot.roles}")
+    resp, _ = ledger.create_raw(body, token=token, form=form)  # journalled: a wrong accept is cleaned up
+    expect_refused(resp, forbidden, "creating a manager token with the unprivileged bootstrap token")
 
 
 @pytest.mark.requirement("ST-BOOT-004")
 def test_lower_case_servicetoken_key_configures_the_bootstrap_token(target):
     """authentication.yaml spelling the key 'servicetoken', as the seed document does, configures the token too."""
-    inst, client = _instance(target, fleet.LOWER_CASE_KEY)
-    form = working_forms(target)[0]
-    with client:
-        resp = client.probe(target.profile.probe_path, inst.token, form)
-        assert resp.is_success, (
-            f"a bootstrap token configured under 'servicetoken' was refused with {resp.status_code}: "
-            "the lower-case key was not read"
-        )
-        expect_status(
-            client.list_tokens(inst.token, form=form),
-            200,
-            "listing tokens with the manager bootstrap token under 'servicetoken'",
-        )
+    inst = _recorded(target, fleet.LOWER_CASE_KEY)
+    if inst is None:
+        _no_bootstrap_to_check(target, fleet.LOWER_CASE_KEY)
+    assert not _never_accepted(inst, target), (
+        "a bootstrap token configured under 'servicetoken' was refused "
+        f"({', '.join(f'{k}: {s.status}' for k, s in inst.first.items())}): the lower-case key was not read"
+    )
+    listing = inst.manage.get("list", {})
+    assert 200 <= listing.get("status", 0) < 300, (
+        f"listing tokens with the manager bootstrap token under 'servicetoken' answered {listing.get('status')}"
+    )
 
 
 # -- ttl ---------------------------------------------------------------------------------------
@@ -205,34 +225,38 @@ def test_bootstrap_token_works_within_its_ttl_then_is_refused(target, ttl_spelli
     That it is refused on every other call too is the authorization matrix's bootstrap-expired row.
     """
     ttl_ms = fleet.duration_ms(ttl_spelling)
+    limit = fleet.max_ttl_ms(target.profile)
     if ttl_ms is None or ttl_ms <= 0:
         pytest.skip(f"profile setting 'bootstrap.ttl_spellings': {ttl_spelling!r} is not a duration such as 3s")
-    if ttl_ms > fleet.MAX_TTL_MS:
+    if ttl_ms > limit:
         pytest.skip(
-            f"profile setting 'bootstrap.ttl_spellings': {ttl_spelling!r} is longer than "
-            f"{fleet.MAX_TTL_MS // 1000}s, more than this suite waits"
+            f"profile setting 'bootstrap.ttl_spellings': {ttl_spelling!r} is longer than {limit // 1000}s, "
+            "more than this suite waits"
         )
-    inst, client = _instance(target, fleet.ttl_label(ttl_spelling))
+    inst = _recorded(target, fleet.ttl_label(ttl_spelling), fleet.DONE)
+    if inst is None:
+        _no_bootstrap_to_check(target, fleet.ttl_label(ttl_spelling))
+    _key_blocks(inst, target)
     forms = working_forms(target)
-    with client:
-        for form_name, sample in inst.first.items():
-            if sample.accepted or AuthForm[form_name] not in forms:
-                continue  # (a form accepted nowhere says nothing about the ttl)
-            elapsed_ms = (sample.at - inst.launched_at) * 1000
-            if elapsed_ms >= ttl_ms:
-                pytest.skip(
-                    f"inconclusive: the instance answered {elapsed_ms:.0f} ms after its launch, when the ttl "
-                    f"{ttl_spelling!r} may already have run out; use longer 'bootstrap.ttl_spellings'"
-                )
-            raise AssertionError(
-                f"the bootstrap token with ttl {ttl_spelling!r} was refused with {sample.status} in form "
-                f"{AuthForm[form_name].value} only {elapsed_ms:.0f} ms after the instance was launched"
+    for form_name, sample in inst.first.items():
+        if sample.accepted or AuthForm[form_name] not in forms:
+            continue  # (a form accepted nowhere says nothing about the ttl)
+        elapsed_ms = (sample.at - inst.launched_at) * 1000
+        if elapsed_ms >= ttl_ms:
+            pytest.skip(
+                f"inconclusive: the deployment answered {elapsed_ms:.0f} ms after it was started, when the ttl "
+                f"{ttl_spelling!r} may already have run out; use longer 'bootstrap.ttl_spellings'"
             )
-        fleet.wait_past_ttl(client, inst, ttl_ms, target.profile.probe_path)
-        for form in forms:
-            resp = client.probe(target.profile.probe_path, inst.token, form)
-            expect_refused(
-                resp,
-                target.expect.unauthenticated_status,
-                f"a bootstrap token whose ttl {ttl_spelling!r} has passed, presented as {form.value}",
-            )
+        raise AssertionError(
+            f"the bootstrap token with ttl {ttl_spelling!r} was refused with {sample.status} in form "
+            f"{AuthForm[form_name].value} only {elapsed_ms:.0f} ms after the deployment was started"
+        )
+    if inst.error is not None:
+        raise AssertionError(f"the bootstrap token with ttl {ttl_spelling!r}: {inst.error}")
+    for form in forms:
+        after = inst.after.get(form.name)
+        assert after is not None, f"no call was made once the ttl {ttl_spelling!r} had passed"
+        assert after.status in target.expect.unauthenticated_status, (
+            f"a bootstrap token whose ttl {ttl_spelling!r} has passed, presented as {form.value}: expected "
+            f"refusal with {' or '.join(map(str, target.expect.unauthenticated_status))}, got {after.status}"
+        )

@@ -188,6 +188,7 @@ def deletions(cli, target, ledger):
 
 
 @pytest.mark.requirement("ST-CLI-005")
+@pytest.mark.precondition(pre.DELETED_GONE, pre.REVOKED)  # the API's own delete removes and revokes
 @pytest.mark.parametrize("output", OUTPUTS)
 def test_delete_by_id_removes_and_revokes(target, ledger, deletions, observe, output):
     """`delete` by id exits 0 and says so; the token is then gone from the list and refused."""
