@@ -77,7 +77,11 @@ def listed(items: list[dict[str, Any]], wanted: int | None) -> dict[str, Any] | 
     """The list entry with id ``wanted`` (an id listed as a string of digits counts: ST-LIFE-002 judges the type)."""
     if wanted is None:
         return None
-    return next((i for i in items if token_id(i.get("id")) == wanted), None)
+    entries = [i for i in items if token_id(i.get("id")) == wanted]
+    if len(entries) > 1:
+        # which of them is the token the check is about cannot be told: the defect is the shared id
+        pre.block(pre.UNIQUE_IDS, f"the list shows id {wanted} {len(entries)} times, so its entry cannot be told")
+    return entries[0] if entries else None
 
 
 #: the requirement that says each header form is accepted at all: a check in that form stands on it

@@ -230,6 +230,8 @@ class ScenarioTools:
     victim: Callable[[], int | None]
     journal: Journal | None = None
     name_prefix: str = "stsct-boot"
+    #: the header form the run's admin credential manages tokens in: tried first for management too
+    manage_form: AuthForm = AuthForm.X_API_KEY
 
 
 def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bool) -> None:
@@ -238,7 +240,7 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
     try:
         for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
             inst.first[form.name] = Sample.of(client.probe(p.probe_path, inst.token, form))
-        works = next((AuthForm[name] for name, sample in inst.first.items() if sample.accepted), None)
+        works = _management_form(inst, tools)
         if works is not None:
             _manage(inst, tools, works)
         forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
@@ -259,6 +261,15 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
     except (httpx.HTTPError, AssertionError, HarnessError) as exc:
         inst.error = f"the scenario with its bootstrap token broke off: {type(exc).__name__}: {exc}"
     publish(run_dir, inst, DONE)
+
+
+def _management_form(inst: Instance, tools: ScenarioTools) -> AuthForm | None:
+    """The form to manage tokens in: the run's admin form when the bootstrap token passed the probe in it,
+    else any form it passed in (None: it passed in none)."""
+    accepted = [AuthForm[name] for name, sample in inst.first.items() if sample.accepted]
+    if tools.manage_form in accepted:
+        return tools.manage_form
+    return accepted[0] if accepted else None
 
 
 def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
@@ -413,9 +424,10 @@ def wait_past_ttl(client: ApiClient, inst: Instance, ttl_ms: int, probe_path: st
 class Fleet:
     """The instances of one managed run, launched and taken through their scenarios in background threads."""
 
-    def __init__(self, profile: TargetProfile, run_dir: Path):
+    def __init__(self, profile: TargetProfile, run_dir: Path, manage_form: AuthForm = AuthForm.X_API_KEY):
         self.profile = profile
         self.run_dir = run_dir
+        self.manage_form = manage_form
         (run_dir / "instances").mkdir(mode=0o700, exist_ok=True)
         self._lock = threading.Lock()
         self._processes: list[ManagedProcess] = []
@@ -465,7 +477,8 @@ class Fleet:
         p = self.profile
 
         def works() -> AuthForm | None:
-            return next((AuthForm[n] for n, s in inst.first.items() if s.accepted), None)
+            accepted = [AuthForm[n] for n, s in inst.first.items() if s.accepted]
+            return self.manage_form if self.manage_form in accepted else next(iter(accepted), None)
 
         def observer() -> tuple[str, AuthForm] | None:
             if "observer" not in made:
@@ -490,7 +503,7 @@ class Fleet:
             ]
             return ids[0] if ids else None
 
-        return ScenarioTools(p, client, observer, victim, journal=None, name_prefix="stsct-boot")
+        return ScenarioTools(p, client, observer, victim, name_prefix="stsct-boot", manage_form=self.manage_form)
 
     def close(self) -> None:
         """Stop every instance (and any still starting); later launches are not started."""

@@ -113,6 +113,20 @@ class Pending:
         return bool(self.ids) or (self.status is not None and 200 <= self.status < 300)
 
 
+def duplicate_ids(items: Iterable[dict[str, Any]]) -> list[int]:
+    """The ids the list shows more than once, in the order first seen (none on a correct target)."""
+    seen: set[int] = set()
+    twice: list[int] = []
+    for item in items:
+        tid = token_id(item.get("id")) if isinstance(item, dict) else None
+        if tid is None:
+            continue
+        if tid in seen and tid not in twice:
+            twice.append(tid)
+        seen.add(tid)
+    return twice
+
+
 def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:
     """Every event of every journal in ``run_dir`` (a torn last line is skipped)."""
     for path in sorted(run_dir.glob(JOURNAL_GLOB)):

@@ -199,7 +199,7 @@ def activate(config: pytest.Config) -> None:
     config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))
     fleet = None
     if profile.managed:
-        fleet = Fleet(profile, run_dir)
+        fleet = Fleet(profile, run_dir, conn.admin_form)
         resources.add(fleet.close)
         fleet.start(plan(profile))
     run_id = secrets.token_hex(3)

@@ -78,6 +78,7 @@ class Reconfigurer:
                         victim=self._victim,
                         journal=self.ledger.journal,
                         name_prefix=f"{self.ledger.prefix}-boot",
+                        manage_form=self.connection.admin_form,
                     )
                     if inst.ttl is not None:
                         self.say(

@@ -37,7 +37,7 @@ import httpx
 
 from . import preconditions as pre
 from .client import ApiClient, AuthForm
-from .journal import GONE, ID, JOURNAL_GLOB, Journal, Pending, outstanding, token_id
+from .journal import GONE, ID, JOURNAL_GLOB, Journal, Pending, duplicate_ids, outstanding, token_id
 from .redact import REDACTOR, fingerprint
 
 #: Every token name the suite makes starts with this, then the run id: ``stsct-1a2b3c-gw0-auth-7``.
@@ -271,14 +271,16 @@ class TokenLedger:
                 f"creating a token {body['name']!r} with roles {body['roles']} (expiryDate {expiry_ms}) answered "
                 f"{resp.status_code}" + ("" if resp.is_success else f": {detail}") + " — no usable token to go on with",
             )
-        if tok.id is None:
-            if tok.clash is not None:
-                pre.block(
-                    pre.UNIQUE_IDS,
-                    f"token {tok.name!r} is listed under id {tok.clash}, which another token of this run already has",
-                )
-            pre.block(pre.LISTED, f"token {tok.name!r} was created ({resp.status_code}) but is not listed")
+        self.block_unlisted(tok, f"token {tok.name!r} was created ({resp.status_code}) but")
         return tok
+
+    def block_unlisted(self, tok: OwnedToken, what: str) -> None:
+        """Block the running check on a token with no id of its own: ST-LIFE-007 if it shares one, else ST-LIFE-003."""
+        if tok.id is not None:
+            return
+        if tok.clash is not None:
+            pre.block(pre.UNIQUE_IDS, f"{what}: the new token is listed under id {tok.clash}, which another token has")
+        pre.block(pre.LISTED, f"{what}: no new entry in the list carries its name")
 
     def create_raw(
         self,
@@ -328,6 +330,13 @@ class TokenLedger:
                 key = intent()
                 resp = send()
             tok = self._track(resp, body, key, attribute)
+        if tok is not None and tok.id is None and tok.clash is not None:
+            # listed only under an id another token of this run has: what the check wanted to see
+            # cannot be told apart from the id clash, which is the defect (ST-LIFE-007)
+            pre.block(
+                pre.UNIQUE_IDS,
+                f"token {tok.name!r} is listed under id {tok.clash}, which another token has as well",
+            )
         return resp, tok
 
     def attribute_all(
@@ -345,7 +354,7 @@ class TokenLedger:
             for tok in toks:
                 if tok.id is None:
                     tok.id = self._attribute(tok, items)
-                    if tok.id is None and fresh:
+                    if tok.id is None and tok.clash is None and fresh:
                         self._note_unlisted(tok.name)
                     elif tok.id is not None:
                         self._unlisted_streak = 0
@@ -384,9 +393,9 @@ class TokenLedger:
                 tok.id = self._attribute(tok)
             except LedgerError:
                 tok.id = None
-            if tok.id is None:
+            if tok.id is None and tok.clash is None:
                 self._note_unlisted(tok.name)
-            else:
+            elif tok.id is not None:
                 self._unlisted_streak = 0
         return tok
 
@@ -411,10 +420,16 @@ class TokenLedger:
             if len(foreign) == 1:
                 candidates = foreign
         if not candidates:
+            # listed under its own name, but under an id that another token has (one of this run,
+            # of another worker, or one there before the run): the ids are not unique
             clash = next(
-                (tid for i in items if i.get("name") == tok.name and (tid := token_id(i.get("id"))) in self._claimed),
+                (tid for i in items if i.get("name") == tok.name and (tid := token_id(i.get("id"))) in taken),
                 None,
             )
+            if clash is None:
+                # not under its name at all, but the list shows one id twice: the entry may be there
+                # under an altered name, hidden behind an id it shares; the defect is the shared id
+                clash = next(iter(duplicate_ids(items)), None)
             tok.clash = clash
             return None
         chosen = token_id(candidates[0]["id"])
@@ -610,14 +625,22 @@ def sweep(
                 for i in items
                 if isinstance(i, dict)
                 and (tid := token_id(i.get("id"))) is not None
-                and tid not in deleted_ids
                 and (p.name.startswith(NAME_PREFIX) or tid not in known_before)
             ]
-            matches = [tid for name, tid in fresh if name == p.name]
+            named = [tid for name, tid in fresh if name == p.name]
+            if named and all(tid in deleted_ids for tid in named):
+                settle(p)  # listed under an id this sweep already deleted (ids shared by several tokens)
+                by_name.remove(p)
+                continue
+            matches = [tid for tid in named if tid not in deleted_ids]
             if not matches and p.created and not p.name.startswith(NAME_PREFIX):
                 # a target that stores names altered (trimmed, normalised, cut) lists it under another
                 # name: the one new entry whose name is the sent one so altered, and no one else's
-                matches = [tid for name, tid in fresh if isinstance(name, str) and _altered(p.name, name)][:1]
+                matches = [
+                    tid
+                    for name, tid in fresh
+                    if isinstance(name, str) and tid not in deleted_ids and _altered(p.name, name)
+                ][:1]
             problems = []
             for tid in matches:
                 problem = delete(tid)

@@ -10,6 +10,7 @@ import pytest
 
 from sts_conformance import preconditions as pre
 from sts_conformance.checks import block_if_creates_fail, json_body
+from sts_conformance.prepare import STATES
 
 # every check here creates tokens and reads them back from the list
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
@@ -149,6 +150,8 @@ def test_secrets_unpredictable(target):
     values = [cred.secret for cred in target.prepared.credentials.values()]
     samples = len(values)
     if samples < 3:
+        for state in STATES:
+            target.prepared.credential(state)  # blocks, naming the foundation that kept one from being made
         pytest.fail(f"only {samples} token(s) could be prepared: too few secrets to compare", pytrace=False)
     shared, suf = _shared_affixes(values)
     varying = [len(v) - shared - suf for v in values]

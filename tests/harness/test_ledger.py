@@ -9,8 +9,9 @@ import httpx
 import pytest
 import respx
 
+from sts_conformance.checks import listed
 from sts_conformance.client import ApiClient, AuthForm
-from sts_conformance.journal import Journal, outstanding, read_events, token_id
+from sts_conformance.journal import Journal, duplicate_ids, outstanding, read_events, token_id
 from sts_conformance.preconditions import Blocked
 from sts_conformance.tokens import BROKEN_AFTER, TokenLedger, sweep
 from sts_reference.config import BootstrapSpec
@@ -175,6 +176,34 @@ def test_an_id_another_token_of_the_run_has_blocks_by_st_life_007():
             led.create("t")
             with pytest.raises(Blocked) as blocked:
                 led.create("t")
+    assert blocked.value.requirement == "ST-LIFE-007"
+
+
+def test_an_id_there_before_the_run_blocks_create_raw_by_st_life_007_not_as_unlisted(tmp_path):
+    """Listed under its name but under an id the list showed before the run: a clash, not a missing entry."""
+    old = {"id": 9, "name": "bootstrap", "roles": []}
+    mine = {"id": 9, "name": "stsct-r1-gw0-t-1", "roles": []}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=httpx.Response(200, json={"name": mine["name"], "token": "svctok-mine12345"}))
+        mock.get(API).mock(side_effect=[_listing([old]), _listing([old, mine])])
+        with ApiClient("http://target.test") as c:
+            led = _ledger(c, tmp_path)
+            led.baseline = frozenset({9})
+            led.list_items()  # the baseline read
+            with pytest.raises(Blocked) as blocked:
+                led.create_raw({"name": mine["name"], "roles": []})
+    assert blocked.value.requirement == "ST-LIFE-007"
+    assert not (tmp_path / "target-broken").exists(), "a clash is no sign of a broken list"
+    assert led._unlisted_streak == 0
+
+
+def test_duplicate_ids_in_the_list_are_found_and_listed_refuses_to_guess():
+    items = [{"id": 1, "name": "a"}, {"id": "2", "name": "b"}, {"id": 2, "name": "c"}, {"id": 1, "name": "d"}]
+    assert duplicate_ids(items) == [2, 1]
+    assert duplicate_ids([{"id": 1}, {"id": 3}, {"name": "no id"}]) == []
+    assert listed([{"id": 1}, {"id": 3}], 3) == {"id": 3}
+    with pytest.raises(Blocked, match="shows id 2 2 times") as blocked:
+        listed(items, 2)
     assert blocked.value.requirement == "ST-LIFE-007"
 
 
