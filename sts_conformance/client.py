@@ -14,13 +14,14 @@ with ``verify_tls: false``. Proxies come from the environment (``HTTPS_PROXY``,
 from __future__ import annotations
 
 import collections
+import contextlib
 import email.utils
 import enum
 import json
 import os
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -126,10 +127,23 @@ class ExchangeLog:
     def __init__(self, size: int = 12) -> None:
         self._items: collections.deque[Exchange] = collections.deque(maxlen=size)
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def add(self, item: Exchange) -> None:
+        if getattr(self._local, "muted", False):
+            return
         with self._lock:
             self._items.append(item)
+
+    @contextlib.contextmanager
+    def muted(self) -> Iterator[None]:
+        """Keep this thread's exchanges out of the log: background work (the bootstrap instances
+        taken through their scenarios while checks run) must not show up as a check's evidence."""
+        self._local.muted = True
+        try:
+            yield
+        finally:
+            self._local.muted = False
 
     def clear(self) -> None:
         with self._lock:

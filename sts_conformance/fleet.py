@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from .client import TOKENS_PATH, ApiClient, AuthForm, exchange_of, server_time_ms
+from .client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, exchange_of, server_time_ms
 from .errors import HarnessError
 from .journal import Journal, token_id
 from .prepare import Sample
@@ -463,7 +463,7 @@ class Fleet:
             publish(self.run_dir, inst, DONE)
             return
         inst.url, inst.token = proc.url, proc.token
-        with ApiClient.for_profile(self.profile, inst.url) as client:
+        with EXCHANGES.muted(), ApiClient.for_profile(self.profile, inst.url) as client:
             made: dict[str, Any] = {}
             run_scenario(inst, self._tools(inst, client, made), self.run_dir, row=row)
         if proc.proc is not None and proc.proc.poll() is not None:

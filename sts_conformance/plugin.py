@@ -27,7 +27,7 @@ import pytest
 
 from . import __version__, interrupts
 from . import preconditions as pre
-from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
+from .client import EXCHANGES, ApiClient, AuthForm, Exchange, server_time_ms
 from .errors import HarnessError, TargetUnavailable
 from .fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from .hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
@@ -488,14 +488,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    exchanges: list[Exchange] | None = None
     if report.skipped and call.excinfo is not None and isinstance(call.excinfo.value, pre.Blocked):
         blocker = call.excinfo.value
         if blocker.requirement in _own_requirements(item):
-            # the foundation this check is about failed under it: that is its own failure
+            # the foundation this check is about failed under it: that is its own failure, and
+            # its evidence is what the start of the run saw, not what this check's fixtures did
             report.outcome = "failed"
             report.longrepr = f"{blocker.requirement} failed: {blocker.reason}"
+            if is_active(item.config):
+                seen = item.config.stash[STATE_KEY].prepared.evidence.get(blocker.requirement)
+                exchanges = [Exchange(**e) for e in seen] if seen else None
     if report.failed and call.when in ("setup", "call"):
-        exchanges = EXCHANGES.snapshot()
+        exchanges = exchanges or EXCHANGES.snapshot()
         if exchanges:
             report.sections.append(
                 ("HTTP exchanges (most recent last)", "\n\n".join(e.render() for e in exchanges[-6:]))

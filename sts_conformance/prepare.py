@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from . import preconditions as pre
-from .client import ApiClient, AuthForm, server_time_ms
+from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
 from .journal import token_id
 from .profile import TargetProfile
 from .redact import REDACTOR
@@ -34,6 +34,8 @@ from .tokens import LedgerError, TokenLedger, elapsed_s
 
 #: how far ahead of the server's clock the expiring credentials expire
 SHORT_LIFE_MS = 3_000
+#: how many of the exchanges before a foundation's failure are kept as its evidence
+EVIDENCE_EXCHANGES = 3
 
 VALID_MANAGER = "valid-manager"
 VALID_UNPRIVILEGED = "valid-unprivileged"
@@ -114,6 +116,9 @@ class Prepared:
     anonymous_status: int | None = None
     #: the target's latency: the median time of the requests made here, in seconds
     latency_s: float = 0.0
+    #: foundation requirement -> the last exchanges (masked) before its failure was seen: the
+    #: evidence a report shows for that requirement's own check
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def blocked(self, requirement: str) -> str | None:
         """Why the foundation ``requirement`` failed, or None when it held (or was not probed)."""
@@ -151,7 +156,9 @@ class Prepared:
 
 
 def _fail(prepared: Prepared, requirement: str, why: str) -> None:
-    prepared.failed.setdefault(requirement, why)
+    if requirement not in prepared.failed:
+        prepared.failed[requirement] = why
+        prepared.evidence[requirement] = [e.as_dict() for e in EXCHANGES.snapshot()[-EVIDENCE_EXCHANGES:]]
 
 
 def prepare(
