@@ -272,6 +272,7 @@ def finish_tokens(config: pytest.Config) -> list[Leftover]:
             baseline=state.prepared.baseline,
             journal=ledger.journal,
             deadline=deadline,
+            verify_prefix=run_prefix(state.run_id),
         )
     if state.leftovers:
         reporting = config.pluginmanager.get_plugin("sts-conformance-reporting")

@@ -556,6 +556,7 @@ def sweep(
     journal: Journal | None = None,
     deadline: float,
     progress: Callable[[str], None] | None = None,
+    verify_prefix: str | None = None,
 ) -> list[Leftover]:
     """Delete what ``pending`` says the run may have left; return what could not be removed.
 
@@ -564,6 +565,10 @@ def sweep(
     for by name: a name with the run's prefix belongs to the run; any other name only when
     its id did not exist before the run (``baseline``). The list is read again after each
     round of deletes, since a list that stops short shows further entries once others are gone.
+
+    With ``verify_prefix`` (the run's own name prefix) the list is read once more at the end:
+    a delete that answered success but removed nothing (or another token) leaves an entry of
+    the run listed; it is deleted again, and reported when it stays.
     """
     known_before = frozenset(baseline)
     left: dict[str, Leftover] = {}
@@ -664,4 +669,49 @@ def sweep(
             settle(p)  # a refused or unanswered create that left nothing under its name
         else:
             left[p.key] = Leftover(p.name, None, f"created ({p.status}), but never shown by the list under its name")
+    if verify_prefix is not None and list_problem is None:
+        left.update(_verify_gone(client, admin_token, admin_form, verify_prefix, known_before, delete, deadline))
     return list(left.values())
+
+
+def _verify_gone(
+    client: ApiClient,
+    admin_token: str,
+    admin_form: AuthForm,
+    prefix: str,
+    known_before: frozenset[int],
+    delete: Callable[[int], str | None],
+    deadline: float,
+) -> dict[str, Leftover]:
+    """Entries of the run still listed after everything was deleted: deleted again, or reported."""
+    stuck: dict[int, str] = {}  # id -> why it is still there
+    names: dict[int, str] = {}
+    for _round in range(_SWEEP_ROUNDS):
+        if time.monotonic() > deadline:
+            break
+        try:
+            resp = client.list_tokens(admin_token, form=admin_form)
+            items = resp.json() if resp.is_success else None
+        except (httpx.HTTPError, ValueError):
+            items = None
+        if not isinstance(items, list):
+            break  # the list that worked a moment ago does not now: nothing more can be told
+        ours = {
+            tid: name
+            for i in items
+            if isinstance(i, dict)
+            and isinstance(name := i.get("name"), str)
+            and name.startswith(prefix)
+            and (tid := token_id(i.get("id"))) is not None
+            and tid not in known_before
+        }
+        names.update(ours)
+        stuck = {tid: why for tid, why in stuck.items() if tid in ours}
+        todo = [tid for tid in ours if tid not in stuck]
+        if not todo:
+            break
+        for tid in todo:
+            problem = delete(tid)
+            # a success is believed only once the next list no longer shows it
+            stuck[tid] = problem or "its delete answered success, yet the list still shows it"
+    return {f"verify-{tid}": Leftover(names[tid], tid, why) for tid, why in stuck.items()}

@@ -11,7 +11,7 @@ import respx
 
 from sts_conformance.checks import listed
 from sts_conformance.client import ApiClient, AuthForm
-from sts_conformance.journal import Journal, duplicate_ids, outstanding, read_events, token_id
+from sts_conformance.journal import Journal, Pending, duplicate_ids, outstanding, read_events, token_id
 from sts_conformance.preconditions import Blocked
 from sts_conformance.tokens import BROKEN_AFTER, TokenLedger, sweep
 from sts_reference.config import BootstrapSpec
@@ -283,6 +283,26 @@ def test_cleanup_deletes_by_every_known_id_even_when_the_list_no_longer_shows_it
             mock.get(API).mock(return_value=_listing([]))  # expired, and no longer listed
             assert led.cleanup() == []
     assert delete.call_count == 1
+
+
+def test_sweep_believes_a_delete_only_when_the_list_no_longer_shows_the_token():
+    """A delete that answers 204 but removes another token: the run's entries still listed are deleted
+    once more, and one that stays is reported, never deleted twice (each delete may remove another's token)."""
+    kept = {"id": 7, "name": "stsct-r1-gw0-a-1", "roles": []}
+    missed = {"id": 8, "name": "stsct-r1-gw0-b-2", "roles": []}  # the journal says it is gone
+    foreign = {"id": 9, "name": "someone-elses", "roles": []}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.get(API).mock(
+            side_effect=[_listing([kept, missed, foreign]), _listing([kept, foreign]), _listing([kept, foreign])]
+        )
+        del7 = mock.delete(f"{API}/7").mock(return_value=httpx.Response(204))
+        del8 = mock.delete(f"{API}/8").mock(return_value=httpx.Response(204))
+        with ApiClient("http://target.test") as c:
+            pending = [Pending("k1", kept["name"], ids={7}, status=200)]
+            left = sweep(c, ADMIN, AuthForm.X_API_KEY, pending, deadline=1e12, verify_prefix="stsct-r1-")
+    assert [(x.name, x.id) for x in left] == [(kept["name"], 7)]
+    assert "still shows it" in left[0].why
+    assert del7.call_count == 2 and del8.call_count == 1, "each listed entry of the run is deleted once more at most"
 
 
 def test_sweep_reads_a_list_cut_short_again_until_everything_is_found():
