@@ -4,6 +4,7 @@ journals every create before sending it, and cleans up only what it created."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -198,7 +199,8 @@ def test_an_id_there_before_the_run_blocks_create_raw_by_st_life_007_not_as_unli
 
 
 def test_duplicate_ids_in_the_list_are_found_and_listed_refuses_to_guess():
-    items = [{"id": 1, "name": "a"}, {"id": "2", "name": "b"}, {"id": 2, "name": "c"}, {"id": 1, "name": "d"}]
+    items: list[dict[str, Any]] = [{"id": 1, "name": "a"}, {"id": "2", "name": "b"}, {"id": 2, "name": "c"}]
+    items.append({"id": 1, "name": "d"})
     assert duplicate_ids(items) == [2, 1]
     assert duplicate_ids([{"id": 1}, {"id": 3}, {"name": "no id"}]) == []
     assert listed([{"id": 1}, {"id": 3}], 3) == {"id": 3}
@@ -298,7 +300,7 @@ def test_sweep_believes_a_delete_only_when_the_list_no_longer_shows_the_token():
         del7 = mock.delete(f"{API}/7").mock(return_value=httpx.Response(204))
         del8 = mock.delete(f"{API}/8").mock(return_value=httpx.Response(204))
         with ApiClient("http://target.test") as c:
-            pending = [Pending("k1", kept["name"], ids={7}, status=200)]
+            pending = [Pending("k1", str(kept["name"]), ids={7}, status=200)]
             left = sweep(c, ADMIN, AuthForm.X_API_KEY, pending, deadline=1e12, verify_prefix="stsct-r1-")
     assert [(x.name, x.id) for x in left] == [(kept["name"], 7)]
     assert "still shows it" in left[0].why
