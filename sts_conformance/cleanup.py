@@ -37,6 +37,7 @@ import httpx
 
 from .client import ApiClient
 from .errors import HarnessError
+from .journal import token_id
 from .profile import TARGET_ENV, TargetProfile, load_profile
 from .redact import REDACTOR
 from .target import Connection, connect
@@ -50,8 +51,6 @@ EXIT_UNUSABLE = 4
 
 _RUN_ID = re.compile(r"[0-9a-f]{6}")
 _ANY_RUN = re.compile(re.escape(NAME_PREFIX) + r"([0-9a-f]{6})-")
-_DIGITS = re.compile(r"[0-9]+")
-_INT64 = range(-(2**63), 2**63)
 #: list fields that would hold a secret if a faulty target put one there
 _SECRET_FIELDS = ("token", "secret", "apiKey", "serviceToken")
 _NAME_WIDTH = 100
@@ -133,17 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- selection --------------------------------------------------------------------------
-
-
-def token_id(value: object) -> int | None:
-    """The id of a list entry: an int64, or a JSON string of ASCII digits (a faulty target's)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        value = int(value)
-    if isinstance(value, int) and value in _INT64:
-        return value
-    return None
 
 
 def run_of(name: object, run_id: str | None) -> str | None:

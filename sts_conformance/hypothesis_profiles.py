@@ -106,6 +106,18 @@ class FuzzBudget:
         seconds = self.seconds * FUZZ_FRACTION * share / SHARE_TOTAL
         return math.floor(seconds / (self.latency_s * requests_per_example))
 
+    def shrink_seconds(self, requests_per_example: float) -> float:
+        """How long a failing example may be shrunk: about SHRINK_EXAMPLES replays at the measured latency.
+
+        Shrinking replays examples as fast as the target answers; counted in time alone, a target
+        that answers in a millisecond would get thousands of tokens created while a failure is
+        shrunk. Never less than MIN_SHRINKING_SECONDS, never more than MAX_SHRINKING_SECONDS.
+        """
+        if self.latency_s <= 0 or requests_per_example <= 0:
+            return MAX_SHRINKING_SECONDS
+        wanted = SHRINK_EXAMPLES * requests_per_example * self.latency_s
+        return min(MAX_SHRINKING_SECONDS, max(MIN_SHRINKING_SECONDS, wanted))
+
 
 def suite_settings(
     share: float = 1.0,
@@ -144,6 +156,12 @@ def suite_settings(
 #: shrinks or this many seconds, and reports the smallest failing example found by then.
 MAX_SHRINKS = 60
 MAX_SHRINKING_SECONDS = 20.0
+#: against a fast target shrinking is bounded by what it costs: about this many replays' worth of
+#: requests (FuzzBudget.shrink_seconds), but never less time than MIN_SHRINKING_SECONDS
+SHRINK_EXAMPLES = 25
+MIN_SHRINKING_SECONDS = 1.0
+#: what Hypothesis prints when shrinking stops on time (written for its own five-minute bound)
+_SLOW_SHRINK_WARNING = "WARNING: Hypothesis has spent more than"
 
 
 @contextlib.contextmanager
@@ -155,6 +173,19 @@ def bounded_shrinking(shrinks: int = MAX_SHRINKS, seconds: float = MAX_SHRINKING
     should a Hypothesis release drop them, shrinking is simply not bounded.
     """
     from hypothesis.internal.conjecture import engine
+    from hypothesis.reporting import current_reporter, with_reporter
+
+    outer = current_reporter()
+
+    def reporter(value: object) -> None:
+        # Hypothesis's own words when it stops on time speak of five minutes and ask for a bug
+        # report; here stopping is the plan, so say what happened instead
+        if isinstance(value, str) and value.startswith(_SLOW_SHRINK_WARNING):
+            value = (
+                f"Shrinking stopped after {seconds:g} s, the bound this run sets to spare the target: "
+                "the failing example below may not be the smallest one."
+            )
+        outer(value)
 
     saved = {name: getattr(engine, name) for name in ("MAX_SHRINKS", "MAX_SHRINKING_SECONDS") if hasattr(engine, name)}
     try:
@@ -162,13 +193,21 @@ def bounded_shrinking(shrinks: int = MAX_SHRINKS, seconds: float = MAX_SHRINKING
             engine.MAX_SHRINKS = min(saved["MAX_SHRINKS"], shrinks)
         if "MAX_SHRINKING_SECONDS" in saved:
             engine.MAX_SHRINKING_SECONDS = min(saved["MAX_SHRINKING_SECONDS"], seconds)
-        yield
+        with with_reporter(reporter):
+            yield
     finally:
         for name, value in saved.items():
             setattr(engine, name, value)
 
 
-def run_seeded(obj: Any, *, config: Any, nodeid: str, run: Callable[[Any], None] | None = None) -> None:
+def run_seeded(
+    obj: Any,
+    *,
+    config: Any,
+    nodeid: str,
+    run: Callable[[Any], None] | None = None,
+    shrink_seconds: float = MAX_SHRINKING_SECONDS,
+) -> None:
     """Run a ``@given`` function (or, through ``run``, a state machine class) under a seed the report names.
 
     The seed is the one given with ``--hypothesis-seed`` (read from the pytest ``config``)
@@ -182,7 +221,7 @@ def run_seeded(obj: Any, *, config: Any, nodeid: str, run: Callable[[Any], None]
     if chosen is not None:
         obj = fixed_seed(chosen)(obj)
     try:
-        with bounded_shrinking():
+        with bounded_shrinking(seconds=shrink_seconds):
             if run is None:
                 obj()
             else:

@@ -40,13 +40,12 @@ def token_id(value: Any) -> int | None:
     """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, str):
         text = value.strip()
         digits = text[1:] if text.startswith("-") else text
-        if digits.isascii() and digits.isdigit() and len(digits) <= 19:
-            return int(text)
+        value = int(text) if digits.isascii() and digits.isdigit() and len(digits) <= 19 else None
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return value
     return None
 
 

@@ -219,7 +219,12 @@ def test_any_name_accepted_exactly_or_refused_cleanly(target, ledger, observe, r
         tally.add(name_traits(name), outcome)
 
     settings = suite_settings(budget=target.fuzz_budget(), requests_per_example=REQUESTS_PER_EXAMPLE)
-    run_seeded(settings(check), config=request.config, nodeid=request.node.nodeid)
+    run_seeded(
+        settings(check),
+        config=request.config,
+        nodeid=request.node.nodeid,
+        shrink_seconds=target.fuzz_budget().shrink_seconds(REQUESTS_PER_EXAMPLE),
+    )
     observe("fuzz_names", tally.summary())
 
 
@@ -251,7 +256,12 @@ def test_name_at_boundary_length_accepted_exactly_or_refused_cleanly(
 
     # one example per length and alphabet is the default: together these are 33 checks
     settings = suite_settings(0.04, budget=target.fuzz_budget(), requests_per_example=REQUESTS_PER_EXAMPLE)
-    run_seeded(settings(check), config=request.config, nodeid=request.node.nodeid)
+    run_seeded(
+        settings(check),
+        config=request.config,
+        nodeid=request.node.nodeid,
+        shrink_seconds=target.fuzz_budget().shrink_seconds(REQUESTS_PER_EXAMPLE),
+    )
     observe("name_length", {"length": length, "alphabet": alphabet, "outcome": sorted(seen)})
 
 
@@ -271,7 +281,12 @@ def test_any_role_list_accepted_exactly_or_refused_cleanly(target, ledger, obser
         tally.add(role_traits(roles, known), outcome)
 
     settings = suite_settings(budget=target.fuzz_budget(), requests_per_example=REQUESTS_PER_EXAMPLE)
-    run_seeded(settings(check), config=request.config, nodeid=request.node.nodeid)
+    run_seeded(
+        settings(check),
+        config=request.config,
+        nodeid=request.node.nodeid,
+        shrink_seconds=target.fuzz_budget().shrink_seconds(REQUESTS_PER_EXAMPLE),
+    )
     observe("fuzz_roles", tally.summary())
 
 

@@ -279,14 +279,14 @@ def test_any_sequence_of_creates_deletes_calls_and_lists_matches_model(target, l
     """After every step of any create/delete/present/list sequence the target agrees with the model."""
     machine = bind(target, ledger)
     # one sequence costs about four requests a step (the step, the list, a probe or two)
-    settings = suite_settings(
-        0.2, minimum=2, budget=target.fuzz_budget(), requests_per_example=4 * base_settings().stateful_step_count
-    )
+    per_sequence = 4 * base_settings().stateful_step_count
+    settings = suite_settings(0.2, minimum=2, budget=target.fuzz_budget(), requests_per_example=per_sequence)
     run_seeded(
         machine,
         config=request.config,
         nodeid=request.node.nodeid,
         run=lambda m: run_state_machine_as_test(m, settings=settings),
+        shrink_seconds=target.fuzz_budget().shrink_seconds(per_sequence),
     )
     for key, value in machine.observed:
         observe(key, value)

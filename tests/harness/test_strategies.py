@@ -285,3 +285,42 @@ def test_replay_hint_seed_repeats_the_examples(profile_loaded, monkeypatch):
     with pytest.raises(AssertionError):
         hp.run_seeded(recording(second), config=_Config(int(found.group(1))), nodeid="x")
     assert second == first
+
+
+def test_shrinking_time_follows_what_replays_cost_at_the_measured_latency():
+    """A fast target gets short shrinking (it replays quickly, creating tokens); a slow one the upper bound."""
+    assert hp.FuzzBudget(120, 0.0005).shrink_seconds(40) == hp.MIN_SHRINKING_SECONDS  # 25 × 40 × 0.5 ms: 0.5 s
+    assert hp.FuzzBudget(120, 0.02).shrink_seconds(40) == pytest.approx(20.0)
+    assert hp.FuzzBudget(120, 0.010).shrink_seconds(40) == pytest.approx(hp.SHRINK_EXAMPLES * 40 * 0.010)
+    assert hp.FuzzBudget(120, 0.15).shrink_seconds(40) == hp.MAX_SHRINKING_SECONDS
+    assert hp.FuzzBudget(120, 0.0).shrink_seconds(40) == hp.MAX_SHRINKING_SECONDS  # not measured
+
+
+def test_shrinking_stops_on_its_bound_and_says_so_in_its_own_words(profile_loaded):
+    """Shrinking that runs out of time stops, the failure is still raised, and the note says why it stopped."""
+    import time
+
+    from hypothesis.internal.conjecture import engine
+    from hypothesis.reporting import with_reporter
+
+    profile_loaded(hp.QUICK)
+    replays = []
+
+    @settings(database=None, max_examples=50, phases=[Phase.generate, Phase.shrink])
+    @given(st.lists(st.integers(), min_size=5))
+    def check(xs):
+        replays.append(len(xs))
+        time.sleep(0.02)
+        if sum(xs) > 10:
+            raise AssertionError("big")
+
+    said: list[str] = []
+    bound_before = engine.MAX_SHRINKING_SECONDS
+    with with_reporter(lambda value: said.append(str(value))), pytest.raises(AssertionError):
+        hp.run_seeded(check, config=_Config(7), nodeid="suites/x.py::t", shrink_seconds=0.2)
+    restored = engine.MAX_SHRINKING_SECONDS
+    assert restored == bound_before, "the engine's bound is put back"
+    assert len(replays) < 60, f"{len(replays)} calls: shrinking went on past its bound"
+    text = "\n".join(said)
+    assert "five minutes" not in text
+    assert "Shrinking stopped after 0.2 s" in text, text

@@ -127,6 +127,11 @@ def test_fault_fails_the_requirement_that_names_it(kill_matrix: dict[str, Outcom
     )
     assert len(failed) <= MAX_FAILED, f"one defect failed {len(failed)} requirements: {failed}"
     assert outcome.tokens_created <= MAX_TOKENS, f"the run created {outcome.tokens_created} tokens on the target"
+    # a defective target may keep what the run could not delete (a delete that removes another
+    # token, a list that hides some), but the run must say so: nothing left behind silently
+    assert outcome.tokens_left <= outcome.leftovers, (
+        f"{outcome.tokens_left} tokens of the run are still stored, but the report names {outcome.leftovers}"
+    )
 
 
 def test_one_defect_one_verdict(kill_matrix: dict[str, Outcome]) -> None:
