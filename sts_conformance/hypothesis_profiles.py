@@ -153,7 +153,9 @@ def suite_settings(
 
 #: Shrinking a failing example replays it many times against the target (each replay a few
 #: requests, maybe a token): a run against a defective target stops shrinking after this many
-#: shrinks or this many seconds, and reports the smallest failing example found by then.
+#: replays, this many successful shrinks or this many seconds, whichever comes first, and
+#: reports the smallest failing example found by then.
+MAX_SHRINK_REPLAYS = 40
 MAX_SHRINKS = 60
 MAX_SHRINKING_SECONDS = 20.0
 #: against a fast target shrinking is bounded by what it costs: about this many replays' worth of
@@ -165,12 +167,16 @@ _SLOW_SHRINK_WARNING = "WARNING: Hypothesis has spent more than"
 
 
 @contextlib.contextmanager
-def bounded_shrinking(shrinks: int = MAX_SHRINKS, seconds: float = MAX_SHRINKING_SECONDS) -> Iterator[None]:
-    """Bound Hypothesis's shrinking for the checks run inside.
+def bounded_shrinking(
+    shrinks: int = MAX_SHRINKS, seconds: float = MAX_SHRINKING_SECONDS, replays: int = MAX_SHRINK_REPLAYS
+) -> Iterator[None]:
+    """Bound Hypothesis's shrinking for the checks run inside: replays, successful shrinks and time.
 
-    Hypothesis has no public setting for this: its engine keeps the bounds in two module
-    constants (500 shrinks, 300 s). They are lowered while a check runs and put back after;
-    should a Hypothesis release drop them, shrinking is simply not bounded.
+    Hypothesis has no public setting for this. Its engine keeps two bounds in module constants
+    (500 shrinks, 300 s), lowered here while a check runs and put back after; the replays are
+    counted around the engine's ``test_function``, and when there are too many the shrinking
+    deadline is moved to now, so the engine stops as it does on time. Should a Hypothesis release
+    change these internals, shrinking is simply bounded less.
     """
     from hypothesis.internal.conjecture import engine
     from hypothesis.reporting import current_reporter, with_reporter
@@ -182,10 +188,20 @@ def bounded_shrinking(shrinks: int = MAX_SHRINKS, seconds: float = MAX_SHRINKING
         # report; here stopping is the plan, so say what happened instead
         if isinstance(value, str) and value.startswith(_SLOW_SHRINK_WARNING):
             value = (
-                f"Shrinking stopped after {seconds:g} s, the bound this run sets to spare the target: "
-                "the failing example below may not be the smallest one."
+                f"Shrinking stopped at the bound this run sets to spare the target ({replays} replays or "
+                f"{seconds:g} s): the failing example below may not be the smallest one."
             )
         outer(value)
+
+    runner = getattr(engine, "ConjectureRunner", None)
+    original = getattr(runner, "test_function", None)
+
+    def counted(self: Any, data: Any) -> Any:
+        if getattr(self, "finish_shrinking_deadline", None) is not None:  # shrinking has begun
+            self._sts_replays = getattr(self, "_sts_replays", 0) + 1
+            if self._sts_replays > replays:
+                self.finish_shrinking_deadline = 0.0  # already passed: the engine stops after this call
+        return original(self, data)  # type: ignore[misc]
 
     saved = {name: getattr(engine, name) for name in ("MAX_SHRINKS", "MAX_SHRINKING_SECONDS") if hasattr(engine, name)}
     try:
@@ -193,11 +209,15 @@ def bounded_shrinking(shrinks: int = MAX_SHRINKS, seconds: float = MAX_SHRINKING
             engine.MAX_SHRINKS = min(saved["MAX_SHRINKS"], shrinks)
         if "MAX_SHRINKING_SECONDS" in saved:
             engine.MAX_SHRINKING_SECONDS = min(saved["MAX_SHRINKING_SECONDS"], seconds)
+        if runner is not None and original is not None:
+            runner.test_function = counted
         with with_reporter(reporter):
             yield
     finally:
         for name, value in saved.items():
             setattr(engine, name, value)
+        if runner is not None and original is not None:
+            runner.test_function = original
 
 
 def run_seeded(
@@ -207,6 +227,7 @@ def run_seeded(
     nodeid: str,
     run: Callable[[Any], None] | None = None,
     shrink_seconds: float = MAX_SHRINKING_SECONDS,
+    shrink_replays: int = MAX_SHRINK_REPLAYS,
 ) -> None:
     """Run a ``@given`` function (or, through ``run``, a state machine class) under a seed the report names.
 
@@ -221,7 +242,7 @@ def run_seeded(
     if chosen is not None:
         obj = fixed_seed(chosen)(obj)
     try:
-        with bounded_shrinking(seconds=shrink_seconds):
+        with bounded_shrinking(seconds=shrink_seconds, replays=shrink_replays):
             if run is None:
                 obj()
             else:

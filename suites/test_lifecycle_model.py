@@ -38,6 +38,8 @@ DAY_MS = 24 * 3600 * 1000
 MAX_LIVE = 6
 #: Predefined roles a model token may carry besides the profile's unprivileged role.
 EXTRA_ROLES = ("stackstate-power-user", "stackstate-k8s-troubleshooter")
+#: a sequence replayed while shrinking may create up to MAX_LIVE tokens: at most this many replays
+SHRINK_REPLAYS = 20
 
 
 def _role_lists(unprivileged: str) -> list[list[str]]:
@@ -287,6 +289,7 @@ def test_any_sequence_of_creates_deletes_calls_and_lists_matches_model(target, l
         nodeid=request.node.nodeid,
         run=lambda m: run_state_machine_as_test(m, settings=settings),
         shrink_seconds=target.fuzz_budget().shrink_seconds(per_sequence),
+        shrink_replays=SHRINK_REPLAYS,
     )
     for key, value in machine.observed:
         observe(key, value)

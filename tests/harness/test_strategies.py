@@ -323,4 +323,33 @@ def test_shrinking_stops_on_its_bound_and_says_so_in_its_own_words(profile_loade
     assert len(replays) < 60, f"{len(replays)} calls: shrinking went on past its bound"
     text = "\n".join(said)
     assert "five minutes" not in text
-    assert "Shrinking stopped after 0.2 s" in text, text
+    assert "Shrinking stopped at the bound this run sets" in text and "0.2 s" in text, text
+
+
+def test_shrinking_stops_after_its_replays_whatever_the_time(profile_loaded):
+    """However fast the target answers, a failure is replayed only so many times while it is shrunk."""
+    from hypothesis.internal.conjecture import engine
+
+    profile_loaded(hp.QUICK)
+
+    def calls_after_failure(replays: int) -> int:
+        calls: list[bool] = []
+
+        @settings(database=None, max_examples=200, phases=[Phase.generate, Phase.shrink])
+        @given(st.lists(st.integers(), min_size=10))
+        def check(xs):
+            failing = sum(abs(x) for x in xs) > 1000
+            calls.append(failing)
+            if failing:
+                raise AssertionError("big")
+
+        with pytest.raises(AssertionError):
+            hp.run_seeded(check, config=_Config(11), nodeid="suites/x.py::t", shrink_seconds=60, shrink_replays=replays)
+        return len(calls) - calls.index(True) - 1
+
+    original = engine.ConjectureRunner.test_function
+    bounded, unbounded = calls_after_failure(5), calls_after_failure(10_000)
+    assert engine.ConjectureRunner.test_function is original, "the engine is put back"
+    # besides the replays while shrinking, Hypothesis runs a few of its own (the last generation
+    # steps, replaying the final example to report it): about a dozen, whatever the bound
+    assert bounded <= 5 + 12 < unbounded, (bounded, unbounded)
