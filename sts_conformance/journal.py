@@ -133,13 +133,18 @@ def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError:
             continue
-        for line in text.splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                yield event
+        yield from parse_events(text)
+
+
+def parse_events(text: str) -> Iterator[dict[str, Any]]:
+    """The events in journal text, one JSON object a line; a line that is not one is skipped."""
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            yield event
 
 
 def outstanding(events: Iterable[dict[str, Any]]) -> list[Pending]:

@@ -161,6 +161,13 @@ def _fail(prepared: Prepared, requirement: str, why: str) -> None:
         prepared.evidence[requirement] = [e.as_dict() for e in EXCHANGES.snapshot()[-EVIDENCE_EXCHANGES:]]
 
 
+def _unmade(prepared: Prepared, made: dict[str, Any], state: str, requirement: str, why: str) -> None:
+    """``state``'s credential cannot be used: ``requirement`` failed, and checks asking for it are blocked."""
+    _fail(prepared, requirement, why)
+    prepared.missing[state] = [requirement, why]
+    del made[state]
+
+
 def prepare(
     client: ApiClient, profile: TargetProfile, ledger: TokenLedger, *, states: Sequence[str] = STATES
 ) -> Prepared:
@@ -240,9 +247,7 @@ def prepare(
         cred.id = found.get(tok.name)
         if cred.id is None and tok.clash is not None:
             why = f"token {tok.name!r} is listed under id {tok.clash}, which another token has as well"
-            _fail(prepared, pre.UNIQUE_IDS, why)
-            del made[state]  # not a listing defect: the id it is listed under is another's
-            prepared.missing[state] = [pre.UNIQUE_IDS, why]
+            _unmade(prepared, made, state, pre.UNIQUE_IDS, why)  # not a listing defect: the id is another's
         elif cred.id is None:
             unlisted.append(f"token {tok.name!r} was created ({tok.status}) but is not listed")
             del made[state]  # a check that needs it is blocked when it asks for it, saying why
@@ -285,16 +290,12 @@ def prepare(
         try:
             resp = ledger.client.delete_token(ledger.admin_token, tok.id, form=form)
         except httpx.HTTPError as exc:
-            _fail(prepared, pre.DELETE, f"deleting a token got no answer ({type(exc).__name__})")
-            prepared.missing[state] = [pre.DELETE, prepared.failed[pre.DELETE]]
-            del made[state]
+            _unmade(prepared, made, state, pre.DELETE, f"deleting a token got no answer ({type(exc).__name__})")
             continue
         # 404 is judged by the list below: a delete aimed at another token may already have removed this one
         if not resp.is_success and resp.status_code != 404:
             why = f"deleting token {tok.id} with the admin credential answered {resp.status_code}"
-            _fail(prepared, pre.DELETE, why)
-            prepared.missing[state] = [pre.DELETE, why]
-            del made[state]
+            _unmade(prepared, made, state, pre.DELETE, why)
             continue
         deleted.append(state)
     if deleted:
@@ -324,9 +325,7 @@ def _check_deletes(
         if state in deleted:
             if tok.id in listed:
                 why = f"token {tok.id} is still listed after its delete answered success"
-                _fail(prepared, pre.DELETED_GONE, why)
-                prepared.missing[state] = [pre.DELETED_GONE, why]
-                del made[state]
+                _unmade(prepared, made, state, pre.DELETED_GONE, why)
             else:
                 ledger.forget(tok)
         elif tok.id not in listed:

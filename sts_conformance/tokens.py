@@ -24,7 +24,6 @@ import contextlib
 import fcntl
 import functools
 import itertools
-import json
 import threading
 import time
 import unicodedata
@@ -37,7 +36,7 @@ import httpx
 
 from . import preconditions as pre
 from .client import ApiClient, AuthForm
-from .journal import GONE, ID, JOURNAL_GLOB, Journal, Pending, duplicate_ids, outstanding, token_id
+from .journal import GONE, ID, JOURNAL_GLOB, Journal, Pending, duplicate_ids, outstanding, parse_events, token_id
 from .redact import REDACTOR, fingerprint
 
 #: Every token name the suite makes starts with this, then the run id: ``stsct-1a2b3c-gw0-auth-7``.
@@ -75,7 +74,7 @@ class OwnedToken:
     status: int = 200
     #: the journal key of its create
     key: str | None = None
-    #: when the list shows it under an id another token of the run already has
+    #: when the list shows it only under an id another token has (of the run, or from before it)
     clash: int | None = None
     #: how long the create took to answer, in seconds
     elapsed: float | None = None
@@ -205,12 +204,8 @@ class TokenLedger:
                 continue
             complete = chunk[: chunk.rfind(b"\n") + 1]
             self._peer_offsets[path] = offset + len(complete)
-            for line in complete.decode("utf-8", "replace").splitlines():
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                tid = token_id(event.get("id")) if isinstance(event, dict) else None
+            for event in parse_events(complete.decode("utf-8", "replace")):
+                tid = token_id(event.get("id"))
                 if tid is not None and event.get("e") == ID:
                     self._peer_claims.add(tid)
                 elif tid is not None and event.get("e") == GONE:
@@ -278,8 +273,7 @@ class TokenLedger:
         """Block the running check on a token with no id of its own: ST-LIFE-007 if it shares one, else ST-LIFE-003."""
         if tok.id is not None:
             return
-        if tok.clash is not None:
-            pre.block(pre.UNIQUE_IDS, f"{what}: the new token is listed under id {tok.clash}, which another token has")
+        _block_on_clash(tok, f"{what}: the new token")
         pre.block(pre.LISTED, f"{what}: no new entry in the list carries its name")
 
     def create_raw(
@@ -330,13 +324,8 @@ class TokenLedger:
                 key = intent()
                 resp = send()
             tok = self._track(resp, body, key, attribute)
-        if tok is not None and tok.id is None and tok.clash is not None:
-            # listed only under an id another token of this run has: what the check wanted to see
-            # cannot be told apart from the id clash, which is the defect (ST-LIFE-007)
-            pre.block(
-                pre.UNIQUE_IDS,
-                f"token {tok.name!r} is listed under id {tok.clash}, which another token has as well",
-            )
+        if tok is not None:
+            _block_on_clash(tok, f"token {tok.name!r}")
         return resp, tok
 
     def attribute_all(
@@ -531,6 +520,13 @@ class TokenLedger:
         )
 
 
+def _block_on_clash(tok: OwnedToken, what: str) -> None:
+    """A token listed only under an id another token has: what the check wanted to see of it
+    cannot be told apart from the shared id, which is the defect (ST-LIFE-007)."""
+    if tok.id is None and tok.clash is not None:
+        pre.block(pre.UNIQUE_IDS, f"{what} is listed under id {tok.clash}, which another token has as well")
+
+
 def _altered(sent: str, stored: str) -> bool:
     """Whether ``stored`` is ``sent`` as a target may have altered it: trimmed, NFC-normalised, or cut short."""
     loose = unicodedata.normalize("NFC", sent).strip()
@@ -612,16 +608,8 @@ def sweep(
     for _round in range(_SWEEP_ROUNDS):
         if not by_name or time.monotonic() > deadline:
             break
-        try:
-            resp = client.list_tokens(admin_token, form=admin_form)
-            items = resp.json() if resp.is_success else None
-        except (httpx.HTTPError, ValueError) as exc:
-            items, resp = None, None
-            list_problem = f"the list could not be read ({type(exc).__name__})"
-        if not isinstance(items, list):
-            list_problem = list_problem or (
-                f"the list answered {resp.status_code}" if resp is not None else "the list could not be read"
-            )
+        items, list_problem = _read_list(client, admin_token, admin_form)
+        if items is None:
             break
         progress_made = False
         for p in list(by_name):
@@ -674,6 +662,18 @@ def sweep(
     return list(left.values())
 
 
+def _read_list(client: ApiClient, admin_token: str, admin_form: AuthForm) -> tuple[list[Any] | None, str | None]:
+    """The list as the cleanup reads it: the items, or None and why they could not be read."""
+    try:
+        resp = client.list_tokens(admin_token, form=admin_form)
+        items = resp.json() if resp.is_success else None
+    except (httpx.HTTPError, ValueError) as exc:
+        return None, f"the list could not be read ({type(exc).__name__})"
+    if not isinstance(items, list):
+        return None, f"the list answered {resp.status_code}"
+    return items, None
+
+
 def _verify_gone(
     client: ApiClient,
     admin_token: str,
@@ -689,12 +689,8 @@ def _verify_gone(
     for _round in range(_SWEEP_ROUNDS):
         if time.monotonic() > deadline:
             break
-        try:
-            resp = client.list_tokens(admin_token, form=admin_form)
-            items = resp.json() if resp.is_success else None
-        except (httpx.HTTPError, ValueError):
-            items = None
-        if not isinstance(items, list):
+        items, _problem = _read_list(client, admin_token, admin_form)
+        if items is None:
             break  # the list that worked a moment ago does not now: nothing more can be told
         ours = {
             tid: name

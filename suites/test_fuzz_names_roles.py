@@ -79,6 +79,18 @@ class Tally:
         return {trait: sorted(seen) for trait, seen in sorted(self.by_trait.items())}
 
 
+def _run(check: Any, target, request, *, share: float = 1.0) -> None:
+    """Run a ``@given`` check with its share of the examples, within the run's time budget."""
+    budget = target.fuzz_budget()
+    settings = suite_settings(share, budget=budget, requests_per_example=REQUESTS_PER_EXAMPLE)
+    run_seeded(
+        settings(check),
+        config=request.config,
+        nodeid=request.node.nodeid,
+        shrink_seconds=budget.shrink_seconds(REQUESTS_PER_EXAMPLE),
+    )
+
+
 # -- judging one create request ---------------------------------------------------------------
 
 
@@ -218,13 +230,7 @@ def test_any_name_accepted_exactly_or_refused_cleanly(target, ledger, observe, r
         outcome = create_and_judge(target, ledger, {"name": name, "roles": roles}, must_authenticate=True, form=form)
         tally.add(name_traits(name), outcome)
 
-    settings = suite_settings(budget=target.fuzz_budget(), requests_per_example=REQUESTS_PER_EXAMPLE)
-    run_seeded(
-        settings(check),
-        config=request.config,
-        nodeid=request.node.nodeid,
-        shrink_seconds=target.fuzz_budget().shrink_seconds(REQUESTS_PER_EXAMPLE),
-    )
+    _run(check, target, request)
     observe("fuzz_names", tally.summary())
 
 
@@ -255,13 +261,7 @@ def test_name_at_boundary_length_accepted_exactly_or_refused_cleanly(
         seen.add(str(outcome))
 
     # one example per length and alphabet is the default: together these are 33 checks
-    settings = suite_settings(0.04, budget=target.fuzz_budget(), requests_per_example=REQUESTS_PER_EXAMPLE)
-    run_seeded(
-        settings(check),
-        config=request.config,
-        nodeid=request.node.nodeid,
-        shrink_seconds=target.fuzz_budget().shrink_seconds(REQUESTS_PER_EXAMPLE),
-    )
+    _run(check, target, request, share=0.04)
     observe("name_length", {"length": length, "alphabet": alphabet, "outcome": sorted(seen)})
 
 
@@ -280,13 +280,7 @@ def test_any_role_list_accepted_exactly_or_refused_cleanly(target, ledger, obser
         outcome = create_and_judge(target, ledger, body, must_authenticate=bool(set(known) & set(roles)), form=form)
         tally.add(role_traits(roles, known), outcome)
 
-    settings = suite_settings(budget=target.fuzz_budget(), requests_per_example=REQUESTS_PER_EXAMPLE)
-    run_seeded(
-        settings(check),
-        config=request.config,
-        nodeid=request.node.nodeid,
-        shrink_seconds=target.fuzz_budget().shrink_seconds(REQUESTS_PER_EXAMPLE),
-    )
+    _run(check, target, request)
     observe("fuzz_roles", tally.summary())
 
 

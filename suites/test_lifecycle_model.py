@@ -282,13 +282,14 @@ def test_any_sequence_of_creates_deletes_calls_and_lists_matches_model(target, l
     machine = bind(target, ledger)
     # one sequence costs about four requests a step (the step, the list, a probe or two)
     per_sequence = 4 * base_settings().stateful_step_count
-    settings = suite_settings(0.2, minimum=2, budget=target.fuzz_budget(), requests_per_example=per_sequence)
+    budget = target.fuzz_budget()
+    settings = suite_settings(0.2, minimum=2, budget=budget, requests_per_example=per_sequence)
     run_seeded(
         machine,
         config=request.config,
         nodeid=request.node.nodeid,
         run=lambda m: run_state_machine_as_test(m, settings=settings),
-        shrink_seconds=target.fuzz_budget().shrink_seconds(per_sequence),
+        shrink_seconds=budget.shrink_seconds(per_sequence),
         shrink_replays=SHRINK_REPLAYS,
     )
     for key, value in machine.observed:
