@@ -473,6 +473,7 @@ class TokenLedger:
                 tok.id = self._attribute(tok)
             except LedgerError as exc:
                 pre.block(pre.LIST, str(exc))
+            _block_on_clash(tok, f"token {tok.name!r}")
             if tok.id is None:
                 return None
             self._owned.append(tok)

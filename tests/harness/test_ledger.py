@@ -198,6 +198,21 @@ def test_an_id_there_before_the_run_blocks_create_raw_by_st_life_007_not_as_unli
     assert led._unlisted_streak == 0
 
 
+def test_a_token_the_cli_made_under_a_shared_id_blocks_by_st_life_007():
+    """Adopting what the CLI created meets the same clash as a create of the ledger's own."""
+    first = {"id": 5, "name": "stsct-r1-gw0-t-1", "roles": []}
+    cli_made = {"id": 5, "name": "stsct-r1-gw0-cli-2", "roles": []}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=httpx.Response(200, json={"name": first["name"], "token": "svctok-first1234"}))
+        mock.get(API).mock(side_effect=[_listing([first]), _listing([first, cli_made])])
+        with ApiClient("http://target.test") as c:
+            led = _ledger(c)
+            led.create("t")
+            with pytest.raises(Blocked) as blocked:
+                led.adopt(led.name("cli"), "svctok-climade1234")
+    assert blocked.value.requirement == "ST-LIFE-007"
+
+
 def test_duplicate_ids_in_the_list_are_found_and_listed_refuses_to_guess():
     items: list[dict[str, Any]] = [{"id": 1, "name": "a"}, {"id": "2", "name": "b"}, {"id": 2, "name": "c"}]
     items.append({"id": 1, "name": "d"})
