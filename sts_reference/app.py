@@ -51,6 +51,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import infra
 from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
@@ -936,7 +937,7 @@ def create_app(
     app.state.api = api
     counted: ASGIApp = app if stats is None else count_requests(app, stats)
     delayed = counted if delay_ms <= 0 else _Delayed(counted, delay_ms / 1000)
-    return _DateHeader(delayed, clock)
+    return _DateHeader(infra.wrap(delayed, api, api.variants), clock)
 
 
 class _Delayed:

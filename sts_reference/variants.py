@@ -38,6 +38,18 @@ VARIANTS: dict[str, str] = {
     "names-max-64": "names longer than 64 characters are refused with 400",
     "sequential-ids": "ids are 1, 2, 3, ... in creation order, never reused",
     "hex-secrets": "secrets are 64 lower-case hex digits with no prefix",
+    # -- what real infrastructure does (issue 18; infra.py) -----------------------------------
+    "gzip": "answers are gzip-compressed when the client accepts it (Content-Encoding: gzip), as an ingress does",
+    "rate-limit": (
+        "one request in 25 gets 429 and nothing is done for it; Retry-After is 0, the current second as an "
+        "HTTP-date, or absent, in turn"
+    ),
+    "null-optional-fields": "optional fields without a value are written as null (expiration, description, ...)",
+    "malformed-credential-400": "a credential header that cannot be parsed (empty, spaces, ';') gets 400",
+    "session-cookies": (
+        "an accepted call with a credential sets a session cookie; a later request with only that cookie is "
+        "authenticated as that credential"
+    ),
 }
 
 
