@@ -58,6 +58,7 @@ from .client import PROXY_VARIABLES, TLS_VARIABLES
 from .errors import HarnessError
 from .profile import CLI_ENV_RESERVED, TargetProfile
 from .redact import REDACTOR, fingerprint
+from .throttle import THROTTLE
 from .tokens import OwnedToken, TokenLedger
 
 SUCCESS_MARKERS = ("✅", "[SUCCESS]")
@@ -277,6 +278,16 @@ class CliRunner:
             argv += ["--url", self.url]
             if token is not None:
                 argv += ["--service-token", token]
+        attempt = 0
+        while True:
+            result = self._run_once(argv, token=token, tz=tz, via=via)
+            if result.exit_code == 0 or not throttled(result):
+                return result
+            # the target throttled one of the CLI's calls (which then did nothing): run it again
+            attempt += 1
+            THROTTLE.wait_cli(attempt, f"the CLI command {' '.join(args[:2])}")
+
+    def _run_once(self, argv: list[str], *, token: str | None, tz: str, via: str) -> CliResult:
         with tempfile.TemporaryDirectory(prefix="sts-cli-home-") as home:
             env = self.environment(home, tz=tz, token=token, via=via)
             started = time.monotonic()
@@ -405,6 +416,14 @@ _NO_ANSWER_PATTERNS = (
 _HTTP_STATUS = re.compile(
     r"\b(?:" + "|".join(f"{s.value} {re.escape(s.phrase)}" for s in HTTPStatus if s.value >= 200) + r")\b"
 )
+
+
+_THROTTLED = re.compile(r"\b429\b.{0,3}Too Many Requests", re.IGNORECASE)
+
+
+def throttled(result: CliResult) -> bool:
+    """The CLI failed because the target answered one of its calls 429 Too Many Requests."""
+    return bool(_THROTTLED.search(strip_ansi(result.err)) or _THROTTLED.search(strip_ansi(result.out)))
 
 
 def no_answer_kind(result: CliResult, url: str) -> str | None:

@@ -17,23 +17,28 @@ import collections
 import contextlib
 import email.utils
 import enum
+import http.cookiejar
+import importlib.util
 import json
 import os
 import ssl
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .errors import ProfileError
 from .redact import REDACTOR
+from .throttle import THROTTLE, THROTTLE_STATUSES
 
 if TYPE_CHECKING:
     from .profile import TargetProfile
 
 TOKENS_PATH = "/security/tokens"
+#: HTTP/2 where the target offers it (ALPN on TLS), as an ingress does, when h2 is installed
+_HTTP2 = importlib.util.find_spec("h2") is not None
 _BODY_EXCERPT = 800
 
 
@@ -67,6 +72,10 @@ class Exchange:
     status: int | None
     response_body: str
     error: str | None = None
+    #: the response's headers as the server sent them (masked); the body above is the one it
+    #: meant: decoded from any Content-Encoding and transfer coding, whatever the HTTP version
+    response_headers: dict[str, str] = field(default_factory=dict)
+    http_version: str | None = None
 
     def render(self) -> str:
         lines = [f"> {self.method} {self.url}"]
@@ -76,7 +85,8 @@ class Exchange:
         if self.error:
             lines.append(f"< (no response: {self.error})")
         else:
-            lines.append(f"< {self.status}")
+            lines.append(f"< {self.status}" + (f" ({self.http_version})" if self.http_version else ""))
+            lines += [f"< {k}: {v}" for k, v in self.response_headers.items()]
             if self.response_body:
                 lines.append(f"< {self.response_body}")
         return "\n".join(lines)
@@ -90,6 +100,8 @@ class Exchange:
             "status": self.status,
             "response_body": self.response_body,
             "error": self.error,
+            "response_headers": self.response_headers,
+            "http_version": self.http_version,
         }
 
 
@@ -103,7 +115,7 @@ def exchange_of(response: httpx.Response) -> Exchange | None:
     return found if isinstance(found, Exchange) else None
 
 
-_SENSITIVE_HEADERS = {"authorization", "x-api-key", "x-api-token", "cookie", "x-api-servicebearer"}
+_SENSITIVE_HEADERS = {"authorization", "x-api-key", "x-api-token", "cookie", "set-cookie", "x-api-servicebearer"}
 
 
 def _excerpt(raw: bytes | str) -> str:
@@ -119,6 +131,45 @@ def _mask_header(name: str, value: str) -> str:
             return f"{scheme} {REDACTOR.mask(rest) if REDACTOR.contains_secret(rest) else '<masked>'}"
         return REDACTOR.mask(value) if REDACTOR.contains_secret(value) else "<masked>"
     return REDACTOR.mask(value)
+
+
+def _shown_response_headers(response: httpx.Response) -> dict[str, str]:
+    shown: dict[str, str] = {}
+    for name, value in response.headers.multi_items():
+        masked = _mask_header(name, value)
+        shown[name] = f"{shown[name]}, {masked}" if name in shown else masked
+    return shown
+
+
+def recorded_response(status: int, headers: list[tuple[str, str]], body: bytes) -> httpx.Response:
+    """A response rebuilt from a record: the headers the server sent, the body it meant.
+
+    ``body`` is already decoded (content and transfer codings undone), so the response is
+    built without its coding headers and given them back afterwards: httpx would otherwise
+    decode the body once more (gzip → DecodingError).
+    """
+    plain = [(k, v) for k, v in headers if k.lower() not in _CODING_HEADERS]
+    response = httpx.Response(status, headers=plain, content=body)
+    response.headers = httpx.Headers(headers)
+    return response
+
+
+#: the headers that describe how a body travelled, not what it is
+_CODING_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing: no cookie is carried from one credential's call to another's.
+
+    A server may set a session cookie on an API-key call and honour it later; with a jar, a
+    later anonymous or other-credential request of the suite would be authenticated by it.
+    """
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
 
 
 class ExchangeLog:
@@ -262,7 +313,10 @@ class ApiClient:
         self.url = url.rstrip("/")
         self.api_url = self.url + api_path
         self.tls = tls if tls is not None else TlsSettings(verify=verify)
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False, **self.tls.httpx_options())
+        # no cookie jar: each request carries the credential it names and nothing else
+        self._http = httpx.Client(
+            timeout=timeout, follow_redirects=False, cookies=_NoCookies(), http2=_HTTP2, **self.tls.httpx_options()
+        )
 
     @classmethod
     def for_profile(cls, profile: TargetProfile, url: str | None = None) -> ApiClient:
@@ -313,9 +367,38 @@ class ApiClient:
         else:
             body = content
         shown_headers = {k: _mask_header(k, v) for k, v in all_headers.items()}
+        attempt = 0
+        while True:
+            THROTTLE.pace()
+            response = self._send(method, url, all_headers, body, shown_headers)
+            if response.status_code not in THROTTLE_STATUSES:
+                THROTTLE.answered()
+                break
+            # 429/503: the target asks to come back later and did nothing; waited out and sent
+            # again (a create too), never judged -- or TargetThrottled past the run's budget
+            attempt += 1
+            response.close()
+            THROTTLE.wait(response, attempt, f"{method} {path}")
+        exchange = Exchange(
+            method,
+            url,
+            shown_headers,
+            _excerpt(body or b""),
+            response.status_code,
+            _excerpt(response.content),
+            response_headers=_shown_response_headers(response),
+            http_version=response.http_version,
+        )
+        EXCHANGES.add(exchange)
+        response.extensions[EXCHANGE_KEY] = exchange  # this response's own record, whatever other threads send
+        return response
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None, shown_headers: dict[str, str]
+    ) -> httpx.Response:
         try:
             try:
-                response = self._http.request(method, url, headers=all_headers, content=body)
+                return self._http.request(method, url, headers=headers, content=body)
             except (httpx.ReadError, httpx.RemoteProtocolError):
                 # A server may close a kept-alive connection after an error answer without
                 # saying so; a GET changes nothing and a DELETE of one id acts at most once
@@ -323,16 +406,10 @@ class ApiClient:
                 # connection. A POST is never resent here: that could create twice.
                 if method.upper() not in ("GET", "DELETE"):
                     raise
-                response = self._http.request(method, url, headers=all_headers, content=body)
+                return self._http.request(method, url, headers=headers, content=body)
         except httpx.HTTPError as exc:
             EXCHANGES.add(Exchange(method, url, shown_headers, _excerpt(body or b""), None, "", type(exc).__name__))
             raise
-        exchange = Exchange(
-            method, url, shown_headers, _excerpt(body or b""), response.status_code, _excerpt(response.content)
-        )
-        EXCHANGES.add(exchange)
-        response.extensions[EXCHANGE_KEY] = exchange  # this response's own record, whatever other threads send
-        return response
 
     # -- the documented calls ------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from .reconfigure import Reconfigurer, announce
 from .redact import REDACTOR, install_logging_filter
 from .requirements import catalogue
 from .target import Connection, ManagedProcess, connect
+from .throttle import THROTTLE, record_file
 from .tokens import CLEANUP_SECONDS, Leftover, TokenLedger, run_prefix, sweep
 
 STATE_KEY = pytest.StashKey["RunState"]()
@@ -166,6 +167,8 @@ def activate(config: pytest.Config) -> None:
             has_instances=data["has_instances"],
             time_budget=config.getoption("time_budget"),
         )
+        worker = workerinput.get("workerid", "gw")
+        THROTTLE.configure(budget_s=config.getoption("time_budget"), record=record_file(Path(data["run_dir"]), worker))
         return
 
     try:
@@ -203,6 +206,7 @@ def activate(config: pytest.Config) -> None:
         resources.add(fleet.close)
         fleet.start(plan(profile))
     run_id = secrets.token_hex(3)
+    THROTTLE.configure(budget_s=config.getoption("time_budget"), record=record_file(run_dir, "main"))
     client = ApiClient.for_profile(profile, conn.url)
     resources.add(client.close)
     journal = Journal(run_dir / "journal-prep.jsonl", "prep")
@@ -258,8 +262,9 @@ def finish_tokens(config: pytest.Config) -> list[Leftover]:
         return state.leftovers
     ledger = state.prep_ledger
     assert ledger is not None
-    with interrupts.shielded():
-        deadline = time.monotonic() + CLEANUP_SECONDS
+    deadline = time.monotonic() + CLEANUP_SECONDS
+    # throttled deletes are waited out up to the cleanup's own deadline, also once the budget is spent
+    with interrupts.shielded(), THROTTLE.until(deadline):
         ledger.cleanup(deadline)  # the tokens prepared at the start: by their ids, quietly
         pending = outstanding(read_events(state.run_dir))
         if pending:

@@ -87,12 +87,21 @@ class Expectations:
     forbidden_status: tuple[int, ...] = _AUTH_STATUSES
     #: status codes accepted when deleting an id that does not exist (None: any non-5xx)
     delete_unknown_status: tuple[int, ...] | None = None
+    #: status codes accepted when no credential or a malformed one is presented (None: 400 or any
+    #: of ``unauthenticated_status``: a server may reject a header it cannot parse as a bad request)
+    malformed_status: tuple[int, ...] | None = None
     duplicate_names: str = "either"
     empty_roles: str = "either"
     unknown_roles: str = "either"
     expired_in_list: str = "either"
     roles_compare: str = "set"
     scheme_case: str = "either"
+
+    def malformed_statuses(self) -> tuple[int, ...]:
+        """What may refuse a missing or malformed credential: pinned, or 400 and the unauthenticated statuses."""
+        if self.malformed_status is not None:
+            return self.malformed_status
+        return (400, *(s for s in self.unauthenticated_status if s != 400))
 
 
 @dataclass(frozen=True)
@@ -191,6 +200,7 @@ class TargetProfile:
                 "delete_unknown_status": (
                     None if self.expect.delete_unknown_status is None else list(self.expect.delete_unknown_status)
                 ),
+                "malformed_status": list(self.expect.malformed_statuses()),
                 **{k: getattr(self.expect, k) for k in _CHOICE_KEYS},
             },
             "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
@@ -306,7 +316,13 @@ def parse_profile(
 
     ex = r.mapping("expect")
     er = _Reader(ex, source, env, prefix="expect.")
-    known_expect = {"unauthenticated_status", "forbidden_status", "delete_unknown_status", *_CHOICE_KEYS}
+    known_expect = {
+        "unauthenticated_status",
+        "forbidden_status",
+        "delete_unknown_status",
+        "malformed_status",
+        *_CHOICE_KEYS,
+    }
     _reject_unknown(ex, known_expect, source, "expect.")
     choices = {}
     for key_name, allowed in _CHOICE_KEYS.items():
@@ -321,6 +337,7 @@ def parse_profile(
         unauthenticated_status=er.statuses("unauthenticated_status", _AUTH_STATUSES) or _AUTH_STATUSES,
         forbidden_status=er.statuses("forbidden_status", _AUTH_STATUSES) or _AUTH_STATUSES,
         delete_unknown_status=er.statuses("delete_unknown_status", None),
+        malformed_status=er.statuses("malformed_status", None),
         **choices,
     )
 

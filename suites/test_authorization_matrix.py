@@ -40,7 +40,7 @@ from sts_conformance.checks import (
     expect_accepted_before,
     listed,
 )
-from sts_conformance.client import EXCHANGES, TOKENS_PATH, AuthForm, Exchange
+from sts_conformance.client import EXCHANGES, TOKENS_PATH, AuthForm, Exchange, exchange_of, recorded_response
 from sts_conformance.redact import REDACTOR
 
 UNKNOWN = "unknown"
@@ -156,7 +156,7 @@ class Call:
 
     @classmethod
     def of(cls, resp: httpx.Response, known: frozenset[str], presented: str | None) -> Call:
-        made = EXCHANGES.snapshot()
+        # the body as the server meant it (decoded from any content coding), the headers as it sent them
         return cls(
             resp.status_code,
             resp.text,
@@ -164,7 +164,7 @@ class Call:
             None,
             known,
             presented,
-            exchange=made[-1] if made else None,
+            exchange=exchange_of(resp),
         )
 
 
@@ -353,7 +353,7 @@ def test_authorization(target, matrix, state, call, form):
         block_if_creates_fail(
             matrix.ledger, httpx.Response(got.status or 500), [target.profile.unprivileged_role], what
         )
-    problem = _judge(target, got, want, what)
+    problem = _judge(target, got, want, what, state)
     if problem is not None:
         # the row's calls were made together: a failure report shows this cell's own exchange
         EXCHANGES.clear()
@@ -362,7 +362,7 @@ def test_authorization(target, matrix, state, call, form):
         raise AssertionError(problem)
 
 
-def _judge(target, got: Call, want: str, what: str) -> str | None:
+def _judge(target, got: Call, want: str, what: str, state: str = "") -> str | None:
     """What is wrong with a cell's outcome, or None."""
     if want == ACCEPTED:
         if not got.accepted:
@@ -372,7 +372,12 @@ def _judge(target, got: Call, want: str, what: str) -> str | None:
         if got.victim_kept:
             return f"{what}: answered {got.status}, but the token is still listed"
         return None
-    allowed = target.expect.forbidden_status if want == FORBIDDEN else target.expect.unauthenticated_status
+    if want == FORBIDDEN:
+        allowed = target.expect.forbidden_status
+    elif state in (NONE, MALFORMED):
+        allowed = target.expect.malformed_statuses()  # a header it cannot parse may be a bad request (400)
+    else:
+        allowed = target.expect.unauthenticated_status
     if got.status not in allowed:
         verdict = "accepted it" if got.accepted else "answered"
         wanted = " or ".join(map(str, allowed))
@@ -389,7 +394,7 @@ def _carried(got: Call) -> list[str]:
     if got.leaks is not None:
         return got.leaks
     return fleet.carried(
-        httpx.Response(got.status or 599, headers=got.headers, content=got.body.encode("utf-8", "surrogatepass")),
+        recorded_response(got.status or 599, got.headers, got.body.encode("utf-8", "surrogatepass")),
         got.presented,
         got.known_before,
     )

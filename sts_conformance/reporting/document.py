@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from .. import __version__
+from .. import __version__, throttle
 from ..client import ApiClient, AuthForm, TlsSettings
 from ..profile import TargetProfile
 from ..redact import REDACTOR
@@ -29,7 +29,7 @@ from ..requirements import Requirement
 from .results import PhaseRecord, RunOutcome, evaluate, mask_data
 
 FORMAT = "sts-conformance-report"
-FORMAT_VERSION = "2.0"
+FORMAT_VERSION = "2.1"
 SUITE_NAME = "sts-conformance"
 _INFO_LIMIT = 4000
 
@@ -53,6 +53,8 @@ class RunInfo:
     latency_ms: float | None = None
     #: tokens the run created and could not delete (``Leftover.as_dict()``)
     leftovers: list[dict[str, Any]] = field(default_factory=list)
+    #: how often and how long the target throttled the run (``ThrottleStats.as_dict()``; None: not known)
+    throttling: dict[str, Any] | None = None
 
 
 def iso(ts: float) -> str:
@@ -88,12 +90,26 @@ def build_report(
     }
     doc.update(evaluate(records, catalogue, outcome))
     doc["leftovers"] = mask_data(info.leftovers)
+    if info.throttling is not None:
+        _report_throttling(doc, info.throttling)
     if info.leftovers:
         doc["verdict"]["warnings"].append(
             f"{len(info.leftovers)} token(s) created by this run could not be deleted from the target "
             "(see 'leftovers'; sts-conformance-cleanup removes them later)"
         )
     return doc
+
+
+def _report_throttling(doc: dict[str, Any], stats: dict[str, Any]) -> None:
+    """The run's throttling in ``run.throttling``; a warning when there was any, and the cause first
+    when the target throttled beyond the budget (the checks it stopped are harness errors)."""
+    gave_up = stats.get("gave_up")
+    doc["run"]["throttling"] = {k: v for k, v in stats.items() if k != "gave_up"}
+    said = throttle.describe(stats)
+    if said is not None:
+        doc["verdict"]["warnings"].append(said)
+    if gave_up:
+        doc["verdict"]["reasons"].insert(0, f"harness error: {REDACTOR.mask(gave_up)}")
 
 
 def _pytest_version() -> str:

@@ -70,7 +70,9 @@ def render_exchange(ex: dict[str, Any]) -> str:
     if ex.get("error"):
         resp = [f"< (no response: {ex['error']})"]
     else:
-        resp = [f"< {ex.get('status')}"]
+        version = f" ({ex['http_version']})" if ex.get("http_version") else ""
+        resp = [f"< {ex.get('status')}{version}"]
+        resp += [f"< {k}: {v}" for k, v in (ex.get("response_headers") or {}).items()]
         if ex.get("response_body"):
             resp.append(f"< {ex['response_body']}")
     return f'<pre class="req">{e(chr(10).join(req))}</pre><pre class="resp">{e(chr(10).join(resp))}</pre>'
