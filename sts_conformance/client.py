@@ -31,7 +31,7 @@ import httpx
 
 from .errors import ProfileError
 from .redact import REDACTOR
-from .throttle import THROTTLE, THROTTLE_STATUSES
+from .throttle import THROTTLE, THROTTLE_STATUSES, gives_up_on
 
 if TYPE_CHECKING:
     from .profile import TargetProfile
@@ -371,7 +371,7 @@ class ApiClient:
         while True:
             THROTTLE.pace()
             response = self._send(method, url, all_headers, body, shown_headers)
-            if response.status_code not in THROTTLE_STATUSES:
+            if response.status_code not in THROTTLE_STATUSES or gives_up_on(response, attempt):
                 THROTTLE.answered()
                 break
             # 429/503: the target asks to come back later and did nothing; waited out and sent

@@ -3,7 +3,9 @@
 A target behind an ingress that rate-limits answers some requests with ``429 Too Many
 Requests`` (or ``503 Service Unavailable``), with or without ``Retry-After``, and does
 nothing for them. Such an answer says nothing about the service-token feature, so no check
-ever sees it: :class:`~sts_conformance.client.ApiClient` waits as ``Retry-After`` says
+ever sees it (except a 503 without ``Retry-After`` that persists through a few seconds of
+backoff: that may be a broken server rather than a busy one, and is the check's to judge):
+:class:`~sts_conformance.client.ApiClient` waits as ``Retry-After`` says
 (seconds, or an HTTP-date read against the answer's own ``Date``) or, without it, backs
 off exponentially with jitter, and sends the same request again -- a create too, since a
 throttled create did nothing (its journal entry, written before the first attempt, stays
@@ -47,6 +49,10 @@ SPACING_FIRST_S = 0.02
 #: how much each answered request shrinks the spacing
 SPACING_DECAY = 0.8
 DEFAULT_BUDGET_S = 120.0
+#: a 503 without Retry-After may be overload or a broken server: sent again this many times
+#: (about 3 s of backoff), then it is the check's to judge. A 429, or a 503 that says when to
+#: come back, is waited out as long as the budget allows.
+BARE_503_RETRIES = 6
 _FILE_GLOB = "throttle-*.json"
 
 
@@ -75,6 +81,11 @@ def retry_after_s(resp: httpx.Response) -> float | None:
         if date:
             now = email.utils.parsedate_to_datetime(date).timestamp()
     return max(0.0, when - now)
+
+
+def gives_up_on(resp: httpx.Response, attempts: int) -> bool:
+    """Whether a throttle-like answer after ``attempts`` resends goes to the check after all."""
+    return resp.status_code == 503 and "retry-after" not in resp.headers and attempts >= BARE_503_RETRIES
 
 
 def backoff_s(attempt: int, rng: random.Random | None = None) -> float:

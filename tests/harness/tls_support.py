@@ -154,12 +154,15 @@ class ExternalReference:
 
 
 @contextlib.contextmanager
-def external_reference(workdir: Path, token: str = ADMIN_TOKEN) -> Iterator[ExternalReference]:
-    """The reference deployment as its own process on a free port, bootstrap admin ``token``."""
+def external_reference(
+    workdir: Path, token: str = ADMIN_TOKEN, extra_args: tuple[str, ...] = ()
+) -> Iterator[ExternalReference]:
+    """The reference deployment as its own process on a free port, bootstrap admin ``token``
+    (``extra_args``: more ``serve`` options, e.g. ``--variant gzip``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     auth = write_auth_config(workdir / "authentication.yaml", token=token, roles=["stackstate-admin"], ttl="2h")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sts_reference", "serve", "--port", "0", "--auth-config", str(auth)],
+        [sys.executable, "-m", "sts_reference", "serve", "--port", "0", "--auth-config", str(auth), *extra_args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
