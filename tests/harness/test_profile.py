@@ -137,3 +137,20 @@ def test_json_profile_is_valid(tmp_path):
     path = tmp_path / "t.json"
     path.write_text('{"name": "j", "url": "http://h", "admin_token": "abcdefgh"}')
     assert load_profile(path).name == "j"
+
+
+@pytest.mark.parametrize(
+    ("expect", "allowed"),
+    [
+        ("{}", (400, 401, 403)),
+        ("{unauthenticated_status: 401}", (400, 401)),
+        ("{unauthenticated_status: 401, malformed_status: [401]}", (401,)),
+        ("{malformed_status: 400}", (400,)),
+    ],
+    ids=["default", "follows-unauthenticated", "pinned", "pinned-400"],
+)
+def test_missing_or_malformed_credential_may_get_400_unless_pinned(tmp_path, expect, allowed):
+    """No credential, or one the target cannot parse, may be a bad request (400) as well as a refusal."""
+    p = load_profile(_write(tmp_path, f"name: t\nurl: http://h\nadmin_token: x\nexpect: {expect}\n"))
+    assert p.expect.malformed_statuses() == allowed
+    assert p.redacted()["expect"]["malformed_status"] == list(allowed)
