@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -38,7 +38,7 @@ from .reconfigure import Reconfigurer, announce
 from .redact import REDACTOR, install_logging_filter
 from .requirements import catalogue
 from .target import Connection, ManagedProcess, connect
-from .throttle import THROTTLE, record_file
+from .throttle import THROTTLE, TargetThrottled, record_file
 from .tokens import CLEANUP_SECONDS, Leftover, TokenLedger, run_prefix, sweep
 
 STATE_KEY = pytest.StashKey["RunState"]()
@@ -195,8 +195,7 @@ def activate(config: pytest.Config) -> None:
             conn = connect(profile, profile.url, profile.admin_token, strict_admin=True)
     except HarnessError as exc:
         resources.close()
-        _report_start_failure(config, profile, exc)
-        raise pytest.UsageError(str(exc)) from None
+        _stop_before_checks(config, profile, exc)
 
     run_dir = Path(tempfile.mkdtemp(prefix="sts-run-"))
     config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))
@@ -239,8 +238,7 @@ def activate(config: pytest.Config) -> None:
             reconfigurer.run()
         state.prepared = prepare(client, profile, prep_ledger)
     except HarnessError as exc:
-        _report_start_failure(config, profile, exc)
-        raise pytest.UsageError(str(exc)) from None
+        _stop_before_checks(config, profile, exc)
     except httpx.HTTPError as exc:
         error = TargetUnavailable(
             f"target {profile.name!r} stopped answering while the run was being prepared: {type(exc).__name__}: {exc}"
@@ -290,6 +288,19 @@ def finish_tokens(config: pytest.Config) -> list[Leftover]:
 
 
 # -- reports (sts_conformance/reporting) ---------------------------------------------------
+
+
+def _stop_before_checks(config: pytest.Config, profile: TargetProfile, exc: HarnessError) -> NoReturn:
+    """End a run that cannot start: exit status 4 (a usage error), or 3 when the target throttled
+    beyond the budget (a harness error, not a setting to fix)."""
+    _report_start_failure(config, profile, exc)
+    if isinstance(exc, TargetThrottled):
+        pytest.exit(f"ERROR: {exc}", returncode=EXIT_HARNESS_ERROR)
+    raise pytest.UsageError(str(exc)) from None
+
+
+#: the exit status of a run stopped by the harness (the reports' EXIT_ERROR)
+EXIT_HARNESS_ERROR = 3
 
 
 def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, exc: HarnessError) -> None:

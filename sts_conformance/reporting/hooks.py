@@ -24,7 +24,7 @@ from ..plugin import STATE_KEY, finish_tokens, is_active, strict_gating
 from ..profile import TargetProfile
 from ..redact import REDACTOR
 from ..requirements import catalogue, catalogue_version
-from ..throttle import read_totals
+from ..throttle import TargetThrottled, read_totals
 from . import JUNIT_NAME, remove_reports, write_reports
 from .collect import KIND_PROPERTY, failure_kind, record_from_report
 from .document import RunInfo, build_report, git_commit, profile_for_report, public_url, server_info
@@ -274,7 +274,8 @@ def start_failed(config: pytest.Config, profile: TargetProfile | None, exc: Harn
     The run itself still ends the way the plugin ends it (a usage error, exit status 4);
     the report only replaces whatever an earlier run left in the report dir.
     """
-    status = EXIT_USAGE  # what pytest makes of the plugin's UsageError
+    # what pytest makes of the plugin's UsageError; a target that throttled beyond the budget is the harness's
+    status = EXIT_ERROR if isinstance(exc, TargetThrottled) else EXIT_USAGE
     if not _is_controller(config):
         return status
     message = REDACTOR.mask(str(exc))

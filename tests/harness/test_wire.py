@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -115,9 +115,9 @@ def _raw(status: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
 
 
 LISTING = [{"id": 7, "name": "n", "roles": [], "expiration": None, "note": f"echo {SECRET}"}]
-ENCODINGS = {
-    "gzip": gzip.compress,
-    "deflate": zlib.compress,
+ENCODINGS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": lambda data: gzip.compress(data),
+    "deflate": lambda data: zlib.compress(data),
 }
 
 
@@ -315,3 +315,19 @@ def test_http2_gzip_answers_through_nginx(tmp_path: Path):
     ex = exchange_of(resp)
     assert ex is not None and ex.http_version == "HTTP/2"
     assert ex.response_headers.get("content-encoding") == "gzip"
+
+
+def test_a_target_that_throttles_beyond_the_budget_ends_the_run_with_exit_3(raw_server, tmp_path: Path):
+    """Throttled from its first call for longer than --time-budget: a harness error naming it, no verdict."""
+    from .suite_run import run_suites
+
+    busy = _raw("429 Too Many Requests", [("Retry-After", "3600"), ("Content-Length", "0")], b"")
+    server = raw_server([busy] * 20)
+    profile = tmp_path / "busy.yaml"
+    profile.write_text(f"name: busy\nurl: {server.url}\nadmin_token: abcdefgh12345678\n", encoding="utf-8")
+    run = run_suites("--target", str(profile), "--time-budget", "30", report_dir=tmp_path / "reports", timeout=120)
+    assert run.returncode == 3, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "throttled the run for longer than it may wait" in run.stdout + run.stderr
+    doc = json.loads((tmp_path / "reports" / "conformance.json").read_text(encoding="utf-8"))
+    assert doc["verdict"]["exit_status"] == 3
+    assert not [r for r in doc["requirements"] if r["status"] == "failed"]

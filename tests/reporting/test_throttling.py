@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from types import SimpleNamespace
+from typing import Any
 
 import jsonschema
 import pytest
@@ -22,7 +23,7 @@ from .test_writers import recorded_catalogue
 GAVE_UP = "the target throttled the run for longer than it may wait: GET /security/tokens answered 429"
 
 
-def _doc(throttling: ThrottleStats, extra: list[PhaseRecord] = ()) -> dict:
+def _doc(throttling: ThrottleStats, extra: tuple[PhaseRecord, ...] = ()) -> dict:
     doc = recorded_doc("serial-pass")
     info = RunInfo(
         catalogue_version=doc["suite"]["catalogue_version"],
@@ -67,11 +68,12 @@ def test_no_throttling_no_warning(validator):
 def test_throttling_beyond_the_budget_is_a_harness_error_not_a_failure():
     """The check the throttling stopped is an error (unreachable), the cause leads the reasons, exit status 3."""
     exc = TargetThrottled(GAVE_UP)
-    report = SimpleNamespace(longrepr="TargetThrottled: ...")
-    assert failure_kind(report, SimpleNamespace(excinfo=SimpleNamespace(value=exc), when="call")) == KIND_UNREACHABLE
+    report: Any = SimpleNamespace(longrepr="TargetThrottled: ...")
+    call: Any = SimpleNamespace(excinfo=SimpleNamespace(value=exc), when="call")
+    assert failure_kind(report, call) == KIND_UNREACHABLE
     passed = next(r for r in recorded_records("serial-pass") if r.when == "call" and r.outcome == "passed")
     stopped = dataclasses.replace(passed, outcome="failed", kind=KIND_UNREACHABLE, message=GAVE_UP)
-    doc = _doc(ThrottleStats(3, {"429": 3}, 119.0, 60.0, gave_up=GAVE_UP), [stopped])
+    doc = _doc(ThrottleStats(3, {"429": 3}, 119.0, 60.0, gave_up=GAVE_UP), (stopped,))
     assert doc["verdict"]["exit_status"] == 3
     assert doc["verdict"]["reasons"][0] == f"harness error: {GAVE_UP}"
     assert not [r for r in doc["requirements"] if r["status"] == "failed"]
