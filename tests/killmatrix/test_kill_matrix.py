@@ -95,6 +95,8 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "list-stops-at-20": ("ST-LIFE-003",),
     "create-500-after-storing": ("ST-LIFE-001",),
     "list-wrapped-in-object": ("ST-LIFE-002",),
+    # issue 17: faithful to the real product
+    "dedicated-subject-empty-refused": ("ST-LIFE-012",),
 }
 
 
