@@ -40,7 +40,7 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "token-prefix-match": ("ST-AUTH-006",),
     "token-cut-to-length": ("ST-AUTH-006",),
     "token-case-insensitive": ("ST-AUTH-006",),
-    "status-public": ("ST-AUTH-001",),
+    "status-public": ("ST-AUTH-012",),  # issue 17: a public status is its own (SHOULD) finding
     "server-info-public": ("ST-AUTH-011",),
     "delete-not-revoking": ("ST-AUTH-007",),
     "delete-removes-next": ("ST-LIFE-005", "ST-LIFE-006"),
