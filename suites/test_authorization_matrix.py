@@ -358,7 +358,7 @@ def test_authorization(target, matrix, state, call, form):
     want = expected(state, call)
     if call == "probe" and want != ACCEPTED and state != NONE and _probe_public(target):
         pytest.skip(
-            f"GET {target.profile.probe_path} answered a request without any credential "
+            f"not applicable: GET {target.profile.probe_path} answered a request without any credential "
             f"({target.prepared.anonymous[target.profile.probe_path]}; ST-AUTH-012), so no refusal can be seen "
             "there: this credential's refusal is judged on server/info and the token calls"
         )

@@ -204,7 +204,7 @@ def test_lower_case_servicetoken_key_configures_the_bootstrap_token(target):
     """authentication.yaml spelling the key 'servicetoken', as the seed document does, configures the token too."""
     if "servicetoken" not in target.profile.bootstrap.key_spellings:
         pytest.skip(
-            "the 'servicetoken' key is not checked: current stackstate-k8s charts read only 'serviceToken'; "
+            "not applicable: current stackstate-k8s charts read only the 'serviceToken' key; "
             "profile setting 'bootstrap.key_spellings' lists servicetoken to check it (one more rollout)"
         )
     inst = _recorded(target, fleet.LOWER_CASE_KEY)
