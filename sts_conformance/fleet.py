@@ -38,6 +38,7 @@ from .client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, exchange_of, se
 from .errors import HarnessError
 from .journal import Journal, token_id
 from .prepare import Sample
+from .probe import choose as choose_probe
 from .profile import TargetProfile
 from .redact import REDACTOR
 from .target import ManagedProcess
@@ -114,6 +115,8 @@ class Instance:
     token: str = field(default="", repr=False)
     #: epoch seconds just before it was launched (or reconfigured)
     launched_at: float = 0.0
+    #: the call its bootstrap token is presented to (``probe.choose``, made as soon as it answered)
+    probe_path: str = ""
     #: one probe per header form (AuthForm name), made as soon as it answered
     first: dict[str, Sample] = field(default_factory=dict)
     #: token management with its bootstrap token, before the ttl: "list", "create", "delete" -> what came back
@@ -171,7 +174,9 @@ def plan(profile: TargetProfile) -> list[Instance]:
         label, roles = roles_for[i] if i < len(roles_for) else (ttl_label(spelling), manager)
         configs.append(Instance(ttl_label(spelling), roles, ttl=spelling, labels=[ttl_label(spelling), label]))
     configs += [Instance(label, roles) for label, roles in roles_for[len(spellings) :]]
-    configs.append(Instance(LOWER_CASE_KEY, manager, key="servicetoken"))
+    if "servicetoken" in profile.bootstrap.key_spellings:
+        # (not against a chart deployment unless the profile asks: current charts read only serviceToken)
+        configs.append(Instance(LOWER_CASE_KEY, manager, key="servicetoken"))
     return configs
 
 
@@ -238,8 +243,10 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
     """Take ``inst`` through the scenario, publishing it when ready and when its ttl is over."""
     p, client = tools.profile, tools.client
     try:
+        # a status endpoint that answers anyone would accept an expired bootstrap token too
+        inst.probe_path = probe_path = choose_probe(client, p).path
         for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
-            inst.first[form.name] = Sample.of(client.probe(p.probe_path, inst.token, form))
+            inst.first[form.name] = Sample.of(client.probe(probe_path, inst.token, form))
         works = _management_form(inst, tools)
         if works is not None:
             _manage(inst, tools, works)
@@ -252,9 +259,9 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
         if ttl_ms is None or works is None or not waitable_ttl(inst.ttl or "", max_ttl_ms(p)):
             publish(run_dir, inst, DONE)
             return
-        wait_past_ttl(client, inst, ttl_ms, p.probe_path)
+        wait_past_ttl(client, inst, ttl_ms, probe_path)
         for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
-            inst.after[form.name] = Sample.of(client.probe(p.probe_path, inst.token, form))
+            inst.after[form.name] = Sample.of(client.probe(probe_path, inst.token, form))
         if row and observer is not None:
             for form in forms:
                 inst.expired.update(_expired_row(inst, tools, form, observer, victims.get(form)))

@@ -405,8 +405,13 @@ class Target:
     def instance_client(self, inst: Instance) -> ApiClient:
         return ApiClient.for_profile(self.profile, inst.url)
 
+    @property
+    def probe_path(self) -> str:
+        """The call credentials are presented to: chosen at the start of the run (``probe.choose``)."""
+        return self.prepared.probe_path or self.profile.probe_path
+
     def probe(self, token: str | None = None, form: AuthForm = AuthForm.X_API_KEY, **kw: Any):
-        return self.client.probe(self.profile.probe_path, token, form, **kw)
+        return self.client.probe(self.probe_path, token, form, **kw)
 
     def server_now_ms(self) -> int:
         """The server's clock, from the Date header of an anonymous probe (1 s resolution)."""
@@ -414,7 +419,7 @@ class Target:
         now = server_time_ms(resp)
         if now is None:
             raise AssertionError(
-                f"the target sent no usable Date header on {self.profile.probe_path}; "
+                f"the target sent no usable Date header on {self.probe_path}; "
                 "expiry cannot be judged against the server's clock"
             )
         return now

@@ -47,6 +47,8 @@ DELETED_GONE = "ST-LIFE-005"
 UNIQUE_IDS = "ST-LIFE-007"
 REVOKED = "ST-AUTH-007"
 PAST_EXPIRY_REFUSED = "ST-EXP-004"
+#: a create carrying "dedicatedSubject": "" works (every real `sts service-token create` sends it)
+EMPTY_DEDICATED_SUBJECT = "ST-LIFE-012"
 
 #: what each foundation means, for messages
 FOUNDATIONS: dict[str, str] = {
@@ -62,6 +64,7 @@ FOUNDATIONS: dict[str, str] = {
     UNIQUE_IDS: "new tokens get ids of their own",
     REVOKED: "a deleted token is refused",
     PAST_EXPIRY_REFUSED: "a create with an expiry in the past is refused",
+    EMPTY_DEDICATED_SUBJECT: 'a create carrying "dedicatedSubject": "" (as the sts CLI sends it) works',
 }
 
 

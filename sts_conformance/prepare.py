@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from . import preconditions as pre
+from . import probe as probes
 from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
 from .journal import token_id
 from .profile import TargetProfile
@@ -114,6 +115,11 @@ class Prepared:
     #: the expiry of the expiring credentials (epoch ms, server clock)
     expiry_ms: int | None = None
     anonymous_status: int | None = None
+    #: the call the run presents credentials to (``probe.choose``): the profile's probe_path, or
+    #: server/info when that answers anonymous requests; empty before the run is prepared
+    probe_path: str = ""
+    #: each candidate probe -> the status an anonymous GET got there
+    anonymous: dict[str, int] = field(default_factory=dict)
     #: the target's latency: the median time of the requests made here, in seconds
     latency_s: float = 0.0
     #: foundation requirement -> the last exchanges (masked) before its failure was seen: the
@@ -180,14 +186,19 @@ def prepare(
     prepared = Prepared()
     form = ledger.admin_form
 
-    anonymous = client.probe(profile.probe_path)
+    choice = probes.choose(client, profile)
+    anonymous = choice.first
+    assert anonymous is not None
     prepared.anonymous_status = anonymous.status_code
-    if anonymous.is_success:
+    prepared.anonymous = dict(choice.anonymous)
+    prepared.probe_path = probe_path = choice.path
+    if not choice.refuses_anonymous:
+        tried = ", ".join(f"GET {path} {status}" for path, status in choice.anonymous.items())
         _fail(
             prepared,
             pre.ANONYMOUS_REFUSED,
-            f"an anonymous GET {profile.probe_path} was answered {anonymous.status_code}, so acceptance of a "
-            "credential there proves nothing (profile setting 'probe_path')",
+            f"no documented call refuses an anonymous request ({tried}), so acceptance of a credential "
+            "proves nothing and no refusal can be seen (profile setting 'probe_path')",
         )
 
     try:
@@ -229,7 +240,7 @@ def prepare(
         if expiry is not None:
             # tried at once, while surely before the expiry, in both forms (and a list for the manager)
             for f in AuthForm:
-                cred.samples[f"probe/{f.name}"] = Sample.of(client.probe(profile.probe_path, tok.secret, f))
+                cred.samples[f"probe/{f.name}"] = Sample.of(client.probe(probe_path, tok.secret, f))
             if manager:
                 cred.samples["list"] = Sample.of(client.list_tokens(tok.secret, form=form))
         made[state] = (cred, tok)
@@ -264,13 +275,12 @@ def prepare(
         manager_secret = made_manager[0].secret
         forms = ((AuthForm.X_API_KEY, pre.X_API_KEY_FORM), (AuthForm.AUTHORIZATION, pre.AUTHORIZATION_FORM))
         for f, requirement in forms:
-            resp = client.probe(profile.probe_path, manager_secret, f)
+            resp = client.probe(probe_path, manager_secret, f)
             if not resp.is_success:
                 _fail(
                     prepared,
                     requirement,
-                    f"a valid manager token presented as {f.value} was refused ({resp.status_code}) on "
-                    f"{profile.probe_path}",
+                    f"a valid manager token presented as {f.value} was refused ({resp.status_code}) on {probe_path}",
                 )
         if pre.X_API_KEY_FORM not in prepared.failed:
             listing = client.list_tokens(manager_secret, form=AuthForm.X_API_KEY)
@@ -301,6 +311,7 @@ def prepare(
     if deleted:
         _check_deletes(client, profile, ledger, prepared, made, deleted)
     _check_past_expiry(ledger, profile, prepared, now)
+    _check_empty_dedicated_subject(ledger, profile, prepared)
 
     prepared.credentials = {state: cred for state, (cred, _tok) in made.items()}
     return prepared
@@ -332,9 +343,9 @@ def _check_deletes(
             _fail(prepared, pre.DELETED_GONE, f"token {tok.id}, never deleted, left the list when others were deleted")
     state = DELETED_UNPRIVILEGED if DELETED_UNPRIVILEGED in made else DELETED_MANAGER
     if state in made:
-        resp = client.probe(profile.probe_path, made[state][0].secret, ledger.admin_form)
+        resp = client.probe(prepared.probe_path, made[state][0].secret, ledger.admin_form)
         if resp.is_success:
-            _fail(prepared, pre.REVOKED, f"a deleted token was accepted ({resp.status_code}) on {profile.probe_path}")
+            _fail(prepared, pre.REVOKED, f"a deleted token was accepted ({resp.status_code}) on {prepared.probe_path}")
 
 
 def _check_past_expiry(ledger: TokenLedger, profile: TargetProfile, prepared: Prepared, now: int) -> None:
@@ -347,6 +358,22 @@ def _check_past_expiry(ledger: TokenLedger, profile: TargetProfile, prepared: Pr
     if resp.is_success:
         why = f"a create with an expiry a day in the past answered {resp.status_code}"
         _fail(prepared, pre.PAST_EXPIRY_REFUSED, why)
+
+
+def _check_empty_dedicated_subject(ledger: TokenLedger, profile: TargetProfile, prepared: Prepared) -> None:
+    """A create carrying "dedicatedSubject": "" works: every create of the real sts CLI sends it."""
+    body = {"name": ledger.name("dedicated-empty"), "roles": [profile.unprivileged_role], "dedicatedSubject": ""}
+    try:
+        resp, tok = ledger.create_raw(body, attribute=False)  # journalled: the final sweep deletes it
+    except pre.Blocked:
+        return
+    if tok is None:
+        why = f'a create carrying "dedicatedSubject": "" answered {resp.status_code}'
+        _fail(
+            prepared,
+            pre.EMPTY_DEDICATED_SUBJECT,
+            why + ("" if resp.is_success else f": {REDACTOR.mask(resp.text[:200])}"),
+        )
 
 
 def _median_latency(anonymous: httpx.Response, *more: float | None) -> float:

@@ -48,6 +48,8 @@ _TOP_KEYS = {
     "cli",
 }
 _AUTH_STATUSES = (401, 403)
+#: the bootstrap key spellings: the Helm chart's, and the product page's lower-case one
+KEY_SPELLINGS = ("serviceToken", "servicetoken")
 _CHOICE_KEYS: dict[str, tuple[str, ...]] = {
     # open behaviour -> the values a profile may pin; "either" accepts any of them
     "duplicate_names": ("allowed", "refused", "either"),
@@ -114,6 +116,10 @@ class BootstrapSettings:
     ttl: str = "2h"
     #: key spelling used in authentication.yaml: ``serviceToken`` (Helm chart) or ``servicetoken``
     key: str = "serviceToken"
+    #: the key spellings the deployment is checked to read (ST-BOOT-004 checks ``servicetoken`` only when
+    #: listed): both on a managed target; ``serviceToken`` alone on an external one (current charts
+    #: read only that, so checking the other costs a rollout and warns on every chart deployment)
+    key_spellings: tuple[str, ...] = KEY_SPELLINGS
     #: external targets only: the configured bootstrap token (``${ENV}`` expanded)
     token: str | None = None
     #: ttl spellings exercised by the bootstrap TTL checks (launched instances, or reconfigurations)
@@ -188,6 +194,7 @@ class TargetProfile:
                 "roles": list(self.bootstrap.roles),
                 "ttl": self.bootstrap.ttl,
                 "key": self.bootstrap.key,
+                "key_spellings": list(self.bootstrap.key_spellings),
                 "token": "<set>" if self.bootstrap.token else None,
                 "ttl_spellings": list(self.bootstrap.ttl_spellings),
                 "reconfigure": self.bootstrap.reconfigure,
@@ -278,7 +285,17 @@ def parse_profile(
     br = _Reader(bs, source, env, prefix="bootstrap.")
     _reject_unknown(
         bs,
-        {"roles", "ttl", "key", "token", "ttl_spellings", "reconfigure", "reconfigure_timeout", "restore"},
+        {
+            "roles",
+            "ttl",
+            "key",
+            "key_spellings",
+            "token",
+            "ttl_spellings",
+            "reconfigure",
+            "reconfigure_timeout",
+            "restore",
+        },
         source,
         "bootstrap.",
     )
@@ -286,10 +303,18 @@ def parse_profile(
     key = br.string("key") or defaults.key
     if key not in ("serviceToken", "servicetoken"):
         raise ProfileError(f"target profile {source}: bootstrap.key must be serviceToken or servicetoken")
+    # a managed target is the suite's own launch: both spellings; a deployment only what its chart reads
+    spellings = br.string_list("key_spellings", KEY_SPELLINGS if launch is not None else KEY_SPELLINGS[:1])
+    if not spellings or any(k not in KEY_SPELLINGS for k in spellings) or len(set(spellings)) != len(spellings):
+        raise ProfileError(
+            f"target profile {source}: bootstrap.key_spellings must list serviceToken and/or servicetoken, "
+            f"each once, got {spellings!r}"
+        )
     bootstrap = BootstrapSettings(
         roles=tuple(br.string_list("roles", defaults.roles)),
         ttl=br.string("ttl") or defaults.ttl,
         key=key,
+        key_spellings=tuple(spellings),
         token=br.string("token", secret=True),
         ttl_spellings=tuple(br.string_list("ttl_spellings", defaults.ttl_spellings)),
         reconfigure=br.string("reconfigure"),

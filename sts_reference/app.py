@@ -779,6 +779,8 @@ class ServiceTokenApi:
                 expiry = expiry // 1000 * 1000
 
         subject = body.get("dedicatedSubject")
+        if subject == "" and self._faulty and self.faults.on("dedicated-subject-empty-refused"):
+            raise _Refusal(400, "dedicatedSubject must name a subject")
         if subject is not None:
             if not isinstance(subject, str):
                 raise _Refusal(400, f"dedicatedSubject must be a string, got {_json_type(subject)}")

@@ -167,6 +167,11 @@ FAULTS: dict[str, str] = {
         "exists and authenticates, but the client never learns it"
     ),
     "list-wrapped-in-object": 'the list answers {"items": [...]} instead of a JSON array',
+    # -- issue 17: faithful to the real product (requirement sources, the probe, dedicatedSubject) --
+    "dedicated-subject-empty-refused": (
+        'a create carrying "dedicatedSubject": "" (what every sts CLI create sends) is refused with 400, '
+        "as if the optional field had to name a subject once present"
+    ),
 }
 
 

@@ -1,6 +1,10 @@
 """Presenting a token: header-name case, the scheme word, the personal-token headers, and
 near-miss credentials (empty, truncated, extended, case-altered) that must be refused.
 
+Every check here presents credentials to the probe the run chose at its start: the profile's
+``probe_path`` when it refuses an anonymous request, else ``server/info``
+(``sts_conformance/probe.py``).
+
 Which credential states are accepted or refused on which call is the authorization matrix's
 question (``test_authorization_matrix.py``); this module looks at how a credential is
 written. The tokens presented are the ones prepared at the start of the run.
@@ -57,6 +61,14 @@ def _expect_4xx(resp, what: str) -> None:
     )
 
 
+@pytest.mark.requirement("ST-AUTH-001")
+@pytest.mark.precondition(pre.ANONYMOUS_REFUSED)
+def test_anonymous_request_refused_on_probe(target, observe):
+    """The call the run presents credentials to refuses a request that presents none."""
+    observe("probe", {"path": target.probe_path, "anonymous": target.prepared.anonymous})
+    _expect_4xx(target.probe(), f"GET {target.probe_path} without a credential")
+
+
 @pytest.mark.requirement("ST-AUTH-005")
 @pytest.mark.precondition(pre.ANONYMOUS_REFUSED)
 @pytest.mark.parametrize(
@@ -71,7 +83,7 @@ def _expect_4xx(resp, what: str) -> None:
 def test_header_name_case_ignored(target, genuine, form, name_case):
     """A header name in lower or upper case is the same header (RFC 9110 §5.1)."""
     headers = form.headers(genuine, name_case=name_case)
-    resp = target.client.probe(target.profile.probe_path, None, headers=headers)
+    resp = target.client.probe(target.probe_path, None, headers=headers)
     assert resp.is_success, (
         f"a valid token under the header name {next(iter(headers))!r}: expected success, got {resp.status_code}"
     )
@@ -82,7 +94,7 @@ def test_header_name_case_ignored(target, genuine, form, name_case):
 @pytest.mark.parametrize("form", FORMS)
 def test_near_miss_token_refused_on_probe(target, genuine, form, variant):
     """An empty, truncated, extended or case-altered token is refused in each form."""
-    resp = target.client.probe(target.profile.probe_path, None, headers=_near_miss(form, variant, genuine))
+    resp = target.client.probe(target.probe_path, None, headers=_near_miss(form, variant, genuine))
     _expect_4xx(resp, f"a {variant} token in the {form.value} form")
 
 
@@ -91,7 +103,7 @@ def test_near_miss_token_refused_on_probe(target, genuine, form, variant):
 @pytest.mark.parametrize("form", FORMS)
 def test_refusal_status_as_profile_pins(target, genuine, observe, form, variant):
     """A refused credential gets the status the profile pins (401 or 403 unless pinned)."""
-    resp = target.client.probe(target.profile.probe_path, None, headers=_near_miss(form, variant, genuine))
+    resp = target.client.probe(target.probe_path, None, headers=_near_miss(form, variant, genuine))
     if variant == "empty":  # no credential in the header at all: a bad request (400) is a refusal too
         observe("malformed_status", resp.status_code)
         allowed = target.expect.malformed_statuses()
@@ -106,9 +118,7 @@ def test_refusal_status_as_profile_pins(target, genuine, observe, form, variant)
 @pytest.mark.parametrize("scheme", ["apikey", "APIKEY", "Apikey", "apiKey"])
 def test_scheme_word_case_as_profile_pins(target, genuine, observe, scheme):
     """The scheme word ApiKey in another case is accepted or refused as the profile pins."""
-    resp = target.client.probe(
-        target.profile.probe_path, None, headers=AuthForm.AUTHORIZATION.headers(genuine, scheme=scheme)
-    )
+    resp = target.client.probe(target.probe_path, None, headers=AuthForm.AUTHORIZATION.headers(genuine, scheme=scheme))
     observe("scheme_case", {"scheme": scheme, "status": resp.status_code})
     pinned = target.expect.scheme_case
     if pinned == "either":
@@ -133,5 +143,5 @@ def test_scheme_word_case_as_profile_pins(target, genuine, observe, scheme):
 def test_service_token_refused_as_personal_api_token(target, genuine, header):
     """A service token presented through the personal API-token headers is refused."""
     headers = {"X-API-Token": genuine} if header == "X-API-Token" else {"Authorization": f"ApiToken {genuine}"}
-    resp = target.client.probe(target.profile.probe_path, None, headers=headers)
+    resp = target.client.probe(target.probe_path, None, headers=headers)
     _expect_4xx(resp, f"a service token sent as {header}")

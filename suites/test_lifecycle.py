@@ -247,3 +247,42 @@ def test_malformed_create_gets_4xx_not_5xx(target, raw):
         content=raw,
     )
     assert 400 <= resp.status_code < 500, f"malformed body answered with {resp.status_code}, expected a 4xx"
+
+
+# -- dedicatedSubject: optional in the spec, sent empty by every real `sts service-token create` ------
+
+
+@pytest.mark.requirement("ST-LIFE-012")
+@pytest.mark.precondition(pre.EMPTY_DEDICATED_SUBJECT)
+def test_create_with_empty_dedicated_subject_works(target, ledger, observe):
+    """A create carrying "dedicatedSubject": "" (as the real CLI sends it) works like one without it."""
+    name = ledger.name("dedicated-empty")
+    roles = [target.profile.unprivileged_role]
+    resp, tok = ledger.create_raw({"name": name, "roles": roles, "dedicatedSubject": ""})
+    assert resp.is_success, f'a create with "dedicatedSubject": "" was refused with {resp.status_code}'
+    assert tok is not None and tok.id is not None, (
+        f"the token {name!r} made with an empty dedicatedSubject is not listed"
+    )
+    entry = listed(ledger.list_items(), tok.id)
+    assert entry is not None and entry.get("name") == name, f"token {tok.id} is not listed under the name {name!r}"
+    observe("dedicated_subject_empty_listed_as", entry.get("dedicatedSubject", "<absent>"))
+    works = target.probe(tok.secret, target.admin_form)
+    assert works.is_success, f'a token made with "dedicatedSubject": "" was refused ({works.status_code})'
+
+
+@pytest.mark.requirement("ST-LIFE-012")
+def test_create_with_dedicated_subject_value_recorded(target, ledger, observe):
+    """A dedicatedSubject value is accepted or refused as the target chooses (recorded); a refusal creates nothing."""
+    name = ledger.name("dedicated-value")
+    resp, tok = ledger.create_raw(
+        {"name": name, "roles": [target.profile.unprivileged_role], "dedicatedSubject": f"{name}-subject"}
+    )
+    items = ledger.list_items()
+    entry = listed(items, tok.id) if tok is not None and tok.id is not None else None
+    observe(
+        "dedicated_subject_value",
+        {"status": resp.status_code, "listed_as": None if entry is None else entry.get("dedicatedSubject", "<absent>")},
+    )
+    if not resp.is_success:
+        left = [i.get("id") for i in items if i.get("name") == name]
+        assert not left, f"a create with a dedicatedSubject value was refused ({resp.status_code}) but left {left}"

@@ -65,7 +65,7 @@ def test_create_response_carries_working_secret(target, ledger):
     )
     works = target.probe(secret, target.admin_form)
     assert works.is_success, (
-        f"the secret from the create response was refused on {target.profile.probe_path} ({works.status_code})"
+        f"the secret from the create response was refused on {target.probe_path} ({works.status_code})"
     )
 
 

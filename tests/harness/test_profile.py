@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sts_conformance import fleet
 from sts_conformance.errors import ProfileError
 from sts_conformance.profile import DEFAULT_PROFILE, load_profile, parse_profile, resolve_profile_path
 
@@ -113,6 +114,16 @@ BROKEN = [
         id="deviation-without-reason",
     ),
     pytest.param("name: t\nurl: http://h\nadmin_token: x\nroles: {boss: a}\n", "roles.boss", id="roles-unknown-key"),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nbootstrap: {key_spellings: [ServiceToken]}\n",
+        "bootstrap.key_spellings must list",
+        id="key-spelling-unknown",
+    ),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nbootstrap: {key_spellings: []}\n",
+        "bootstrap.key_spellings must list",
+        id="key-spellings-empty",
+    ),
 ]
 
 
@@ -154,3 +165,22 @@ def test_missing_or_malformed_credential_may_get_400_unless_pinned(tmp_path, exp
     p = load_profile(_write(tmp_path, f"name: t\nurl: http://h\nadmin_token: x\nexpect: {expect}\n"))
     assert p.expect.malformed_statuses() == allowed
     assert p.redacted()["expect"]["malformed_status"] == list(allowed)
+
+
+@pytest.mark.parametrize(
+    ("text", "spellings"),
+    [
+        pytest.param("launch: run {port}\nurl: http://h:{port}\n", ("serviceToken", "servicetoken"), id="managed"),
+        pytest.param("url: http://h\nadmin_token: x\n", ("serviceToken",), id="external"),
+        pytest.param(
+            "url: http://h\nadmin_token: x\nbootstrap: {key_spellings: [serviceToken, servicetoken]}\n",
+            ("serviceToken", "servicetoken"),
+            id="external-asks",
+        ),
+    ],
+)
+def test_bootstrap_key_spellings_default_by_kind_of_target(tmp_path, text, spellings):
+    """The lower-case key is checked on the suite's own launch; on a deployment only when the profile asks."""
+    profile = load_profile(_write(tmp_path, "name: t\n" + text), environ={})
+    assert profile.bootstrap.key_spellings == spellings
+    assert ("servicetoken" in spellings) == any(i.key == "servicetoken" for i in fleet.plan(profile))

@@ -40,7 +40,7 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "token-prefix-match": ("ST-AUTH-006",),
     "token-cut-to-length": ("ST-AUTH-006",),
     "token-case-insensitive": ("ST-AUTH-006",),
-    "status-public": ("ST-AUTH-001",),
+    "status-public": ("ST-AUTH-012",),  # issue 17: a public status is its own (SHOULD) finding
     "server-info-public": ("ST-AUTH-011",),
     "delete-not-revoking": ("ST-AUTH-007",),
     "delete-removes-next": ("ST-LIFE-005", "ST-LIFE-006"),
@@ -95,6 +95,8 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "list-stops-at-20": ("ST-LIFE-003",),
     "create-500-after-storing": ("ST-LIFE-001",),
     "list-wrapped-in-object": ("ST-LIFE-002",),
+    # issue 17: faithful to the real product
+    "dedicated-subject-empty-refused": ("ST-LIFE-012",),
 }
 
 

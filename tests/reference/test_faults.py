@@ -415,6 +415,11 @@ def list_is_an_array(lab: Lab) -> bool:
     return resp.status_code == 200 and isinstance(resp.json(), list)
 
 
+def empty_dedicated_subject_accepted(lab: Lab) -> bool:
+    resp = lab.api.create({"name": unique_name(), "roles": [GUEST], "dedicatedSubject": ""})
+    return resp.status_code == 200
+
+
 PROBES: dict[str, Probe] = {
     "x-api-key-ignored": x_api_key_accepted,
     "any-auth-scheme": other_schemes_refused,
@@ -477,6 +482,7 @@ PROBES: dict[str, Probe] = {
     "list-stops-at-20": list_shows_more_than_20,
     "create-500-after-storing": create_returns_the_secret,
     "list-wrapped-in-object": list_is_an_array,
+    "dedicated-subject-empty-refused": empty_dedicated_subject_accepted,
 }
 
 
