@@ -132,11 +132,15 @@ def expiration_to_epoch_ms(text: str) -> int:
     """
     if not _DATE_FORMAT.fullmatch(text):
         raise argparse.ArgumentTypeError(f'parsing time "{text}" as "2006-01-02": not a date in the format yyyy-MM-dd')
+    year, month, day = (int(part) for part in text.split("-"))
+    shift = 0
+    if year == 0:  # Go reads year 0 (a leap year, 366 days before 0001-01-01); Python's dates start at 1
+        year, shift = 4, -(366 + 3 * 365)  # 0004 is a leap year too: same months, same days
     try:
-        day = date.fromisoformat(text)
+        ordinal = date(year, month, day).toordinal() + shift
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f'parsing time "{text}": {exc}') from None
-    return (day - _EPOCH.date()).days * _MS_PER_DAY
+    return (ordinal - _EPOCH.date().toordinal()) * _MS_PER_DAY
 
 
 #: 0001-01-01, Go's zero time
