@@ -381,13 +381,15 @@ class CliRunner:
         if given is None:
             hint = (
                 f"the CLI does not trust the TLS certificate of {self.url}: set ca_bundle in the profile (the CLI "
-                "gets it as SSL_CERT_FILE), or export SSL_CERT_FILE (or SSL_CERT_DIR) before the run."
+                "gets it as SSL_CERT_FILE and STS_CA_CERT_PATH), or export SSL_CERT_FILE (or SSL_CERT_DIR) before "
+                "the run."
             )
         else:
             hint = (
                 f"the CLI does not trust the TLS certificate of {self.url}, although it was given {given} as "
-                "SSL_CERT_FILE: it does not read SSL_CERT_FILE, or its command line overrides it. Install the CA "
-                "where that CLI looks for CAs, or list in cli.env the variable it reads."
+                + ("SSL_CERT_FILE and STS_CA_CERT_PATH" if self.ca_bundle else "SSL_CERT_FILE")
+                + ": it reads neither, or its command line overrides them. Install the CA where that CLI looks "
+                "for CAs, or list in cli.env the variable it reads."
             )
         if not verify_tls:
             hint += " (verify_tls: false applies to the suite's own client only.)"

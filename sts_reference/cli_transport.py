@@ -26,6 +26,7 @@ import httpx
 
 TIMEOUT_SECONDS = 10.0
 EXIT_READ_FILE = 5
+EXIT_CONNECT = 4  # what a Go CLI whose trust store cannot load ends with: the connection check fails
 EXIT_CLIENT_CREATE = 11
 
 
@@ -129,7 +130,7 @@ def trusted_certificates(env: Mapping[str, str]) -> ssl.SSLContext | bool:
         return ssl.create_default_context(cafile=cafile, capath=capath)
     except (OSError, ssl.SSLError) as exc:
         named = " and ".join(f"{k}={v}" for k, v in (("SSL_CERT_FILE", cafile), ("SSL_CERT_DIR", capath)) if v)
-        raise TransportError(f"cannot load the CA certificates in {named} ({exc})", EXIT_READ_FILE) from exc
+        raise TransportError(f"cannot load the CA certificates in {named} ({exc})", EXIT_CONNECT) from exc
 
 
 def http_client(
