@@ -14,9 +14,10 @@ read line by line, split on ``|``.
 
 A line continues the row above when each of its non-blank cells stands under a cell that
 filled its column (it may have been cut there) and those cells' columns are all of one width
-(go-pretty gives every column that wraps the same maximum width), unless its ID is a number
-as wide as its column (a row of its own). Where the table gives no way to tell, the line is
-read as a row of its own.
+(go-pretty gives every column that wraps the same maximum width), unless it looks like a row
+of its own: an ID that is a number as wide as its column, and every cell the CLI never leaves
+blank (ID, NAME, ROLES, DEDICATED_SUBJECT: a missing value is ``-``) filled. Where the table
+gives no way to tell, the line is read as a row of its own.
 """
 
 from __future__ import annotations
@@ -119,17 +120,32 @@ class _Layout:
 def _filled(raw: str, width: int) -> bool:
     """Whether a cell reaches the end of its column (so it may continue below).
 
-    A piece cut just after a space loses that space to the padding: a cell holding a space
-    that stops one column short counts as filled too.
+    A piece cut just after a space loses that space to the padding: a cell that stops one
+    column short counts as filled too.
     """
-    text = raw.rstrip()
-    used = _text_width(text)
-    return used >= width or (used == width - 1 and " " in text.strip())
+    return _text_width(raw.rstrip()) >= width - 1
 
 
-def _is_row_of_its_own(cells: list[str], layout: _Layout, id_column: int) -> bool:
+#: cells the real CLI never leaves blank in a row: a missing value is printed as ``-``
+_ALWAYS_FILLED = ("ID", "NAME", "ROLES", "DEDICATED_SUBJECT")
+
+
+def _unclosed(pieces: list[list[str]], layout: _Layout, header: list[str]) -> bool:
+    """Whether the row so far has a list cell (``[a b``) whose closing bracket is still to come."""
+    joined = dict(zip(header, _join(pieces, layout), strict=True))
+    roles = joined.get("ROLES", "")
+    return roles.startswith("[") and not roles.endswith("]")
+
+
+def _is_row_of_its_own(cells: list[str], layout: _Layout, header: list[str]) -> bool:
+    """A full-width numeric ID with every always-filled cell filled starts a row (a wrapped id's
+    next piece comes with a blank cell beside it)."""
+    if "ID" not in header:
+        return False
+    id_column = header.index("ID")
     ident = cells[id_column].strip()
-    return ident.isdigit() and _text_width(ident) == layout.widths[id_column]
+    filled = all(cells[i].strip() for i, name in enumerate(header) if name in _ALWAYS_FILLED)
+    return filled and ident.isdigit() and _text_width(ident) == layout.widths[id_column]
 
 
 def _join(pieces: list[list[str]], layout: _Layout) -> list[str]:
@@ -143,49 +159,51 @@ def _join(pieces: list[list[str]], layout: _Layout) -> list[str]:
     return joined
 
 
-def parse_table(text: str) -> CliTable:
+def parse_table(
+    text: str, *, finds: tuple[str, ...] = ("ID", "NAME"), required: tuple[str, ...] = REQUIRED_COLUMNS
+) -> CliTable:
     """Read the ``list`` table, finding its columns by the header line.
 
     Accepts the documented layout ``ID | NAME | EXPIRATION | ROLES`` and the newer one with
     ``DEDICATED_SUBJECT`` (or any further column), in any column order, with or without a
     border, separator lines, colour or wrapped cells. ``No service tokens found.`` is an
     empty table. Raises :class:`TableError` when there is no header naming every required column.
+    ``finds`` are the columns the header line is found by, ``required`` those it must have.
     """
     lines = [_ANSI.sub("", ln).rstrip("\r\n") for ln in text.splitlines()]
     meaningful = [ln for ln in lines if ln.strip() and not _RULE.match(ln)]
     if any(ln.strip() == NO_TOKENS for ln in meaningful) and not any("|" in ln for ln in meaningful):
         return CliTable((), ())
-    start = next(
-        (
-            i
-            for i, ln in enumerate(meaningful)
-            if {"ID", "NAME"} <= {c.upper() for c in _split_cells(ln, _bordered(ln))}
-        ),
-        None,
-    )
-    if start is None:
-        raise TableError("no header line with ID and NAME columns")
-    bordered = _bordered(meaningful[start])
-    body = meaningful[start + 1 :]
-    layout = None if bordered else _Layout.of(meaningful[start]).widened(meaningful[start:])
-    if layout is None:
-        header = [c.upper() for c in _split_cells(meaningful[start], bordered)]
-        return _check_header(header) or _read_split(header, body, bordered)
-    # the header may wrap too: its continuation lines stand only under header cells that filled their column
-    header_pieces = [layout.slice(meaningful[start]) or []]
-    while body:
-        cells = layout.slice(body[0])
-        if cells is None or not _continues(header_pieces[-1], cells, layout):
+    for start, line in enumerate(meaningful):
+        bordered = _bordered(line)
+        if bordered or SEPARATOR not in line:
+            header = [c.upper() for c in _split_cells(line, bordered)]
+            if set(finds) <= set(header):
+                _check_header(header, required)
+                return _read_split(header, meaningful[start + 1 :], bordered)
+            continue
+        layout = _Layout.of(line).widened(meaningful[start:])
+        header, body = _wrapped_header(line, meaningful[start + 1 :], layout)
+        if set(finds) <= set(header):
+            _check_header(header, required)
+            return _read_aligned(header, body, layout)
+    raise TableError(f"no header line with {' and '.join(finds)} columns")
+
+
+def _wrapped_header(line: str, below: list[str], layout: _Layout) -> tuple[list[str], list[str]]:
+    """The header, its wrapped names joined back (``DEDICATED_SUB`` + ``JECT``), and the lines below it."""
+    pieces = [layout.slice(line) or []]
+    while below:
+        cells = layout.slice(below[0])
+        if cells is None or not _continues(pieces[-1], cells, layout):
             break
-        header_pieces.append(cells)
-        body = body[1:]
-    header = [c.upper() for c in _join(header_pieces, layout)]
-    _check_header(header)
-    return _read_aligned(header, body, layout)
+        pieces.append(cells)
+        below = below[1:]
+    return [c.upper() for c in _join(pieces, layout)], below
 
 
-def _check_header(header: list[str]) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+def _check_header(header: list[str], required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in header]
     if missing:
         raise TableError(f"the header {' | '.join(header)} lacks {', '.join(missing)}")
     if len(set(header)) != len(header):
@@ -202,7 +220,6 @@ def _continues(above: list[str], cells: list[str], layout: _Layout) -> bool:
 
 
 def _read_aligned(header: list[str], body: list[str], layout: _Layout) -> CliTable:
-    id_column = header.index("ID")
     rows: list[dict[str, str]] = []
     unreadable: list[str] = []
     wrapped = 0
@@ -227,7 +244,11 @@ def _read_aligned(header: list[str], body: list[str], layout: _Layout) -> CliTab
             else:
                 unreadable.append(line)
             continue
-        if pieces and _continues(pieces[-1], cells, layout) and not _is_row_of_its_own(cells, layout, id_column):
+        if (
+            pieces
+            and _continues(pieces[-1], cells, layout)
+            and (_unclosed(pieces, layout, header) or not _is_row_of_its_own(cells, layout, header))
+        ):
             pieces.append(cells)
         else:
             flush()
