@@ -98,10 +98,10 @@ class _Layout:
         for ch in line:
             placed.append((column, ch))
             column += _width(ch)
-        bounds = [*self.starts[1:], None]
+        ends: list[int | None] = [start - len(SEPARATOR) for start in self.starts[1:]] + [None]
         cells = []
         for i, begin in enumerate(self.starts):
-            end = None if bounds[i] is None else bounds[i] - len(SEPARATOR)
+            end = ends[i]
             cells.append("".join(ch for col, ch in placed if col >= begin and (end is None or col < end)))
             if end is not None:
                 found = "".join(ch for col, ch in placed if end <= col < end + len(SEPARATOR))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -71,10 +71,11 @@ def error_paths(cli, target, ledger) -> ErrorPaths:
         return cli.run(*(word.format(**fill) for word in argv), token=credential[who])
 
     success_name = ledger.name("cli-home")
-    *results, success = concurrently(
+    *ran, success = concurrently(
         *(lambda c=c: run(c) for c in ERROR_PATHS),
         lambda: create_with_cli(cli, ledger, success_name, [role], token=target.admin_token),
     )
+    results = [cast(CliResult, r) for r in ran]
     found = listed_by_api(ledger, names.values())
     for name, entries in found.items():
         if entries:
