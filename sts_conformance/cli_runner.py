@@ -8,10 +8,12 @@ is split with :func:`shlex.split` and run without a shell, in a clean environmen
   and ``HOME`` and ``XDG_CONFIG_HOME`` pointing into a fresh directory that is removed after
   the call, so a developer's own ``sts`` configuration can never leak in or steer a run;
 - what it needs to reach the target as the suite does: the profile's ``ca_bundle`` as
-  ``SSL_CERT_FILE`` (without one, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` from the suite's own
-  environment), the proxy variables (:data:`~sts_conformance.client.PROXY_VARIABLES`) when
-  set, and the variables the profile lists under ``cli.env`` when set; never an ``STS_CLI_*``
-  variable of the suite's environment;
+  ``SSL_CERT_FILE`` (read by CLIs that use the system's trust, the reference CLI and ``sts``
+  before v3.1) and as ``STS_CA_CERT_PATH`` (read by ``sts`` v3.1 and later, which then
+  builds its own transport and ignores the proxy variables); without one,
+  ``SSL_CERT_FILE``/``SSL_CERT_DIR`` from the suite's own environment; the proxy variables
+  (:data:`~sts_conformance.client.PROXY_VARIABLES`) when set, and the variables the profile
+  lists under ``cli.env`` when set; never an ``STS_CLI_*`` variable of the suite's environment;
 - the target and the credential, either as ``STS_CLI_URL``/``STS_CLI_SERVICE_TOKEN`` (the
   default: the secret stays out of the process list) or as ``--url``/``--service-token``;
   ``STS_CLI_API_PATH`` when the API is not at the default ``/api``.
@@ -24,6 +26,11 @@ list``: a CLI that cannot be started, hangs, or never got an HTTP answer from th
 (TLS, proxy, DNS, connection refused) raises :class:`CliUnavailable`, a harness error
 naming the setting to fix, instead of failing every CLI requirement.
 
+stdout is a pipe, so the real CLI lays its table out for 80 columns; a call given
+``columns=N`` runs with stdout on a pseudo-terminal N columns wide (and ``COLUMNS=N``), as
+in a wide terminal window. After every call the throw-away home is searched for any secret
+known to the run (:attr:`CliResult.home_secrets`).
+
 stdin is closed, so a prompt cannot hang a run; a call that outlives its timeout is killed
 and fails the check. Every credential handed to a run is registered for masking, and
 :meth:`CliResult.describe` masks what it shows.
@@ -33,7 +40,9 @@ What the product's CLI prints, and what this module accepts:
 - success lines start with ``✅`` or, with colour off (the real CLI under ``NO_COLOR``),
   ``[SUCCESS]``; failure lines with ``❌`` or ``[ERROR]``; ANSI colour codes are ignored;
 - ``list`` prints a table ``ID | NAME | EXPIRATION | ROLES``, newer CLIs with a further
-  ``DEDICATED_SUBJECT`` column: :func:`parse_table` finds the columns by the header.
+  ``DEDICATED_SUBJECT`` column, long cells wrapped onto continuation lines:
+  :func:`~sts_conformance.cli_table.parse_table` finds the columns by the header and joins
+  wrapped cells back.
 """
 
 from __future__ import annotations
@@ -54,6 +63,17 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar
 
+from .cli_table import (  # noqa: F401  (the table is read there; re-exported for the checks)
+    NO_TOKENS,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    CliTable,
+    TableError,
+    cell_date,
+    parse_roles,
+    parse_table,
+)
+from .cli_terminal import secrets_in_files, stdout_for
 from .client import PROXY_VARIABLES, TLS_VARIABLES
 from .errors import HarnessError
 from .profile import CLI_ENV_RESERVED, TargetProfile
@@ -63,16 +83,11 @@ from .tokens import OwnedToken, TokenLedger
 
 SUCCESS_MARKERS = ("✅", "[SUCCESS]")
 ERROR_MARKERS = ("❌", "[ERROR]")
-#: the column the real CLI's newer versions add to the ``list`` table
-OPTIONAL_COLUMNS = ("DEDICATED_SUBJECT",)
-REQUIRED_COLUMNS = ("ID", "NAME", "EXPIRATION", "ROLES")
-NO_TOKENS = "No service tokens found."
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _MARKER = "|".join(re.escape(m) for m in SUCCESS_MARKERS)
 _CREATED = re.compile(rf"^\s*(?:{_MARKER})\s*Service token created:\s*(\S+)\s*$")
 _DELETED = re.compile(rf"^\s*(?:{_MARKER})\s*Service token deleted:\s*(\S+)\s*$")
-_SEPARATOR = re.compile(r"^[\s\-+=|:─━│┃┼┬┴├┤┌┐└┘╋]*$")
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-.~+/=]{16,}")
 _EXCERPT = 1500
 
@@ -124,6 +139,10 @@ class CliResult:
     stderr: str = field(repr=False)
     tz: str
     duration: float
+    #: fingerprints of the secrets known to the run found in files under the CLI's home after the call
+    home_secrets: tuple[str, ...] = ()
+    #: the terminal width the call ran with (None: stdout a pipe)
+    columns: int | None = None
 
     @property
     def out(self) -> str:
@@ -167,8 +186,9 @@ class CliResult:
                 text = text[:_EXCERPT] + f"… ({len(text)} chars)"
             return text.rstrip("\n") or "(nothing)"
 
+        width = f", a {self.columns}-column terminal" if self.columns else ""
         return (
-            f"`{self.command_line()}` (TZ={self.tz}) exited {self.exit_code} after {self.duration:.2f}s\n"
+            f"`{self.command_line()}` (TZ={self.tz}{width}) exited {self.exit_code} after {self.duration:.2f}s\n"
             f"--- stdout\n{show(self.stdout)}\n--- stderr\n{show(self.stderr)}"
         )
 
@@ -178,8 +198,9 @@ def inherited_environment(
 ) -> dict[str, str]:
     """What the CLI takes over from the suite's environment: TLS trust, proxies, ``allowed`` names.
 
-    With ``ca_bundle``, that file is ``SSL_CERT_FILE`` and the environment's own certificate
-    settings are left out. ``STS_CLI_*`` and the variables the runner sets itself never pass.
+    With ``ca_bundle``, that file is ``SSL_CERT_FILE`` and ``STS_CA_CERT_PATH``, and the
+    environment's own certificate settings are left out. ``STS_CLI_*`` and the variables the
+    runner sets itself never pass.
     """
     names = [*PROXY_VARIABLES, *allowed] if ca_bundle else [*TLS_VARIABLES, *PROXY_VARIABLES, *allowed]
     env = {
@@ -190,6 +211,7 @@ def inherited_environment(
     if ca_bundle:
         env.pop("SSL_CERT_DIR", None)
         env["SSL_CERT_FILE"] = ca_bundle
+        env["STS_CA_CERT_PATH"] = ca_bundle  # sts v3.1+: its own transport then ignores the proxy variables
     return env
 
 
@@ -263,10 +285,12 @@ class CliRunner:
         output: str | None = None,
         tz: str = "UTC",
         via: str = "env",
+        columns: int | None = None,
     ) -> CliResult:
         """Run ``<cli.command> ARGS [-o OUTPUT] [--url U --service-token T]`` and capture it.
 
         ``via`` says how target and credential are passed: ``env`` (``STS_CLI_*``) or ``flags``.
+        ``columns``: stdout is a pseudo-terminal that many columns wide (default: a pipe).
         """
         if via not in ("env", "flags"):
             raise ValueError(f"via must be 'env' or 'flags', not {via!r}")
@@ -280,43 +304,58 @@ class CliRunner:
                 argv += ["--service-token", token]
         attempt = 0
         while True:
-            result = self._run_once(argv, token=token, tz=tz, via=via)
+            result = self._run_once(argv, token=token, tz=tz, via=via, columns=columns)
             if result.exit_code == 0 or not throttled(result):
                 return result
             # the target throttled one of the CLI's calls (which then did nothing): run it again
             attempt += 1
             THROTTLE.wait_cli(attempt, f"the CLI command {' '.join(args[:2])}")
 
-    def _run_once(self, argv: list[str], *, token: str | None, tz: str, via: str) -> CliResult:
+    def _run_once(self, argv: list[str], *, token: str | None, tz: str, via: str, columns: int | None) -> CliResult:
         with tempfile.TemporaryDirectory(prefix="sts-cli-home-") as home:
             env = self.environment(home, tz=tz, token=token, via=via)
+            if columns is not None:
+                env["COLUMNS"] = str(columns)
             started = time.monotonic()
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise CliUnavailable(
-                    f"the CLI named by profile setting cli.command ({self.command!r}) could not be started: "
-                    f"{exc.strerror or exc}"
-                ) from None
-            try:
-                raw_out, raw_err = proc.communicate(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                raw_out, raw_err = proc.communicate()
-                hung = CliResult(tuple(argv), -9, _decode(raw_out), _decode(raw_err), tz, time.monotonic() - started)
-                raise CliTimedOut(
-                    f"the CLI did not finish within {self.timeout:g}s and was killed\n{hung.describe()}"
-                ) from None
+            with stdout_for(columns) as (stdout, read_stdout):
+                try:
+                    proc = subprocess.Popen(
+                        argv,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=stdout,
+                        stderr=subprocess.PIPE,
+                        start_new_session=True,
+                    )
+                except OSError as exc:
+                    raise CliUnavailable(
+                        f"the CLI named by profile setting cli.command ({self.command!r}) could not be started: "
+                        f"{exc.strerror or exc}"
+                    ) from None
+                try:
+                    raw_out, raw_err = proc.communicate(timeout=self.timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    raw_out, raw_err = proc.communicate()
+                    raw_out = read_stdout(raw_out)
+                    hung = CliResult(
+                        tuple(argv), -9, _decode(raw_out), _decode(raw_err), tz, time.monotonic() - started
+                    )
+                    raise CliTimedOut(
+                        f"the CLI did not finish within {self.timeout:g}s and was killed\n{hung.describe()}"
+                    ) from None
+                raw_out = read_stdout(raw_out)
+            leaks = secrets_in_files(home)
         return CliResult(
-            tuple(argv), proc.returncode, _decode(raw_out), _decode(raw_err), tz, time.monotonic() - started
+            tuple(argv),
+            proc.returncode,
+            _decode(raw_out),
+            _decode(raw_err),
+            tz,
+            time.monotonic() - started,
+            leaks,
+            columns,
         )
 
     def check_reaches_target(self, token: str, *, verify_tls: bool = True) -> CliResult:
@@ -353,13 +392,15 @@ class CliRunner:
         if given is None:
             hint = (
                 f"the CLI does not trust the TLS certificate of {self.url}: set ca_bundle in the profile (the CLI "
-                "gets it as SSL_CERT_FILE), or export SSL_CERT_FILE (or SSL_CERT_DIR) before the run."
+                "gets it as SSL_CERT_FILE and STS_CA_CERT_PATH), or export SSL_CERT_FILE (or SSL_CERT_DIR) before "
+                "the run."
             )
         else:
             hint = (
                 f"the CLI does not trust the TLS certificate of {self.url}, although it was given {given} as "
-                "SSL_CERT_FILE: it does not read SSL_CERT_FILE, or its command line overrides it. Install the CA "
-                "where that CLI looks for CAs, or list in cli.env the variable it reads."
+                + ("SSL_CERT_FILE and STS_CA_CERT_PATH" if self.ca_bundle else "SSL_CERT_FILE")
+                + ": it reads neither, or its command line overrides them. Install the CA where that CLI looks "
+                "for CAs, or list in cli.env the variable it reads."
             )
         if not verify_tls:
             hint += " (verify_tls: false applies to the suite's own client only.)"
@@ -503,91 +544,6 @@ def _register_tokens(doc: Any) -> None:
     elif isinstance(doc, list):
         for value in doc:
             _register_tokens(value)
-
-
-class TableError(ValueError):
-    """The ``list`` output is not a table this module can read."""
-
-
-@dataclass(frozen=True)
-class CliTable:
-    """The ``list`` table: upper-cased header names, and each row as a mapping from them."""
-
-    columns: tuple[str, ...]
-    rows: tuple[dict[str, str], ...]
-    #: lines below the header whose cell count does not match it (e.g. a name containing '|')
-    unreadable: tuple[str, ...] = ()
-
-    def named(self, name: str) -> list[dict[str, str]]:
-        return [r for r in self.rows if r.get("NAME") == name]
-
-    def with_id(self, token_id: int | str) -> list[dict[str, str]]:
-        return [r for r in self.rows if r.get("ID") == str(token_id)]
-
-
-def _bordered(line: str) -> bool:
-    return line.strip().startswith(("|", "│"))
-
-
-def _cells(line: str, bordered: bool) -> list[str]:
-    cells = [c.strip() for c in line.replace("│", "|").split("|")]
-    if bordered:  # | a | b |: an empty cell at either end that is no column
-        cells = cells[1:-1] if len(cells) > 1 and cells[-1] == "" else cells[1:]
-    return cells
-
-
-def parse_table(text: str) -> CliTable:
-    """Read the ``list`` table, finding its columns by the header line.
-
-    Accepts the documented layout ``ID | NAME | EXPIRATION | ROLES`` and the newer one with
-    ``DEDICATED_SUBJECT`` (or any further column), in any column order, with or without a
-    border, separator lines or colour. ``No service tokens found.`` is an empty table.
-    Raises :class:`TableError` when there is no header naming every required column.
-    """
-    lines = [strip_ansi(ln).rstrip() for ln in text.splitlines()]
-    meaningful = [ln for ln in lines if ln.strip() and not _SEPARATOR.match(ln)]
-    if any(ln.strip() == NO_TOKENS for ln in meaningful) and not any("|" in ln for ln in meaningful):
-        return CliTable((), ())
-    start = next(
-        (i for i, ln in enumerate(meaningful) if {"ID", "NAME"} <= {c.upper() for c in _cells(ln, _bordered(ln))}),
-        None,
-    )
-    if start is None:
-        raise TableError("no header line with ID and NAME columns")
-    bordered = _bordered(meaningful[start])
-    header = [c.upper() for c in _cells(meaningful[start], bordered)]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise TableError(f"the header {' | '.join(header)} lacks {', '.join(missing)}")
-    if len(set(header)) != len(header):
-        raise TableError(f"the header {' | '.join(header)} names a column twice")
-    rows, unreadable = [], []
-    for line in meaningful[start + 1 :]:
-        cells = _cells(line, bordered)
-        if not bordered and 1 < len(cells) < len(header):
-            cells += [""] * (len(header) - len(cells))  # trailing empty cells trimmed with the line's end
-        if len(cells) == len(header):
-            rows.append(dict(zip(header, cells, strict=True)))
-        else:
-            unreadable.append(line)
-    return CliTable(tuple(header), tuple(rows), tuple(unreadable))
-
-
-def parse_roles(cell: str) -> list[str]:
-    """A ROLES cell as a list: ``[a b]`` (how Go prints a list), ``a, b`` or ``a b``."""
-    inner = cell.strip()
-    if inner.startswith("[") and inner.endswith("]"):
-        inner = inner[1:-1]
-    return [r for r in re.split(r"[\s,]+", inner) if r]
-
-
-_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
-
-
-def cell_date(cell: str) -> str | None:
-    """The ``yyyy-MM-dd`` date in an EXPIRATION cell, or None when the cell shows none."""
-    m = _ISO_DATE.search(cell)
-    return m.group(1) if m else None
 
 
 # -- creating through the CLI ------------------------------------------------------------------

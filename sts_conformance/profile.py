@@ -482,8 +482,8 @@ def _refused_cli_variable(var: str, has_ca_bundle: bool) -> str | None:
         return "the suite gives the CLI its target and credential itself, never yours"
     if var in CLI_ENV_RESERVED:
         return CLI_ENV_RESERVED[var]
-    if has_ca_bundle and var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
-        return "ca_bundle is set, and the CLI gets it as SSL_CERT_FILE"
+    if has_ca_bundle and var in ("SSL_CERT_FILE", "SSL_CERT_DIR", "STS_CA_CERT_PATH"):
+        return "ca_bundle is set, and the CLI gets it as SSL_CERT_FILE and STS_CA_CERT_PATH"
     return None
 
 

@@ -1,79 +1,69 @@
 """The reference ``sts service-token`` CLI.
 
-A small Python stand-in for the ``service-token`` commands of StackState's ``sts`` CLI. It
-ships with the reference deployment so that the CLI conformance suites have a CLI to run
-when a target profile names no other one::
+A small Python stand-in for the ``service-token`` commands of StackState's ``sts`` CLI
+(GitHub: StackVista/stackstate-cli), written to behave like it wherever its public source
+says what it does. It ships with the reference deployment so that the CLI conformance suites
+have a CLI to run when a target profile names no other one::
 
     sts-ref-cli service-token create --name N --roles a,b [--roles c] [--expiration yyyy-MM-dd]
+                                     [--dedicatedSubject S]
     sts-ref-cli service-token list
-    sts-ref-cli service-token delete ID          # or: delete --id ID / delete -i ID
+    sts-ref-cli service-token delete --id ID        # or -i ID; a positional id is refused
 
-Every command accepts ``-o text|json`` and ``--no-color``. Like the real CLI, every
-command first calls ``GET {api}/server/info``, then the token call.
+Every command accepts ``-o text|json`` (``--output``) and ``--no-color``, and first calls
+``GET {api}/server/info``, then the token call.
 
-Target and credentials
-    Each setting comes from the first of these that has it (an empty value counts as unset):
-
-    1. flags: ``--url``, ``--api-path``, ``--service-token`` or ``--api-token``
-    2. environment: ``STS_CLI_URL``, ``STS_CLI_API_PATH``, ``STS_CLI_SERVICE_TOKEN`` or
-       ``STS_CLI_API_TOKEN``
-    3. config file, only when named by ``--config PATH`` or ``$STS_CLI_CONFIG``: a flat YAML
-       mapping with the keys ``url``, ``api-path``, ``service-token``, ``api-token``
-    4. ``api-path`` defaults to ``/api``
-
-    The credential is taken as a whole from the first source that has one, so
-    ``--api-token`` on the command line beats ``STS_CLI_SERVICE_TOKEN``; one source naming
-    both kinds is a usage error. A service token is sent in ``X-API-Key``, an API token in
-    ``X-API-Token``. No config file is read unless one is named, so a developer's own
-    ``sts`` configuration can never steer a run.
+Target and credentials (flags beat environment beat the config file, setting by setting)
+    ``--url`` / ``STS_CLI_URL``, ``--api-path`` / ``STS_CLI_API_PATH`` (default ``/api``),
+    ``--service-token`` / ``STS_CLI_SERVICE_TOKEN`` (sent as ``X-API-Key``), ``--api-token`` /
+    ``STS_CLI_API_TOKEN`` (sent as ``X-API-Token``); both token kinds at once is an error. A
+    config file is read only when named with ``--config PATH``, in the real CLI's format
+    (``contexts: [{name, context: {url, service-token, api-token, api-path}}]``,
+    ``current-context``); ``--context``/``-c``/``STS_CLI_CONTEXT`` picks another context. The
+    real CLI also reads ``~/.config/stackstate-cli/config.yaml`` by default; this one never
+    does, so a developer's own configuration cannot steer a run.
 
 TLS and proxies
-    Read from the environment, as the Go CLI reads them: the server's certificate is checked
-    against ``SSL_CERT_FILE`` and/or ``SSL_CERT_DIR`` when either is set (they replace the
-    default CA bundle; an ``SSL_CERT_FILE`` that cannot be loaded is exit 5), else against
-    certifi's bundle. ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (either
-    case, lower case winning, as Python reads them) route requests through a proxy the way
-    httpx does. There is no client-certificate option, as there is none in the real CLI.
+    See :mod:`sts_reference.cli_transport`: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` and the proxy
+    variables by default; ``--skip-ssl``/``STS_SKIP_SSL``, ``--ca-cert-path``/
+    ``STS_CA_CERT_PATH`` or ``--ca-cert-base64-data`` make the CLI build its own transport,
+    which ignores the proxy variables.
 
 Output
-    Results go to stdout, failures to stderr as ``❌ <message>`` (or, with ``-o json``, as
-    ``{"error": true, "error-message": ...}``). Nothing secret is printed except the token
-    shown once by ``create``. Colour (table header, the new token) is used only when stdout
-    is a terminal, ``NO_COLOR`` is unset (any value counts, even empty), ``TERM`` is not
-    ``dumb``, the output is text and ``--no-color`` is not given. The ✅/❌ markers stay.
+    Success lines on stdout, failures on stderr. With colour (stdout a terminal, ``NO_COLOR``
+    unset, ``TERM`` not ``dumb``, no ``--no-color``) they start with ✅ / ❌, without it with
+    ``[SUCCESS]`` / ``[ERROR]``, the rest of the message with an upper-case first letter.
+    ``create`` prints ``Service token created: <token>`` followed by an empty line, as the real
+    CLI does. ``-o json`` prints ``{"service-token": …}``, ``{"service-tokens": […]}``,
+    ``{"deleted-service-token": id}``, errors as ``{"error": true, "error-message": …}``.
+    ``list`` prints the table of :mod:`sts_reference.cli_table` (ID, NAME, EXPIRATION, ROLES,
+    DEDICATED_SUBJECT; sorted by name; roles as ``[a b]``; an absent value as ``-``; the
+    expiration as a local date, empty when there is none), wrapped to the terminal's width:
+    the size of the terminal stdout is, else ``COLUMNS`` (this CLI only), else 80.
 
-    ``list`` prints expirations as dates in the local time zone, chosen the way the Go CLI
-    chooses it: ``TZ`` unset means the system zone; ``TZ=""`` means UTC; ``TZ=Name``,
-    ``TZ=:Name`` or ``TZ=/path/to/zonefile`` name a zone; a ``TZ`` that names no zone
-    (for example a POSIX rule such as ``CET-1CEST``) falls back to UTC.
+``--expiration yyyy-MM-dd`` is read as 00:00 UTC of that day; any other text is a flag error.
+``0001-01-01`` is sent as it is (the real CLI takes that date for "no expiration" and sends
+none: the fault ``cli-zero-date-no-expiry`` reproduces that).
 
-Exit codes
-    0  success
-    2  usage: unknown or missing flags, no URL or credential, a malformed or impossible
-       ``--expiration``, an unreadable config file. Nothing has been sent.
-    3  a token call was answered with an HTTP error (``❌ 404 Not Found``) or an
-       unreadable body
-    4  ``GET {api}/server/info`` was refused: 401 (the credential is missing, unknown,
-       expired or deleted) or any other error status
-    5  the server could not be reached: connection refused, DNS failure, timeout, TLS error
+Exit codes (``internal/common/exit_codes.go``)
+    0 success; 1 no URL or credential, or both token kinds; 3 a flag error (unknown or missing
+    flag, a bad ``--expiration`` or ``--id``, a positional delete id) or an HTTP error on the
+    token call; 4 any failure of ``server/info`` (a 401, another error status, no answer);
+    5 an unreadable CA file; 11 a CA that cannot be used.
 
-    Where the real ``sts`` differs: it exits 3 for flag errors (including a bad
-    ``--expiration``) and 4 for an unreachable server; with colour off it prints
-    ``[SUCCESS]``/``[ERROR]`` instead of ✅/❌; and it merges the credential field by field,
-    so an API token from one source and a service token from another is an error there.
+``--fault NAME`` (before the command group; repeatable) switches on a CLI fault from
+``sts_reference.faults.CLI_FAULTS``, for the suite's own kill matrix.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import csv
 import json
 import os
 import re
-import ssl
 import sys
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -85,33 +75,41 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import yaml
 
+from .cli_table import FALLBACK_WIDTH, render_table
+from .cli_transport import TlsSettings, TransportError, environment_proxies, http_client  # noqa: F401
+from .faults import CLI_FAULTS, CliFaultSet
+
 EXIT_OK = 0
-EXIT_USAGE = 2
+EXIT_CONFIG = 1
 EXIT_HTTP_ERROR = 3
-EXIT_AUTH = 4
-EXIT_UNREACHABLE = 5
+EXIT_USAGE = 3  # flag errors: the real CLI's CommandFailedRequirementExitCode
+EXIT_AUTH = 4  # any failure of server/info: ConnectErrorExitCode
+EXIT_UNREACHABLE = 4
 
 DEFAULT_API_PATH = "/api"
-TIMEOUT_SECONDS = 10.0
 USER_AGENT = "sts-reference-cli"
-CONFIG_KEYS = ("url", "api-path", "service-token", "api-token")
+LIST_HEADER = ("id", "name", "expiration", "roles", "dedicated_Subject")
+#: the fields of the API's ServiceToken and ServiceTokenCreatedResponse models: others are dropped
+TOKEN_FIELDS = ("id", "lastUpdateTimestamp", "name", "description", "expiration", "roles", "dedicatedSubject")
+CREATED_FIELDS = ("name", "token", "expiration")
+_REQUIRED_FIELDS = ("name", "roles", "token")
 
 _DATE_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS_PER_DAY = 86_400_000
-_INT64 = range(-(2**63), 2**63)
 _CYAN = "36"
-_BOLD = "1"
+_TRUE = ("1", "t", "true", "yes", "y", "on")
 
 
 class CliError(Exception):
-    """A failure reported as ``❌ <message>`` (plus an optional detail block) with an exit code."""
+    """A failure reported as ``[ERROR] <message>`` (plus an optional detail block) with an exit code."""
 
-    def __init__(self, message: str, exit_code: int, detail: str = "") -> None:
+    def __init__(self, message: str, exit_code: int, detail: str = "", usage: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
         self.detail = detail
+        self.usage = usage
 
 
 @dataclass(frozen=True)
@@ -121,10 +119,7 @@ class Target:
     api_url: str
     header: str
     secret: str = field(repr=False)
-
-    @property
-    def credential_kind(self) -> str:
-        return "service token" if self.header == "X-API-Key" else "API token"
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 # --- Arguments --------------------------------------------------------------------------
@@ -136,179 +131,192 @@ def expiration_to_epoch_ms(text: str) -> int:
     Raises ``argparse.ArgumentTypeError`` for any other format or an impossible date.
     """
     if not _DATE_FORMAT.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the format yyyy-MM-dd")
+        raise argparse.ArgumentTypeError(f'parsing time "{text}" as "2006-01-02": not a date in the format yyyy-MM-dd')
+    year, month, day = (int(part) for part in text.split("-"))
+    shift = 0
+    if year == 0:  # Go reads year 0 (a leap year, 366 days before 0001-01-01); Python's dates start at 1
+        year, shift = 4, -(366 + 3 * 365)  # 0004 is a leap year too: same months, same days
     try:
-        day = date.fromisoformat(text)
+        ordinal = date(year, month, day).toordinal() + shift
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a valid date ({exc})") from None
-    return (day - _EPOCH.date()).days * _MS_PER_DAY
+        raise argparse.ArgumentTypeError(f'parsing time "{text}": {exc}') from None
+    return (ordinal - _EPOCH.date().toordinal()) * _MS_PER_DAY
+
+
+#: 0001-01-01, Go's zero time
+ZERO_DATE_MS = expiration_to_epoch_ms("0001-01-01")
 
 
 def _roles(text: str) -> list[str]:
-    """``--roles a,b`` gives two roles; the flag may be repeated."""
-    return [role.strip() for role in text.split(",") if role.strip()]
+    """One ``--roles`` value read as a CSV record, as pflag's string slices are: spaces are kept."""
+    if text == "":
+        return []
+    try:
+        return next(csv.reader([text], strict=True), [])
+    except csv.Error as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma separated list ({exc})") from None
 
 
 def _token_id(text: str) -> int:
+    """An int64 the way Go's ``strconv.ParseInt(s, 0, 64)`` reads it (0x, 0o, 0b and 0 prefixes)."""
+    body = text[1:] if text[:1] in "+-" else text
+    base, digits = 10, body
+    if body[:2].lower() in ("0x", "0o", "0b"):
+        base, digits = {"x": 16, "o": 8, "b": 2}[body[1].lower()], body[2:]
+    elif len(body) > 1 and body.startswith("0"):
+        base, digits = 8, body[1:]
+    if base != 10 or "_" in digits:
+        digits = digits.replace("_", "") if not digits.startswith("_") and "__" not in digits else "!"
     try:
-        value = int(text, 10)
+        value = int(("-" if text.startswith("-") else "") + digits, base)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a service token id") from None
-    if value not in _INT64:
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range for a service token id")
+        raise argparse.ArgumentTypeError(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+    if not -(2**63) <= value < 2**63:
+        raise argparse.ArgumentTypeError(f'strconv.ParseInt: parsing "{text}": value out of range')
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with cobra's failure: a flag error (exit 3) instead of argparse's exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(message, EXIT_USAGE, usage=self.format_usage())
+
+
 def _add_common_options(parser: argparse.ArgumentParser, default: Any) -> None:
-    # The options are accepted before or after the subcommand, as cobra allows. The root
-    # parser holds the defaults; below it, ``SUPPRESS`` keeps an absent option from
-    # overwriting a value given earlier on the line.
+    # Accepted before or after the subcommand, as cobra's persistent flags are. The root parser
+    # holds the defaults; below it, ``SUPPRESS`` keeps an absent option from overwriting one given earlier.
     group = parser.add_argument_group("target and output")
     group.add_argument("--url", default=default, help="server URL (env STS_CLI_URL)")
     group.add_argument("--api-path", default=default, help="API path on the server (env STS_CLI_API_PATH; /api)")
-    group.add_argument(
-        "--service-token",
-        default=default,
-        metavar="TOKEN",
-        help="service token, sent in X-API-Key (env STS_CLI_SERVICE_TOKEN)",
-    )
-    group.add_argument(
-        "--api-token",
-        default=default,
-        metavar="TOKEN",
-        help="personal API token, sent in X-API-Token (env STS_CLI_API_TOKEN)",
-    )
-    group.add_argument("--config", default=default, metavar="PATH", help="YAML config file (env STS_CLI_CONFIG)")
+    group.add_argument("--service-token", default=default, metavar="TOKEN", help="service token (X-API-Key)")
+    group.add_argument("--api-token", default=default, metavar="TOKEN", help="personal API token (X-API-Token)")
+    group.add_argument("--config", default=default, metavar="PATH", help="config file (the real CLI's format)")
+    group.add_argument("-c", "--context", default=default, help="context of the config file (env STS_CLI_CONTEXT)")
     group.add_argument("-o", "--output", choices=("text", "json"), default=default, help="output format")
     group.add_argument("--no-color", action="store_true", default=default, help="never use colour")
+    group.add_argument("--skip-ssl", action="store_true", default=default, help="no certificate check (STS_SKIP_SSL)")
+    group.add_argument("--ca-cert-path", default=default, metavar="PATH", help="CA file (env STS_CA_CERT_PATH)")
+    group.add_argument("--ca-cert-base64-data", default=default, metavar="DATA", help="CA, base64-encoded PEM")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
-        prog="sts-ref-cli",
-        description="Reference implementation of the `sts service-token` commands.",
-        allow_abbrev=False,
-    )
+    root = _Parser(prog="sts-ref-cli", description="Reference `sts service-token` commands.", allow_abbrev=False)
     _add_common_options(root, default=None)
-    groups = root.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    root.add_argument(
+        "--fault",
+        dest="faults",
+        action="append",
+        default=[],
+        choices=sorted(CLI_FAULTS),
+        help="a CLI fault (tests only)",
+    )
+    groups = root.add_subparsers(dest="group", metavar="COMMAND", required=True, parser_class=_Parser)
 
     tokens = groups.add_parser("service-token", help="manage service tokens", allow_abbrev=False)
     _add_common_options(tokens, default=argparse.SUPPRESS)
-    commands = tokens.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = tokens.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     create = commands.add_parser("create", help="create a service token", allow_abbrev=False)
-    create.add_argument("--name", required=True, help="name of the service token")
-    create.add_argument(
-        "--roles",
-        required=True,
-        action="extend",
-        type=_roles,
-        help="comma separated roles; may be repeated",
-    )
-    create.add_argument(
-        "--expiration",
-        type=expiration_to_epoch_ms,
-        metavar="yyyy-MM-dd",
-        help="expiry date, read as 00:00 UTC of that day",
-    )
-    create.set_defaults(run=_create, command_parser=create)
+    create.add_argument("-n", "--name", help="name of the service token")
+    create.add_argument("--roles", action="extend", type=_roles, help="roles, comma separated; repeatable")
+    create.add_argument("--expiration", type=expiration_to_epoch_ms, metavar="yyyy-MM-dd", help="expiry date")
+    create.add_argument("--dedicatedSubject", dest="dedicated_subject", default="", help="dedicated subject")
+    create.set_defaults(run=_create, required=("name", "roles"))
 
     listing = commands.add_parser("list", help="list service tokens", allow_abbrev=False)
-    listing.set_defaults(run=_list, command_parser=listing)
+    listing.set_defaults(run=_list, required=())
 
     delete = commands.add_parser("delete", help="delete a service token by id", allow_abbrev=False)
-    delete.add_argument("id", nargs="?", type=_token_id, help="id of the service token")
-    delete.add_argument("-i", "--id", dest="id_option", type=_token_id, metavar="ID", help="same as ID")
-    delete.set_defaults(run=_delete, command_parser=delete)
+    delete.add_argument("positional", nargs="*", help=argparse.SUPPRESS)  # cobra accepts and ignores them
+    delete.add_argument("-i", "--id", dest="id", type=_token_id, help="id of the service token")
+    delete.set_defaults(run=_delete, required=("id",))
 
     for command in (create, listing, delete):
+        command.set_defaults(command_parser=command)
         _add_common_options(command, default=argparse.SUPPRESS)
     return root
+
+
+def _check_required(args: argparse.Namespace) -> None:
+    missing = [name for name in args.required if getattr(args, name) is None]
+    if missing:
+        names = ", ".join(f'"{name}"' for name in missing)
+        raise CliError(f"required flag(s) {names} not set", EXIT_USAGE, usage=args.command_parser.format_usage())
 
 
 # --- Settings ---------------------------------------------------------------------------
 
 
-def _read_config(path: str, fail: Callable[[str], NoReturn]) -> dict[str, str]:
+def _read_config(path: str, context: str | None) -> dict[str, str]:
+    """The chosen context of a config file in the real CLI's format."""
     try:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read config file {path}: {exc}")
+        raise CliError(f"cannot read config file {path}: {exc}", EXIT_CONFIG) from None
     except yaml.YAMLError as exc:
-        # Only the position: PyYAML's own message quotes the line, which may hold a token.
+        # only the position: PyYAML's own message quotes the line, which may hold a token
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        fail(f"cannot read config file {path}: not valid YAML{where}")
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        fail(f"config file {path} must be a mapping with keys {', '.join(CONFIG_KEYS)}")
-    unknown = sorted(str(key) for key in loaded if key not in CONFIG_KEYS)
-    if unknown:
-        fail(f"config file {path} has unknown keys {', '.join(unknown)} (known: {', '.join(CONFIG_KEYS)})")
-    not_text = sorted(key for key, value in loaded.items() if not isinstance(value, str | None))
-    if not_text:
-        fail(f"config file {path}: {', '.join(not_text)} must be text")
-    return {key: value for key, value in loaded.items() if value}
+        raise CliError(f"cannot read config file {path}: not valid YAML{where}", EXIT_CONFIG) from None
+    contexts = loaded.get("contexts") if isinstance(loaded, dict) else None
+    if not isinstance(contexts, list):
+        raise CliError(f"config file {path} has no list of contexts", EXIT_CONFIG)
+    wanted = context or loaded.get("current-context")
+    for entry in contexts:
+        if isinstance(entry, dict) and entry.get("name") == wanted and isinstance(entry.get("context"), dict):
+            return {k: str(v) for k, v in entry["context"].items() if isinstance(v, str | bool) and v != ""}
+    raise CliError(f"config file {path} has no context named {wanted!r}", EXIT_CONFIG)
 
 
 def resolve_target(args: argparse.Namespace, env: Mapping[str, str]) -> Target:
-    """Combine flags, environment and config file into a ``Target`` (see the module doc)."""
-    fail: Callable[[str], NoReturn] = args.command_parser.error
-    config_path = args.config or env.get("STS_CLI_CONFIG")
-    config = _read_config(config_path, fail) if config_path else {}
-    sources = [
-        (
-            "the command line",
-            {
-                "url": args.url,
-                "api-path": args.api_path,
-                "service-token": args.service_token,
-                "api-token": args.api_token,
-            },
-        ),
-        (
-            "the environment",
-            {
-                "url": env.get("STS_CLI_URL"),
-                "api-path": env.get("STS_CLI_API_PATH"),
-                "service-token": env.get("STS_CLI_SERVICE_TOKEN"),
-                "api-token": env.get("STS_CLI_API_TOKEN"),
-            },
-        ),
-        (f"config file {config_path}", config),
-    ]
+    """Combine flags, environment and config file into a ``Target``, setting by setting."""
+    context = args.context or env.get("STS_CLI_CONTEXT")
+    config = _read_config(args.config, context) if args.config else {}
+    flags = {
+        "url": args.url,
+        "api-path": args.api_path,
+        "service-token": args.service_token,
+        "api-token": args.api_token,
+    }
 
-    def first(key: str) -> str | None:
-        return next((values[key] for _, values in sources if values.get(key)), None)
+    def setting(key: str) -> str | None:
+        variable = "STS_CLI_" + key.upper().replace("-", "_")
+        return flags[key] or env.get(variable) or config.get(key) or None
 
-    url = first("url")
+    url = setting("url")
     if not url:
-        fail("no server URL: give --url, set STS_CLI_URL or put url in the config file")
+        raise CliError("no URL: give --url, set STS_CLI_URL or name a config file with --config", EXIT_CONFIG)
     if not url.startswith(("http://", "https://")):
-        fail(f"the URL {url!r} must start with http:// or https://")
-    api_path = first("api-path") or DEFAULT_API_PATH
+        raise CliError(f"the URL {url!r} must start with http:// or https://", EXIT_CONFIG)
+    api_path = setting("api-path") or DEFAULT_API_PATH
     api_url = url.rstrip("/") + "/" + api_path.strip("/")
-
-    for source, values in sources:
-        service_token, api_token = values.get("service-token"), values.get("api-token")
-        if service_token and api_token:
-            fail(f"{source} gives both a service token and an API token; give only one")
-        if service_token:
-            return Target(api_url, "X-API-Key", service_token)
-        if api_token:
-            return Target(api_url, "X-API-Token", api_token)
-    fail(
-        "no credential: give --service-token or --api-token, set STS_CLI_SERVICE_TOKEN or "
-        "STS_CLI_API_TOKEN, or put service-token or api-token in the config file"
+    service_token, api_token = setting("service-token"), setting("api-token")
+    if service_token and api_token:
+        raise CliError("can not use both an API token and a service token; give only one", EXIT_CONFIG)
+    if not (service_token or api_token):
+        raise CliError("no credential: give --service-token or --api-token, or set STS_CLI_SERVICE_TOKEN", EXIT_CONFIG)
+    tls = TlsSettings(
+        skip_ssl=bool(args.skip_ssl)
+        or env.get("STS_SKIP_SSL", "").lower() in _TRUE
+        or config.get("skip-ssl") == "True",
+        ca_cert_path=args.ca_cert_path or env.get("STS_CA_CERT_PATH") or None,
+        ca_cert_base64=args.ca_cert_base64_data or config.get("ca-cert-base64-data") or None,
     )
+    if service_token:
+        return Target(api_url, "X-API-Key", service_token, tls)
+    return Target(api_url, "X-API-Token", api_token or "", tls)
 
 
 # --- Output -----------------------------------------------------------------------------
 
 
 def local_zone(env: Mapping[str, str]) -> tzinfo | None:
-    """The zone ``list`` prints dates in; ``None`` means the system's own zone."""
+    """The zone ``list`` prints dates in, chosen as Go chooses it; ``None`` means the system's own zone.
+
+    ``TZ`` unset: the system zone; ``TZ=""``: UTC; ``TZ=Name``, ``:Name`` or a zone file path:
+    that zone; a ``TZ`` naming no zone (a POSIX rule such as ``CET-1CEST``): UTC.
+    """
     name = env.get("TZ")
     if name is None:
         return None
@@ -320,7 +328,7 @@ def local_zone(env: Mapping[str, str]) -> tzinfo | None:
         if name:
             return ZoneInfo(name)
     except (OSError, ValueError, ZoneInfoNotFoundError):
-        pass  # like Go: a TZ that names no zone means UTC
+        pass
     return UTC
 
 
@@ -332,25 +340,49 @@ def epoch_ms_to_local_date(ms: int, zone: tzinfo | None) -> str:
         return str(ms)
 
 
-def _display_width(text: str) -> int:
-    # East Asian wide characters take two terminal columns, combining marks none.
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 0 if unicodedata.combining(ch) else 1 for ch in text)
+def go_string(value: Any) -> str:
+    """A value as the real CLI's ``ToString`` prints it: nothing as ``-``, lists as ``[a b]``."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + " ".join(go_string(v) if not isinstance(v, str) else v for v in value) + "]"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.0f}"
+    return str(value)
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell and joined by `` | ``; no trailing blanks."""
-    widths = [max(map(_display_width, column)) for column in zip(header, *rows, strict=True)]
-    return [
-        " | ".join(
-            cell + " " * (width - _display_width(cell)) for cell, width in zip(row, widths, strict=True)
-        ).rstrip()
-        for row in (header, *rows)
-    ]
+def go_json(document: Any) -> str:
+    """JSON as Go's ``json.MarshalIndent(v, "", "  ")`` writes it: keys sorted, <, > and & escaped."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True)
+    for char, escaped in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escaped)
+    return text
 
 
-def _go_list(values: Any) -> str:
-    """Roles the way Go prints a string slice: ``[a b]``."""
-    return "[" + " ".join(str(value) for value in values or []) + "]"
+def model(item: Any, fields: Sequence[str]) -> dict[str, Any]:
+    """An API object as the CLI's generated Go model keeps it: known fields only, absent optional ones left out."""
+    if not isinstance(item, dict):
+        raise CliError("unreadable response body (not an object)", EXIT_HTTP_ERROR)
+    return {k: item.get(k) for k in fields if item.get(k) is not None or k in _REQUIRED_FIELDS}
+
+
+def terminal_width(out: TextIO, env: Mapping[str, str]) -> int:
+    """The table's width: the terminal's when stdout is one, else ``COLUMNS``, else 80."""
+    if out.isatty():
+        try:
+            return os.get_terminal_size(out.fileno()).columns or FALLBACK_WIDTH
+        except (OSError, ValueError, AttributeError):
+            pass
+    columns = env.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else FALLBACK_WIDTH
 
 
 @dataclass
@@ -360,31 +392,36 @@ class Printer:
     json_mode: bool
     color: bool
     zone: tzinfo | None
+    width: int = FALLBACK_WIDTH
 
-    def date(self, epoch_ms: int | None) -> str:
+    def date(self, epoch_ms: Any) -> str:
         """An expiration as a local date; an empty cell for none."""
-        return "" if epoch_ms is None else epoch_ms_to_local_date(epoch_ms, self.zone)
-
-    def paint(self, text: str, code: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+        return "" if not isinstance(epoch_ms, int) else epoch_ms_to_local_date(epoch_ms, self.zone)
 
     def line(self, text: str) -> None:
         print(text, file=self.out)
 
+    def symbol(self, kind: str) -> str:
+        return (
+            {"success": "✅", "error": "❌"}[kind] if self.color else {"success": "[SUCCESS]", "error": "[ERROR]"}[kind]
+        )
+
     def success(self, text: str) -> None:
-        self.line(f"✅ {text}")
+        self.line(f"{self.symbol('success')} {text[:1].upper()}{text[1:]}")
 
     def json(self, document: Mapping[str, Any]) -> None:
-        self.line(json.dumps(document, indent=2, ensure_ascii=False))
+        self.line(go_json(document))
 
     def failure(self, error: CliError) -> None:
         if self.json_mode:
-            document = {"error": True, "error-message": error.message}
-            print(json.dumps(document, indent=2, ensure_ascii=False), file=self.err)
+            print(go_json({"error": True, "error-message": error.message}), file=self.err)
             return
-        print(f"❌ {error.message}", file=self.err)
+        message = error.message[:1].upper() + error.message[1:]
+        print(f"{self.symbol('error')} {message}", file=self.err)
         if error.detail:
             print(error.detail, file=self.err)
+        if error.usage:
+            self.line(error.usage.rstrip("\n"))
 
 
 def _wants_color(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> bool:
@@ -411,94 +448,16 @@ def _status_line(response: httpx.Response) -> str:
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """A JSON error body, pretty-printed, as the real CLI shows it; otherwise nothing."""
-    if "json" not in response.headers.get("content-type", ""):
-        return ""
-    try:
-        return json.dumps(response.json(), indent=2, ensure_ascii=False)
-    except ValueError:
-        return ""
-
-
-def _shown_url(client: httpx.Client) -> str:
-    return str(client.base_url).rstrip("/")
-
-
-def environment_proxies(env: Mapping[str, str]) -> dict[str, str | None]:
-    """httpx's reading of the proxy variables, from ``env`` instead of the process environment.
-
-    Keys are httpx mount patterns; a ``None`` value sends matching URLs direct (``NO_PROXY``).
-    """
-    values: dict[str, str] = {}
-    for name, value in env.items():  # any case first, then lower case wins (urllib's rule)
-        if value and name.lower().endswith("_proxy"):
-            values[name.lower()[: -len("_proxy")]] = value
-    for name, value in env.items():
-        if name.endswith("_proxy"):
-            if value:
-                values[name.lower()[: -len("_proxy")]] = value
-            else:
-                values.pop(name.lower()[: -len("_proxy")], None)
-    mounts: dict[str, str | None] = {}
-    for scheme in ("http", "https", "all"):
-        if values.get(scheme):
-            proxy = values[scheme]
-            mounts[f"{scheme}://"] = proxy if "://" in proxy else f"http://{proxy}"
-    for host in (h.strip() for h in values.get("no", "").split(",")):
-        if host == "*":
-            return {}
-        if not host:
-            continue
-        if "://" in host:
-            mounts[host] = None
-        elif _is_ip(host, 4):
-            mounts[f"all://{host}"] = None
-        elif _is_ip(host, 6):
-            mounts[f"all://[{host}]"] = None
-        elif host.lower() == "localhost":
-            mounts[f"all://{host}"] = None
-        else:
-            mounts[f"all://*{host}"] = None
-    return mounts
-
-
-def _is_ip(host: str, version: int) -> bool:
-    try:
-        return ipaddress.ip_address(host.split("/")[0]).version == version
-    except ValueError:
-        return False
-
-
-def trusted_certificates(env: Mapping[str, str]) -> ssl.SSLContext | bool:
-    """The ``verify`` for httpx: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else True (certifi)."""
-    cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
-    if cafile is None and capath is None:
-        return True
-    try:
-        return ssl.create_default_context(cafile=cafile, capath=capath)
-    except (OSError, ssl.SSLError) as exc:
-        named = " and ".join(f"{k}={v}" for k, v in (("SSL_CERT_FILE", cafile), ("SSL_CERT_DIR", capath)) if v)
-        raise CliError(f"cannot load the CA certificates in {named} ({exc})", EXIT_UNREACHABLE) from exc
-
-
-def http_client(target: Target, env: Mapping[str, str], headers: Mapping[str, str]) -> httpx.Client:
-    """The client for every call, with TLS trust and proxies taken from ``env`` (not ``os.environ``)."""
-    verify = trusted_certificates(env) if target.api_url.startswith("https://") else True
-    try:
-        mounts: dict[str, httpx.BaseTransport | None] = {
-            pattern: None if proxy is None else httpx.HTTPTransport(proxy=proxy, verify=verify)
-            for pattern, proxy in environment_proxies(env).items()
-        }
-    except (ValueError, ImportError) as exc:
-        raise CliError(f"cannot use the proxy set in the environment ({exc})", EXIT_UNREACHABLE) from exc
-    return httpx.Client(
-        base_url=target.api_url,
-        headers=dict(headers),
-        timeout=TIMEOUT_SECONDS,
-        verify=verify,
-        mounts=mounts,
-        trust_env=False,
-    )
+    """The error body as the real CLI shows it: JSON as YAML, plain text as it is, else nothing."""
+    kind = response.headers.get("content-type", "")
+    if kind == "application/json":
+        try:
+            return yaml.safe_dump(response.json(), sort_keys=False, allow_unicode=True).rstrip("\n")
+        except ValueError:
+            return ""
+    if kind.split(";")[0].strip() == "text/plain":
+        return response.text
+    return ""
 
 
 def _send(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -506,28 +465,25 @@ def _send(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.
         return client.request(method, path, **kwargs)
     except httpx.TransportError as exc:
         reason = str(exc) or type(exc).__name__
-        raise CliError(
-            f"could not connect to {_shown_url(client)} ({type(exc).__name__}: {reason})",
-            EXIT_UNREACHABLE,
-        ) from exc
+        raise CliError(f"{method} {path}: {reason}", EXIT_HTTP_ERROR) from exc
 
 
 def _connect(client: httpx.Client, target: Target) -> None:
-    """The real CLI's first step: ``GET /server/info``; any refusal ends the command."""
-    response = _send(client, "GET", "/server/info")
+    """The real CLI's first step: ``GET /server/info``; any failure is a connect error (exit 4)."""
+    try:
+        response = client.get("/server/info")
+    except httpx.TransportError as exc:
+        raise CliError(
+            f"could not connect to {target.api_url} due to {exc or type(exc).__name__}: ", EXIT_AUTH
+        ) from exc
     if response.status_code == HTTPStatus.UNAUTHORIZED:
         raise CliError(
-            f"could not connect to {_shown_url(client)}: {_status_line(response)}: the "
-            f"{target.credential_kind} was not accepted (missing, unknown, expired or deleted)",
+            f"authentication failed when connecting to {target.api_url}: {_status_line(response)}\n"
+            "For more information: https://l.stackstate.com/cli-invalid-api-token",
             EXIT_AUTH,
-            _error_detail(response),
         )
     if not response.is_success:
-        raise CliError(
-            f"could not connect to {_shown_url(client)}: {_status_line(response)}",
-            EXIT_AUTH,
-            _error_detail(response),
-        )
+        raise CliError(f"could not connect to {target.api_url} ({_status_line(response)})", EXIT_AUTH)
 
 
 def _json_result(response: httpx.Response) -> Any:
@@ -543,23 +499,25 @@ def _json_result(response: httpx.Response) -> Any:
 
 
 def _create(client: httpx.Client, args: argparse.Namespace, printer: Printer) -> None:
-    body: dict[str, Any] = {"name": args.name, "roles": args.roles}
-    if args.expiration is not None:
+    body: dict[str, Any] = {"name": args.name, "roles": args.roles, "dedicatedSubject": args.dedicated_subject}
+    if args.expiration is not None and not (
+        args.faults.on("cli-zero-date-no-expiry") and args.expiration == ZERO_DATE_MS
+    ):
         body["expiryDate"] = args.expiration
-    created = _json_result(_send(client, "POST", "/security/tokens", json=body))
-    if not isinstance(created, dict) or not isinstance(created.get("token"), str):
+    created = model(_json_result(_send(client, "POST", "/security/tokens", json=body)), CREATED_FIELDS)
+    if not isinstance(created.get("token"), str):
         raise CliError("unreadable response body (no token in it)", EXIT_HTTP_ERROR)
     if printer.json_mode:
         printer.json({"service-token": created})
     else:
-        printer.success(f"Service token created: {printer.paint(created['token'], _BOLD)}")
+        printer.success(f"Service token created: {created['token']}\n")
 
 
 def _list(client: httpx.Client, args: argparse.Namespace, printer: Printer) -> None:
-    tokens = _json_result(_send(client, "GET", "/security/tokens"))
-    if not isinstance(tokens, list) or not all(isinstance(t, dict) for t in tokens):
+    answer = _json_result(_send(client, "GET", "/security/tokens"))
+    if not isinstance(answer, list):
         raise CliError("unreadable response body (not a list of tokens)", EXIT_HTTP_ERROR)
-    tokens.sort(key=lambda token: str(token.get("name", "")))
+    tokens = sorted((model(item, TOKEN_FIELDS) for item in answer), key=lambda t: str(t.get("name") or ""))
     if printer.json_mode:
         printer.json({"service-tokens": tokens})
         return
@@ -568,38 +526,27 @@ def _list(client: httpx.Client, args: argparse.Namespace, printer: Printer) -> N
         return
     rows = [
         [
-            str(token.get("id", "")),
-            str(token.get("name", "")),
-            printer.date(token.get("expiration")),
-            _go_list(token.get("roles")),
+            go_string(t.get("id")),
+            go_string(t.get("name") or ""),
+            printer.date(t.get("expiration")),
+            go_string(t.get("roles")),
+            go_string(t.get("dedicatedSubject")),
         ]
-        for token in tokens
+        for t in tokens
     ]
-    header, *body = format_table(["ID", "NAME", "EXPIRATION", "ROLES"], rows)
-    printer.line(printer.paint(header, _CYAN))
-    for row in body:
-        printer.line(row)
+    paint = _CYAN if printer.color else None
+    for line in render_table(LIST_HEADER, rows, printer.width, paint_header=paint):
+        printer.line(line)
 
 
 def _delete(client: httpx.Client, args: argparse.Namespace, printer: Printer) -> None:
-    response = _send(client, "DELETE", f"/security/tokens/{args.token_id}")
+    response = _send(client, "DELETE", f"/security/tokens/{args.id}")
     if not response.is_success:
         raise CliError(_status_line(response), EXIT_HTTP_ERROR, _error_detail(response))
     if printer.json_mode:
-        printer.json({"deleted-service-token": args.token_id})
+        printer.json({"deleted-service-token": args.id})
     else:
-        printer.success(f"Service token deleted: {args.token_id}")
-
-
-def _check_delete_id(args: argparse.Namespace) -> None:
-    if args.run is not _delete:
-        return
-    given = [value for value in (args.id, args.id_option) if value is not None]
-    if not given:
-        args.command_parser.error("the id of the service token is required (ID or --id ID)")
-    if len(given) == 2 and given[0] != given[1]:
-        args.command_parser.error(f"two different ids given: {given[0]} and {given[1]}")
-    args.token_id = given[0]
+        printer.success(f"Service token deleted: {args.id}")
 
 
 # --- Entry point ------------------------------------------------------------------------
@@ -614,31 +561,46 @@ def main(
 ) -> int:
     """Run one command and return its exit code.
 
-    ``env``, ``stdout`` and ``stderr`` default to the process's own; tests pass their own
-    so that nothing global is touched.
+    ``env``, ``stdout`` and ``stderr`` default to the process's own; tests pass their own so
+    that nothing global is touched.
     """
     env = os.environ if env is None else env
     out = sys.stdout if stdout is None else stdout
     err = sys.stderr if stderr is None else stderr
+    json_mode = _json_requested(argv if argv is not None else sys.argv[1:])
+    printer = Printer(out, err, json_mode, False, None)
     try:
-        # argparse writes usage and help to the process streams; point them at ours.
-        with redirect_stdout(out), redirect_stderr(err):
-            args = build_parser().parse_args(argv)
-            _check_delete_id(args)
-            target = resolve_target(args, env)
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-
-    printer = Printer(out, err, args.output == "json", _wants_color(args, env, out), local_zone(env))
-    headers = {target.header: target.secret, "Accept": "application/json", "User-Agent": USER_AGENT}
-    try:
-        with http_client(target, env, headers) as client:
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                args = build_parser().parse_args(argv)
+        except SystemExit as exit_:  # --help
+            return exit_.code if isinstance(exit_.code, int) else EXIT_OK
+        args.faults = CliFaultSet(args.faults)
+        printer = Printer(out, err, args.output == "json", _wants_color(args, env, out), local_zone(env))
+        printer.width = terminal_width(out, env)
+        _check_required(args)
+        target = resolve_target(args, env)
+        headers = {target.header: target.secret, "Accept": "application/json", "User-Agent": USER_AGENT}
+        try:
+            client = http_client(target.api_url, env, headers, target.tls)
+        except TransportError as exc:
+            raise CliError(exc.message, exc.exit_code) from None
+        with client:
             _connect(client, target)
             args.run(client, args, printer)
     except CliError as error:
         printer.failure(error)
         return error.exit_code
     return EXIT_OK
+
+
+def _json_requested(argv: Sequence[str]) -> bool:
+    """Whether the line asks for JSON, for errors found before the line is fully read."""
+    words = list(argv)
+    return any(
+        w in ("-ojson", "--output=json", "-o=json") or (w in ("-o", "--output") and words[i + 1 : i + 2] == ["json"])
+        for i, w in enumerate(words)
+    )
 
 
 if __name__ == "__main__":

@@ -175,10 +175,31 @@ FAULTS: dict[str, str] = {
 }
 
 
+# -- issue 17 (the real sts CLI): faults of the reference CLI, not the server ----------------
+#: Faults the reference CLI (``sts_reference.cli``) can be started with (``--fault NAME`` before
+#: the command group). The kill matrix runs the suites with the faithful server and a CLI
+#: command carrying the fault.
+CLI_FAULTS: dict[str, str] = {
+    "cli-zero-date-no-expiry": (
+        "the CLI reads --expiration 0001-01-01 as 'no expiration' (Go's zero time) and sends no expiryDate: "
+        "the token it creates never expires (the real sts CLI's defect)"
+    ),
+}
+
+
 class FaultSet(NameSet):
     """An immutable set of fault names, checked against ``FAULTS`` when built."""
 
     CATALOGUE = FAULTS
     KIND = "fault"
+
+    __slots__ = ()
+
+
+class CliFaultSet(NameSet):
+    """An immutable set of CLI fault names, checked against ``CLI_FAULTS`` when built."""
+
+    CATALOGUE = CLI_FAULTS
+    KIND = "CLI fault"
 
     __slots__ = ()

@@ -1,7 +1,9 @@
 """`sts service-token create`, `list` and `delete`: the secret shown once, the table, delete by id.
 
 The CLI calls are few and run side by side (each is a process start): one module fixture
-creates two tokens (text and ``-o json`` output) and lists them both ways.
+creates two tokens (text and ``-o json`` output) and lists them three ways: the table as the
+CLI prints it into a pipe (the real CLI then lays it out for 80 columns and wraps long cells
+onto continuation lines), the table in a wide terminal, and ``-o json``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from sts_conformance.cli_runner import (
 
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does
-pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT)
+# every create of the sts CLI carries "dedicatedSubject": "" (ST-LIFE-012)
+pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT)
+
+
+#: columns of the wide terminal the table is also read in (stdout a pipe: the real CLI assumes 80)
+WIDE_TERMINAL = 200
+TABLES = ("text", "wide")
+_TABLE_IDS = ["pipe-80-columns", f"terminal-{WIDE_TERMINAL}-columns"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +62,12 @@ def made(cli, target, ledger) -> Made:
         lambda: create_with_cli(cli, ledger, names[1], roles, token=target.admin_token, output="json"),
     )
     by_api = ledger.create("cli-listed", roles=roles)
-    listing, listing_json = concurrently(
+    listing, wide, listing_json = concurrently(
         lambda: cli.run("service-token", "list", token=target.admin_token),
+        lambda: cli.run("service-token", "list", token=target.admin_token, columns=WIDE_TERMINAL),
         lambda: cli.run("service-token", "list", token=target.admin_token, output="json"),
     )
-    return Made(roles, text, as_json, {"text": listing, "json": listing_json}, by_api)
+    return Made(roles, text, as_json, {"text": listing, "wide": wide, "json": listing_json}, by_api)
 
 
 def _expect_created(made: CliCreate, target: Any, roles: list[str], ledger: Any, printed: str) -> None:
@@ -105,7 +115,7 @@ def test_create_json_prints_service_token_document(target, ledger, made):
 
 
 @pytest.mark.requirement("ST-CLI-003")
-@pytest.mark.parametrize("output", ["text", "json"])
+@pytest.mark.parametrize("output", ["text", "wide", "json"])
 def test_list_never_shows_a_secret(made, output):
     """`list` prints neither any token's secret nor the credential it was run with."""
     res = made.lists[output]
@@ -122,12 +132,15 @@ def _table(res: CliResult) -> Any:
 
 
 @pytest.mark.requirement("ST-CLI-004")
-def test_list_table_shows_id_name_roles_and_empty_expiration(ledger, made, observe):
-    """The table, found by its header (DEDICATED_SUBJECT or not), has our rows with id, name, roles, no expiration."""
-    res = made.lists["text"]
+@pytest.mark.parametrize("layout", TABLES, ids=_TABLE_IDS)
+def test_list_table_shows_id_name_roles_and_empty_expiration(ledger, made, observe, layout):
+    """The table read as a person reads it (header found, wrapped cells joined back) has our rows
+    with id, name, roles and no expiration, sorted by name: into a pipe (80 columns) and in a wide terminal."""
+    res = made.lists[layout]
     assert res.exit_code == 0, f"list exited {res.exit_code}, expected 0\n{res.describe()}"
     table = _table(res)
     observe("cli_list_columns", list(table.columns))
+    observe("cli_list_wrapped_rows", {"layout": layout, "rows": len(table.rows), "wrapped": table.wrapped_rows})
     for c in made.created():
         if c.token is None or c.token.id is None:
             continue  # the create failed; reported by ST-CLI-001/002

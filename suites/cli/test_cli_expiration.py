@@ -30,7 +30,8 @@ from sts_conformance.cli_runner import (
 
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does
-pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT)
+# every create of the sts CLI carries "dedicatedSubject": "" (ST-LIFE-012)
+pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT)
 
 _MS_PER_DAY = 86_400_000
 #: the zones the CLI runs in: UTC, far west (00:00 UTC is the previous afternoon) and far east (UTC+14)
@@ -223,3 +224,62 @@ def test_malformed_or_impossible_expiration_refused(refused, case, observe):
 def test_past_expiration_refused(refused, case, observe):
     """An --expiration in the past (00:00 UTC today included) exits non-zero and creates nothing."""
     _expect_refused_date(refused, case, observe)
+
+
+# -- dates at the edges: given, so never turned into "no expiration" ----------------------------
+
+#: dates a CLI may mistake for "none": Go's zero date (the real CLI's IsZero() check), the epoch's
+#: first day (0 ms), and the last day a four-digit year allows
+EDGE_DATES = {"zero-date": "0001-01-01", "epoch-start": "1970-01-01", "far-future": "9999-12-31"}
+
+
+@dataclass(frozen=True)
+class Edge:
+    value: str
+    name: str
+    result: CliResult
+    created: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def edges(cli, target, ledger) -> dict[str, Edge]:
+    """Every edge date tried at once, then one API list to see what each created."""
+    names = {case: ledger.name(f"cli-edge-{case}") for case in EDGE_DATES}
+    role = target.profile.unprivileged_role
+
+    def attempt(case: str) -> CliResult:
+        args = ["service-token", "create", "--name", names[case], "--roles", role, "--expiration", EDGE_DATES[case]]
+        return cli.run(*args, token=target.admin_token, output="json")
+
+    results = concurrently(*(lambda c=c: attempt(c) for c in EDGE_DATES))
+    found = listed_by_api(ledger, names.values())
+    for name, entries in found.items():
+        if entries:
+            ledger.adopt(name)  # whatever it created is cleaned up
+    return {
+        case: Edge(EDGE_DATES[case], names[case], res, found[names[case]])
+        for case, res in zip(EDGE_DATES, results, strict=True)
+    }
+
+
+@pytest.mark.requirement("ST-CLI-013")
+@pytest.mark.parametrize("case", EDGE_DATES)
+def test_given_expiration_never_becomes_no_expiration(edges, case, observe):
+    """--expiration at an edge (0001-01-01, 1970-01-01, 9999-12-31) is refused, or the token carries an expiration.
+
+    What fails is a token that never expires although the user gave a date.
+    """
+    e = edges[case]
+    res = e.result
+    shown = res.describe(hide_unparsed=[e.name, e.value])
+    carried = [item.get("expiration") for item in e.created]
+    observe("cli_edge_expiration", {"case": case, "exit_code": res.exit_code, "expirations": carried})
+    never = [item for item in e.created if item.get("expiration") is None]
+    assert not never, (
+        f"create --expiration {e.value} made {len(never)} token(s) named {e.name!r} that never expire: the date "
+        f"the user gave was dropped (refusing the date, or sending it, would both be correct)\n{shown}"
+    )
+    if not e.created:
+        assert res.exit_code != 0, (
+            f"create --expiration {e.value} exited 0, but the API lists no token named {e.name!r}\n{shown}"
+        )

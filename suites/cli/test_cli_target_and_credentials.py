@@ -20,7 +20,8 @@ from sts_conformance.redact import REDACTOR
 
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does
-pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT)
+# every create of the sts CLI carries "dedicatedSubject": "" (ST-LIFE-012)
+pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT)
 
 BAD_KINDS = ("unknown", "deleted", "expired")
 #: the requirement that says the API itself refuses each kind of bad token

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sts_conformance.cli_table import parse_table
 from sts_reference.clock import FakeClock
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import RunningServer, running_server
@@ -28,7 +29,7 @@ from .conftest import RunCli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN = BootstrapSpec(token="0123456789abcdef0123456789abcdef", roles=["stackstate-admin"], ttl_ms=2 * 3600_000)
-CREATED_LINE = re.compile(r"✅ Service token created: (\S+)\n")
+CREATED_LINE = re.compile(r"\[SUCCESS\] Service token created: (\S+)\n\n")
 
 
 def run_subprocess(*argv: str, home: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -82,8 +83,8 @@ def test_create_list_delete_round_trip(server: RunningServer, tmp_path: Path, ru
     # The new token is itself enough to list, and the listing shows neither secret.
     listed = run_subprocess("service-token", "list", home=tmp_path, env=target(server, secret))
     assert listed.returncode == 0, listed.stderr
-    row = next(line for line in listed.stdout.splitlines() if f" {run_name} " in line)
-    assert row.split(" | ")[2].strip() == expires
+    (row,) = parse_table(listed.stdout).named(run_name)
+    assert row["EXPIRATION"] == expires
     assert secret not in listed.stdout
     assert ADMIN.token not in listed.stdout
 
@@ -91,12 +92,12 @@ def test_create_list_delete_round_trip(server: RunningServer, tmp_path: Path, ru
     ids = [t["id"] for t in json.loads(as_json.stdout)["service-tokens"] if t["name"] == run_name]
     assert len(ids) == 1
 
-    deleted = run_subprocess("service-token", "delete", str(ids[0]), home=tmp_path, env=target(server))
-    assert (deleted.returncode, deleted.stdout) == (0, f"✅ Service token deleted: {ids[0]}\n")
+    deleted = run_subprocess("service-token", "delete", "--id", str(ids[0]), home=tmp_path, env=target(server))
+    assert (deleted.returncode, deleted.stdout) == (0, f"[SUCCESS] Service token deleted: {ids[0]}\n")
 
     refused = run_subprocess("service-token", "list", home=tmp_path, env=target(server, secret))
     assert refused.returncode == 4
-    assert refused.stderr.startswith("❌ could not connect to ")
+    assert refused.stderr.startswith("[ERROR] Authentication failed when connecting to ")
     assert secret not in refused.stdout + refused.stderr
 
 
@@ -117,13 +118,13 @@ def test_expiration_reaches_the_server_as_midnight_utc_in_any_zone(
 
 
 def test_bad_expiration_creates_nothing(server: RunningServer, tmp_path: Path, run_name: str) -> None:
-    """An impossible date exits 2 and leaves the server's token list as it was."""
+    """An impossible date is a flag error (exit 3) and leaves the server's token list as it was."""
     before = names_on_server(server)
 
     create = f"service-token create --name {run_name} --roles stackstate-admin".split()
     result = run_subprocess(*create, "--expiration", "2031-02-30", home=tmp_path, env=target(server))
 
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "--expiration" in result.stderr
     assert names_on_server(server) == before
 
@@ -140,9 +141,9 @@ def test_delete_by_id_flag_then_unknown_id_is_an_http_error(
     first = run_cli("service-token", "delete", "-i", str(token_id), env=env)
     again = run_cli("service-token", "delete", "-i", str(token_id), env=env)
 
-    assert (first.code, first.out) == (0, f"✅ Service token deleted: {token_id}\n")
+    assert (first.code, first.out) == (0, f"[SUCCESS] Service token deleted: {token_id}\n")
     assert again.code == 3
-    assert re.match(r"❌ [45]\d\d ", again.err)
+    assert re.match(r"\[ERROR\] [45]\d\d ", again.err)
 
 
 def test_expired_token_is_refused_with_exit_4(run_cli: RunCli, run_name: str) -> None:
@@ -164,8 +165,8 @@ def test_expired_token_is_refused_with_exit_4(run_cli: RunCli, run_name: str) ->
     assert "401 Unauthorized" in result.err
 
 
-def test_unreachable_server_exits_5(tmp_path: Path) -> None:
-    """Nothing listening on the port: a clear message and exit code 5."""
+def test_unreachable_server_exits_4(tmp_path: Path) -> None:
+    """Nothing listening on the port: server/info fails, a connect error (exit code 4)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -178,14 +179,14 @@ def test_unreachable_server_exits_5(tmp_path: Path) -> None:
         env={"STS_CLI_URL": f"http://127.0.0.1:{port}", "STS_CLI_SERVICE_TOKEN": "t"},
     )
 
-    assert result.returncode == 5
-    assert result.stderr.startswith(f"❌ could not connect to http://127.0.0.1:{port}/api (")
+    assert result.returncode == 4
+    assert result.stderr.startswith(f"[ERROR] Could not connect to http://127.0.0.1:{port}/api due to ")
 
 
 def test_clean_environment_without_settings_is_a_usage_error(tmp_path: Path) -> None:
-    """No flags, no STS_CLI_* and no config named: exit 2 naming the missing setting."""
+    """No flags, no STS_CLI_* and no config named: a config error (exit 1) naming the missing setting."""
     result = run_subprocess("service-token", "list", home=tmp_path)
 
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "STS_CLI_URL" in result.stderr
     assert result.stdout == ""

@@ -1,4 +1,8 @@
-"""How the reference CLI fails: server/info refusals, HTTP errors, unreachable servers."""
+"""How the reference CLI fails, as the real one does: exit codes 1/3/4 and the [ERROR] lines.
+
+The real CLI's codes (``internal/common/exit_codes.go``): 1 a missing URL or credential, 3 a
+flag error or an HTTP error on the token call, 4 any failure of ``server/info``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,13 @@ import httpx
 import pytest
 import respx
 
-from sts_reference.cli import EXIT_AUTH, EXIT_HTTP_ERROR, EXIT_UNREACHABLE
+from sts_reference.cli import EXIT_AUTH, EXIT_HTTP_ERROR
 
 from .conftest import API, URL, RunCli
 
 COMMANDS = [
     pytest.param(["create", "--name", "n", "--roles", "r"], ("POST", "/security/tokens"), id="create"),
     pytest.param(["list"], ("GET", "/security/tokens"), id="list"),
-    pytest.param(["delete", "7"], ("DELETE", "/security/tokens/7"), id="delete"),
     pytest.param(["delete", "--id", "7"], ("DELETE", "/security/tokens/7"), id="delete --id"),
 ]
 ERRORS_RESPONSE = {
@@ -37,7 +40,10 @@ def test_server_info_first_and_401_there_exits_4(
 
     assert result.code == EXIT_AUTH == 4
     assert result.out == ""
-    assert result.err.startswith(f"❌ could not connect to {API}: 401 Unauthorized: the service token")
+    assert result.err == (
+        f"[ERROR] Authentication failed when connecting to {API}: 401 Unauthorized\n"
+        "For more information: https://l.stackstate.com/cli-invalid-api-token\n"
+    )
 
 
 @pytest.mark.parametrize("status", [403, 404, 500, 503])
@@ -48,7 +54,7 @@ def test_other_server_info_errors_also_exit_4(run_cli: RunCli, api: respx.MockRo
     result = run_cli("service-token", "list")
 
     assert result.code == 4
-    assert result.err.startswith(f"❌ could not connect to {API}: {status} ")
+    assert result.err.startswith(f"[ERROR] Could not connect to {API} ({status} ")
 
 
 @pytest.mark.parametrize(("argv", "route"), COMMANDS)
@@ -70,7 +76,7 @@ def test_http_error_on_a_token_call_exits_3_with_the_status_line(
     status: int,
     status_line: str,
 ) -> None:
-    """`❌ <status line>` on stderr, then the JSON error body if there is one; exit code 3."""
+    """`[ERROR] <status line>` on stderr, then the JSON error body shown as YAML; exit code 3."""
     api.request(*route).respond(status, json=ERRORS_RESPONSE)
 
     result = run_cli("service-token", *argv)
@@ -78,17 +84,18 @@ def test_http_error_on_a_token_call_exits_3_with_the_status_line(
     assert result.code == EXIT_HTTP_ERROR == 3
     assert result.out == ""
     first_line, body = result.err.split("\n", 1)
-    assert first_line == f"❌ {status_line}"
-    assert json.loads(body) == ERRORS_RESPONSE
+    assert first_line == f"[ERROR] {status_line}"
+    assert body.startswith("_type: ErrorsResponse\n")
+    assert "message: boom" in body
 
 
-def test_http_error_without_a_json_body_prints_the_status_line_alone(run_cli: RunCli, api: respx.MockRouter) -> None:
-    """A plain-text error body is not echoed."""
+def test_http_error_with_a_plain_text_body_shows_it(run_cli: RunCli, api: respx.MockRouter) -> None:
+    """A text/plain error body is shown under the status line, as the real CLI shows it."""
     api.delete("/security/tokens/7").respond(404, text="no such token")
 
-    result = run_cli("service-token", "delete", "7")
+    result = run_cli("service-token", "delete", "--id", "7")
 
-    assert (result.code, result.err) == (3, "❌ 404 Not Found\n")
+    assert (result.code, result.err) == (3, "[ERROR] 404 Not Found\nno such token\n")
 
 
 def test_json_output_reports_errors_as_json_on_stderr(run_cli: RunCli, api: respx.MockRouter) -> None:
@@ -102,18 +109,20 @@ def test_json_output_reports_errors_as_json_on_stderr(run_cli: RunCli, api: resp
 
 
 @pytest.mark.parametrize(
-    ("broken", "error"),
+    ("broken", "error", "code", "start"),
     [
-        pytest.param("server_info", httpx.ConnectError("[Errno 111] Connection refused"), id="refused"),
-        pytest.param("server_info", httpx.ConnectTimeout("timed out"), id="connect timeout"),
-        pytest.param("tokens", httpx.ReadTimeout("timed out"), id="read timeout on the token call"),
-        pytest.param("tokens", httpx.RemoteProtocolError("dropped"), id="connection dropped"),
+        pytest.param(
+            "server_info", httpx.ConnectError("[Errno 111] Connection refused"), 4, "Could not connect", id="refused"
+        ),
+        pytest.param("server_info", httpx.ConnectTimeout("timed out"), 4, "Could not connect", id="connect timeout"),
+        pytest.param("tokens", httpx.ReadTimeout("timed out"), 3, "GET /security/tokens", id="token call timeout"),
+        pytest.param("tokens", httpx.RemoteProtocolError("dropped"), 3, "GET /security/tokens", id="dropped"),
     ],
 )
-def test_unreachable_server_exits_5_with_a_clear_message(
-    run_cli: RunCli, api: respx.MockRouter, broken: str, error: Exception
+def test_unreachable_server(
+    run_cli: RunCli, api: respx.MockRouter, broken: str, error: Exception, code: int, start: str
 ) -> None:
-    """Transport failures are neither 3 nor 4: exit code 5 and `could not connect to <api>`."""
+    """No answer on server/info is a connect error (4); on the token call, a failed call (3)."""
     if broken == "server_info":
         api.routes["server_info"].mock(side_effect=error)
     else:
@@ -121,8 +130,8 @@ def test_unreachable_server_exits_5_with_a_clear_message(
 
     result = run_cli("service-token", "list")
 
-    assert result.code == EXIT_UNREACHABLE == 5
-    assert result.err.startswith(f"❌ could not connect to {API} ({type(error).__name__}: ")
+    assert result.code == code
+    assert result.err.startswith(f"[ERROR] {start}")
 
 
 @pytest.mark.parametrize(
@@ -147,14 +156,14 @@ def test_unreadable_success_body_exits_3(
     result = run_cli("service-token", *argv)
 
     assert result.code == 3
-    assert result.err.startswith("❌ unreadable response body")
+    assert result.err.startswith("[ERROR] Unreadable response body")
 
 
-def test_api_token_refusal_names_the_api_token(run_cli: RunCli, api: respx.MockRouter) -> None:
-    """The 401 message says which kind of credential was not accepted."""
+def test_api_token_refused_exits_4(run_cli: RunCli, api: respx.MockRouter) -> None:
+    """A personal API token refused on server/info is a connect error too."""
     api.routes["server_info"].respond(401)
 
     result = run_cli("service-token", "list", env={"STS_CLI_URL": URL, "STS_CLI_API_TOKEN": "t"})
 
     assert result.code == 4
-    assert "the API token was not accepted" in result.err
+    assert "Authentication failed" in result.err

@@ -45,7 +45,7 @@ def test_create_sends_expiry_date_independent_of_local_zone(run_cli: RunCli, api
 
     assert result.code == 0, result.err
     sent = json.loads(route.calls.last.request.content)
-    assert sent == {"name": "n", "roles": ["r"], "expiryDate": JUNE_1_2025_UTC_MS}
+    assert sent == {"name": "n", "roles": ["r"], "expiryDate": JUNE_1_2025_UTC_MS, "dedicatedSubject": ""}
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,6 @@ def test_create_sends_expiry_date_independent_of_local_zone(run_cli: RunCli, api
         pytest.param("2025-02-30", id="impossible day"),
         pytest.param("2025-13-01", id="impossible month"),
         pytest.param("2023-02-29", id="no leap day that year"),
-        pytest.param("0000-01-01", id="year zero"),
         pytest.param("2025-6-1", id="digits not padded"),
         pytest.param("01-06-2025", id="day first"),
         pytest.param("2025/06/01", id="slashes"),
@@ -70,12 +69,12 @@ def test_create_sends_expiry_date_independent_of_local_zone(run_cli: RunCli, api
 def test_bad_expiration_is_refused_before_anything_is_sent(
     run_cli: RunCli, offline: respx.MockRouter, text: str
 ) -> None:
-    """Any other format, or a date that does not exist, exits 2 and sends nothing."""
+    """Any other format, or a date that does not exist, is a flag error (exit 3) and sends nothing."""
     result = run_cli("service-token", "create", "--name", "n", "--roles", "r", "--expiration", text)
 
-    assert result.code == 2
+    assert result.code == 3
     assert "--expiration" in result.err
-    assert result.out == ""
+    assert result.out.startswith("usage:")  # as cobra, the usage follows a flag error, on stdout
 
 
 def test_past_expiration_is_left_for_the_server_to_refuse(run_cli: RunCli, api: respx.MockRouter) -> None:
@@ -88,7 +87,7 @@ def test_past_expiration_is_left_for_the_server_to_refuse(run_cli: RunCli, api: 
     result = run_cli("service-token", "create", "--name", "n", "--roles", "r", "--expiration", "2001-01-01")
 
     assert result.code == 3
-    assert result.err.startswith("❌ 400 Bad Request\n")
+    assert result.err.startswith("[ERROR] 400 Bad Request\n")
     assert "ServiceTokenInvalidExpiryError" in result.err
 
 
@@ -146,3 +145,37 @@ def test_expiration_round_trips_in_utc(run_cli: RunCli, api: respx.MockRouter) -
     sent = json.loads(created.calls.last.request.content)["expiryDate"]
 
     assert listed_expiration(run_cli, api, sent, "UTC") == "2031-07-15"
+
+
+@pytest.mark.parametrize(
+    ("text", "epoch_ms"),
+    [
+        pytest.param("0001-01-01", -62_135_596_800_000, id="Go's zero date"),
+        pytest.param("0000-01-01", -62_167_219_200_000, id="year zero, which Go reads"),
+        pytest.param("0000-02-29", -62_162_121_600_000, id="year zero is a leap year"),
+    ],
+)
+def test_dates_at_the_start_of_time_are_sent_as_given(
+    run_cli: RunCli, api: respx.MockRouter, text: str, epoch_ms: int
+) -> None:
+    """The faithful CLI sends even Go's zero date (the server refuses it as past): it never drops a given date."""
+    route = api.post("/security/tokens").respond(400, json={"_type": "ServiceTokenInvalidExpiryError"})
+
+    result = run_cli("service-token", "create", "--name", "n", "--roles", "r", "--expiration", text)
+
+    assert result.code == 3
+    assert json.loads(route.calls.last.request.content)["expiryDate"] == epoch_ms
+
+
+def test_zero_date_fault_sends_no_expiry(run_cli: RunCli, api: respx.MockRouter) -> None:
+    """The CLI fault cli-zero-date-no-expiry reproduces the real CLI: 0001-01-01 means no expiration."""
+    route = api.post("/security/tokens").respond(200, json={"name": "n", "token": "svctok-x"})
+    create = ["service-token", "create", "--name", "n", "--roles", "r"]
+
+    zero = run_cli("--fault", "cli-zero-date-no-expiry", *create, "--expiration", "0001-01-01")
+    other = run_cli("--fault", "cli-zero-date-no-expiry", *create, "--expiration", "2031-07-15")
+
+    assert (zero.code, other.code) == (0, 0)
+    first, second = (json.loads(call.request.content) for call in route.calls)
+    assert "expiryDate" not in first
+    assert second["expiryDate"] == expiration_to_epoch_ms("2031-07-15")

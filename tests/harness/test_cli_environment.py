@@ -96,7 +96,12 @@ def test_runner_from_profile_takes_ca_bundle_and_cli_env(pki, echo_cli):
         environ={},
     )
     runner = CliRunner.from_profile(profile, TARGET, environ={"KUBECONFIG": "/k", "no_proxy": ".internal"})
-    assert runner.inherited == {"SSL_CERT_FILE": str(pki.ca_pem), "KUBECONFIG": "/k", "no_proxy": ".internal"}
+    assert runner.inherited == {
+        "SSL_CERT_FILE": str(pki.ca_pem),
+        "STS_CA_CERT_PATH": str(pki.ca_pem),  # what sts v3.1+ reads
+        "KUBECONFIG": "/k",
+        "no_proxy": ".internal",
+    }
 
 
 # -- telling "no HTTP answer" from "an answer the checks judge" ----------------------------------
@@ -253,7 +258,7 @@ def test_reference_cli_trusts_ssl_cert_file(pki, tls_reference):
     code, output = _run_reference_cli(base)
     assert code == reference_cli.EXIT_UNREACHABLE and "CERTIFICATE_VERIFY_FAILED" in output
     code, output = _run_reference_cli({**base, "SSL_CERT_FILE": str(pki.ca_pem) + ".missing"})
-    assert code == reference_cli.EXIT_UNREACHABLE and "cannot load the CA certificates in SSL_CERT_FILE=" in output
+    assert code == reference_cli.EXIT_UNREACHABLE and "Cannot load the CA certificates in SSL_CERT_FILE=" in output
 
 
 @pytest.mark.skipif(
@@ -331,4 +336,36 @@ def test_reference_cli_goes_through_the_proxy_unless_no_proxy_says_otherwise(pro
     assert proxy.requested == [f"{target}/api/server/info", f"{target}/api/security/tokens"]
     for direct in ({"NO_PROXY": "127.0.0.1"}, {"no_proxy": "*"}, {"http_proxy": ""}):
         assert _run_reference_cli({**base, **direct})[0] == reference_cli.EXIT_UNREACHABLE, direct
+    assert len(proxy.requested) == 2
+
+
+# -- the real CLI's own TLS settings: --ca-cert-path/STS_CA_CERT_PATH, --skip-ssl; proxies then ignored --
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        pytest.param([], {"STS_CA_CERT_PATH": "{ca}"}, id="STS_CA_CERT_PATH"),
+        pytest.param(["--ca-cert-path", "{ca}"], {}, id="--ca-cert-path"),
+        pytest.param(["--skip-ssl"], {}, id="--skip-ssl"),
+        pytest.param([], {"STS_SKIP_SSL": "true"}, id="STS_SKIP_SSL"),
+    ],
+)
+def test_reference_cli_takes_its_own_tls_settings(pki, tls_reference, argv, env):
+    base = {"STS_CLI_URL": tls_reference, "STS_CLI_SERVICE_TOKEN": ADMIN_TOKEN}
+    filled = {k: v.format(ca=pki.ca_pem) for k, v in env.items()}
+    out, err = io.StringIO(), io.StringIO()
+    words = [w.format(ca=pki.ca_pem) for w in argv]
+    code = reference_cli.main(["service-token", "list", *words], env={**base, **filled}, stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+
+
+def test_reference_cli_with_its_own_tls_settings_ignores_the_proxy(proxy):
+    """As the real CLI's own transport (client.go): with STS_CA_CERT_PATH or --skip-ssl, HTTP_PROXY is not used."""
+    target = f"http://127.0.0.1:{free_port()}"
+    proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    base = {"STS_CLI_URL": target, "STS_CLI_SERVICE_TOKEN": ADMIN_TOKEN, "HTTP_PROXY": proxy_url}
+    assert _run_reference_cli({**base, "STS_SKIP_SSL": "true"})[0] == reference_cli.EXIT_UNREACHABLE
+    assert proxy.requested == []
+    assert _run_reference_cli(base)[0] == 0  # without: through the proxy
     assert len(proxy.requested) == 2

@@ -173,3 +173,39 @@ def test_ledger_adopts_a_token_made_elsewhere_and_cleans_it_up():
 
 def test_runner_uses_the_suite_interpreter_by_default():
     assert split_command("{python}")[0] == sys.executable
+
+
+# -- the terminal a call runs in, and what it leaves in its home -------------------------------
+
+TERMINAL_CLI = """\
+import os, sys
+size = os.get_terminal_size(1).columns if sys.stdout.isatty() else None
+print(size, os.environ.get("COLUMNS"))
+print("second line")
+with open(os.path.join(os.environ["HOME"], "saved.yaml"), "w") as out:
+    out.write("service-token: " + sys.argv[1] + "\\n")
+"""
+
+
+@pytest.mark.parametrize(("columns", "first_line"), [(None, "None None"), (200, "200 200"), (40, "40 40")])
+def test_a_call_runs_into_a_pipe_or_a_terminal_of_the_width_asked(tmp_path: Path, columns, first_line):
+    """stdout a pipe by default (the real CLI then assumes 80 columns), or a pseudo-terminal that wide."""
+    script = tmp_path / "terminal_cli.py"
+    script.write_text(TERMINAL_CLI, encoding="utf-8")
+    runner = CliRunner(f"{{python}} {script}", "http://127.0.0.1:9")
+    res = runner.run("not-a-secret", token=None, columns=columns)
+    assert res.exit_code == 0, res.describe()
+    assert res.stdout == f"{first_line}\nsecond line\n"  # no "\r\n" from the terminal
+    assert res.columns == columns
+
+
+def test_secrets_saved_under_home_are_found(tmp_path: Path):
+    """After the call, every file under the throw-away home is searched for the secrets the run knows."""
+    script = tmp_path / "terminal_cli.py"
+    script.write_text(TERMINAL_CLI, encoding="utf-8")
+    runner = CliRunner(f"{{python}} {script}", "http://127.0.0.1:9")
+    REDACTOR.register(SECRET)
+    saved = runner.run(SECRET, token=None)
+    clean = runner.run("nothing-secret-here", token=None)
+    assert len(saved.home_secrets) == 1 and SECRET not in saved.home_secrets[0]
+    assert clean.home_secrets == ()

@@ -157,3 +157,119 @@ def test_row_with_trailing_empty_cells_trimmed():
         ("7", "[a]", "", ""),
         ("8", "[b]", "", ""),
     ]
+
+
+# -- wrapped tables: the layouts the real CLI's own tests expect ----------------------------------
+# Written out from the expectations of the real CLI's printer tests (internal/printer/printer_test.go,
+# TestPrintTableWrapEqualColumnTreatment at MaxWidth 25 and TestPrintTableWrapUnequalColumnTreatment at
+# 30), trailing blanks included, and read back as a person would.
+
+WRAP_EQUAL = (
+    "HELLO  | FOO    | WORLD \n"
+    "1      | 2      | 3     \n"
+    "hello  | I've c | Becaus\n"
+    "darkne | ome to | e a vi\n"
+    "ss my  |  talk  | sion s\n"
+    "old fr | to you | oftly \n"
+    "iend   |  again | creepi\n"
+    "       |        | ng    \n"
+)
+WRAP_UNEQUAL = (
+    "HELLO | FOO       | WORLD    \n"
+    "hello | darkness  | Because a\n"
+    "      | my old fr |  vision s\n"
+    "      | iend      | oftly cre\n"
+    "      |           | eping    \n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        pytest.param(
+            WRAP_EQUAL,
+            [
+                ("1", "2", "3"),
+                ("hello darkness my old friend", "I've come to talk to you again", "Because a vision softly creeping"),
+            ],
+            id="TestPrintTableWrapEqualColumnTreatment",
+        ),
+        pytest.param(
+            WRAP_UNEQUAL,
+            [("hello", "darkness my old friend", "Because a vision softly creeping")],
+            id="TestPrintTableWrapUnequalColumnTreatment",
+        ),
+    ],
+)
+def test_wrapped_cells_of_the_real_printer_tests_are_joined_back(text, rows):
+    table = parse_table(text, finds=("HELLO", "FOO"), required=())
+    assert [(r["HELLO"], r["FOO"], r["WORLD"]) for r in table.rows] == rows
+    assert table.unreadable == ()
+
+
+# The real CLI's list (servicetoken_list_test.go's tokens, with the product's 15-digit ids) into a
+# pipe: 80 columns, so the ids, a long name, the roles and the DEDICATED_SUBJECT header wrap.
+LIST_80_COLUMNS = (
+    "ID            | NAME          | EXPIRATION | ROLES         | DEDICATED_SUB\n"
+    "              |               |            |               | JECT         \n"
+    "1074843416306 | test          | 2020-05-22 | [test-role an | -            \n"
+    "93            |               |            | other-role]   |              \n"
+    "2210348577160 | test2-with-a- |            | [test-role]   | svc-subject  \n"
+    "04            | longer-name   |            |               |              \n"
+)
+LIST_200_COLUMNS = (
+    "ID              | NAME                     | EXPIRATION | ROLES                    | DEDICATED_SUBJECT\n"
+    "107484341630693 | test                     | 2020-05-22 | [test-role another-role] | -                \n"
+    "221034857716004 | test2-with-a-longer-name |            | [test-role]              | svc-subject      \n"
+)
+
+
+@pytest.mark.parametrize("text", [LIST_80_COLUMNS, LIST_200_COLUMNS], ids=["80-columns", "200-columns"])
+def test_real_list_layout_reads_the_same_at_any_width(text):
+    table = parse_table(text)
+    assert table.columns == ("ID", "NAME", "EXPIRATION", "ROLES", "DEDICATED_SUBJECT")
+    assert [(r["ID"], r["NAME"], r["EXPIRATION"], r["ROLES"], r["DEDICATED_SUBJECT"]) for r in table.rows] == [
+        ("107484341630693", "test", "2020-05-22", "[test-role another-role]", "-"),
+        ("221034857716004", "test2-with-a-longer-name", "", "[test-role]", "svc-subject"),
+    ]
+    assert parse_roles(table.rows[0]["ROLES"]) == ["test-role", "another-role"]
+
+
+def test_rows_that_fill_every_column_are_not_merged():
+    """A row whose cells all reach their column's end is followed by a row, not a continuation."""
+    text = (
+        "ID | NAME | EXPIRATION | ROLES\n"
+        "10 | abcd | 2030-01-01 | [r1]\n"
+        "9  | wxyz | 2030-01-02 | [r2]\n"
+        "11 | ab   |            | [r3]\n"
+    )
+    assert [r["ID"] for r in parse_table(text).rows] == ["10", "9", "11"]
+
+
+@pytest.mark.parametrize("width", [40, 80, 120, 200])
+def test_tables_laid_out_as_the_real_cli_does_read_back_whole(width):
+    """Lists laid out by the reference CLI's reproduction of the real printer read back exactly, at any width."""
+    import random
+
+    from sts_reference.cli_table import render_table
+
+    rng = random.Random(width)
+    header = ["id", "name", "expiration", "roles", "dedicated_Subject"]
+    for _ in range(60):
+        rows = sorted(
+            (
+                [
+                    str(rng.choice([rng.randint(10**14, 10**15 - 1), rng.randint(1, 200)])),
+                    rng.choice(
+                        ["a", "bootstrap", f"stsct-71e034-main-cli-create-{i}", "x y z " * rng.randint(0, 3) + "n"]
+                    ),
+                    rng.choice(["", "2026-12-05"]),
+                    rng.choice(["[stackstate-admin]", "[a b]", "[]", "-", "[stackstate-guest stackstate-power-user]"]),
+                    rng.choice(["-", "svc-" + "s" * rng.randint(0, 30)]),
+                ]
+                for i in range(rng.randint(1, 6))
+            ),
+            key=lambda row: row[1],
+        )
+        text = "\n".join(render_table(header, rows, width))
+        assert [list(r.values()) for r in parse_table(text).rows] == rows, text

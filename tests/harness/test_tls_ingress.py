@@ -113,9 +113,19 @@ def test_no_ca_at_all_is_a_clean_start_failure_naming_ca_bundle(ingress):
     assert "passed" not in done.stdout and "failed" not in done.stdout
 
 
+def test_cli_reading_only_sts_ca_cert_path_passes_with_ca_bundle(ingress):
+    """ca_bundle also reaches the CLI as STS_CA_CERT_PATH, which sts v3.1+ reads (it ignores SSL_CERT_FILE then)."""
+    cli = f"env -u SSL_CERT_FILE {REFERENCE_CLI}"  # the reference CLI builds its own transport from STS_CA_CERT_PATH
+    done, reports = _run(
+        ingress, "cli-sts-ca-cert-path", "--ignore-glob=suites/test_*.py", extra="ca_bundle: pki/ca.pem\n", cli=cli
+    )
+    _assert_passed_with_the_cli(done, reports)
+
+
 def test_cli_alone_without_the_ca_is_a_harness_error_not_a_failed_requirement(ingress):
     """The suite's own client trusts the CA, the CLI does not: exit 3 with the reason, no ST-CLI failure."""
-    cli = f"env SSL_CERT_FILE={ingress.pki.other_ca_pem} {REFERENCE_CLI}"
+    # a CLI that reads neither of the variables the suite hands it the CA in (here: both point elsewhere)
+    cli = f"env SSL_CERT_FILE={ingress.pki.other_ca_pem} STS_CA_CERT_PATH={ingress.pki.other_ca_pem} {REFERENCE_CLI}"
     done, reports = _run(
         ingress, "cli-without-ca", "--ignore-glob=suites/test_*.py", extra="ca_bundle: pki/ca.pem\n", cli=cli
     )

@@ -6,6 +6,8 @@ against a managed target given with ``--target``: the faithful entries use the s
 profiles; each variant entry (a correct implementation that resolves an open point
 differently, ``sts_reference/variants.py``) and each fault entry a copy of
 ``fixtures/targets/reference.yaml`` whose launch adds ``--variant NAME`` or ``--fault NAME``.
+A CLI fault entry (``cli:NAME``, from ``CLI_FAULTS``) keeps the faithful server and adds
+``--fault NAME`` to the reference CLI's ``cli.command`` instead.
 Each run is serial (no xdist), with the default Hypothesis profile (``quick``) and a
 temporary ``--report-dir``; the verdict, which requirements failed and which were blocked
 come from the run's own ``conformance.json``, what it cost the target (requests, tokens
@@ -40,7 +42,7 @@ from typing import Any
 import yaml
 
 from sts_conformance.requirements import catalogue
-from sts_reference.faults import FAULTS
+from sts_reference.faults import CLI_FAULTS, FAULTS
 from sts_reference.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,11 +71,19 @@ class Entry:
     profile: str
     fault: str | None = None
     variant: str | None = None
+    #: a fault of the reference CLI (``CLI_FAULTS``), the server faithful
+    cli_fault: str | None = None
 
     @property
     def faithful(self) -> bool:
         """A correct implementation: the run must pass."""
-        return self.fault is None
+        return self.fault is None and self.cli_fault is None
+
+    @property
+    def description(self) -> str | None:
+        if self.cli_fault is not None:
+            return CLI_FAULTS[self.cli_fault]
+        return FAULTS.get(self.fault or "") or VARIANTS.get(self.variant or "")
 
 
 def entries() -> list[Entry]:
@@ -81,7 +91,8 @@ def entries() -> list[Entry]:
     faithful = [Entry(name, name) for name in FAITHFUL]
     variants = [Entry(f"variant:{name}", "reference", variant=name) for name in VARIANTS]
     faults = sorted(FAULTS, key=lambda name: name not in SLOWEST)  # stable: catalogue order otherwise
-    return faithful + [Entry(name, "reference", name) for name in faults] + variants
+    cli_faults = [Entry(f"cli:{name}", "reference", cli_fault=name) for name in CLI_FAULTS]
+    return faithful + [Entry(name, "reference", name) for name in faults] + cli_faults + variants
 
 
 @dataclass
@@ -138,7 +149,8 @@ class Outcome:
             "entry": self.entry.key,
             "fault": self.entry.fault,
             "variant": self.entry.variant,
-            "description": FAULTS.get(self.entry.fault or "") or VARIANTS.get(self.entry.variant or ""),
+            "cli_fault": self.entry.cli_fault,
+            "description": self.entry.description,
             "profile": self.entry.profile,
             "exit_status": self.exit_status,
             "seconds": round(self.seconds, 1),
@@ -175,6 +187,10 @@ def profile_for(entry: Entry, directory: Path) -> Path:
         data["name"] = f"{data['name']}+{entry.variant}"
         data["description"] = f"reference deployment, correct variant {entry.variant}: {VARIANTS[entry.variant]}"
         launch += f" --variant {entry.variant}"
+    if entry.cli_fault is not None:
+        data["name"] = f"{data['name']}+cli:{entry.cli_fault}"
+        data["description"] = f"reference deployment, its CLI with the fault {entry.cli_fault}: {entry.description}"
+        data["cli"] = {**data["cli"], "command": f"{data['cli']['command']} --fault {entry.cli_fault}"}
     data["launch"] = launch
     path = directory / f"{entry.key.replace(':', '-')}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -290,10 +306,11 @@ def run_matrix(
 
 def write_reports(outcomes: dict[str, Outcome], wall_s: float, workers: int, out: Path = REPORTS) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    order = [e.key for e in entries() if e.fault is None and e.variant is None]
+    order = [e.key for e in entries() if e.faithful and e.variant is None]
     order += [f"variant:{name}" for name in VARIANTS] + list(FAULTS)  # the catalogues' order reads best
+    order += [f"cli:{name}" for name in CLI_FAULTS]
     ordered = [outcomes[key] for key in order if key in outcomes]
-    faults = [o for o in ordered if o.entry.fault]
+    faults = [o for o in ordered if not o.entry.faithful]
     counts = sorted(len(o.failed_requirements) for o in faults)
     doc = {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -315,7 +332,7 @@ def write_reports(outcomes: dict[str, Outcome], wall_s: float, workers: int, out
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    faults = [e for e in doc["entries"] if e["fault"]]
+    faults = [e for e in doc["entries"] if e["fault"] or e.get("cli_fault")]
     caught = [e for e in faults if e["caught_by"]]
     per = doc["failed_requirements_per_fault"]
     lines = [
@@ -332,12 +349,14 @@ def render_markdown(doc: dict[str, Any]) -> str:
     for e in doc["entries"]:
         if e["fault"]:
             name = f"`{e['fault']}`"
+        elif e.get("cli_fault"):
+            name = f"CLI fault `{e['cli_fault']}`"
         elif e["variant"]:
             name = f"correct variant `{e['variant']}`"
         else:
             name = f"**faithful** ({e['profile']})"
         by = ", ".join(f"{c['requirement']}{'' if c['level'] == 'MUST' else ' (SHOULD)'}" for c in e["caught_by"])
-        if not e["fault"]:
+        if not (e["fault"] or e.get("cli_fault")):
             by = "— (passes)" if not e["caught_by"] else f"FALSE FAILURES: {by}"
         row = [
             name,
@@ -351,7 +370,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
         ]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "## The faults", ""]
-    lines += [f"- `{e['fault']}`: {e['description']}" for e in faults]
+    lines += [f"- `{e['fault'] or 'cli:' + e['cli_fault']}`: {e['description']}" for e in faults]
     lines += ["", "## The correct variants", ""]
     lines += [f"- `{e['variant']}`: {e['description']}" for e in doc["entries"] if e["variant"]]
     return "\n".join(lines) + "\n"

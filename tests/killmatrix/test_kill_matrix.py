@@ -15,7 +15,7 @@ import statistics
 
 import pytest
 
-from sts_reference.faults import FAULTS
+from sts_reference.faults import CLI_FAULTS, FAULTS
 from sts_reference.variants import VARIANTS
 
 from .conftest import ENTRY_PARAM
@@ -97,7 +97,11 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "list-wrapped-in-object": ("ST-LIFE-002",),
     # issue 17: faithful to the real product
     "dedicated-subject-empty-refused": ("ST-LIFE-012",),
+    # -- issue 17 (the real sts CLI): faults of the reference CLI, run as entries "cli:NAME" --
+    "cli:cli-zero-date-no-expiry": ("ST-CLI-013",),
 }
+#: every fault entry of the matrix: the server's faults and the CLI's ("cli:NAME")
+FAULT_ENTRIES = {**FAULTS, **{f"cli:{name}": text for name, text in CLI_FAULTS.items()}}
 
 
 def _shown(outcome: Outcome) -> str:
@@ -117,13 +121,13 @@ def test_correct_implementation_passes_every_check(kill_matrix: dict[str, Outcom
     )
 
 
-@pytest.mark.parametrize(ENTRY_PARAM, list(FAULTS))
+@pytest.mark.parametrize(ENTRY_PARAM, list(FAULT_ENTRIES))
 def test_fault_fails_the_requirement_that_names_it(kill_matrix: dict[str, Outcome], entry_key: str) -> None:
     """The reference with this fault fails the run, with the requirement naming the defect among a few."""
     outcome = kill_matrix[entry_key]
     assert outcome.exit_status in JUDGED, f"the run did not get to judge the target: {_shown(outcome)}"
     failed = outcome.failed_requirements
-    assert failed, f"no requirement caught the fault {entry_key!r} ({FAULTS[entry_key]})"
+    assert failed, f"no requirement caught the fault {entry_key!r} ({FAULT_ENTRIES[entry_key]})"
     assert set(NAMED_BY[entry_key]) & set(failed), (
         f"the fault {entry_key!r} failed {failed}, but none of {list(NAMED_BY[entry_key])}, which name it"
     )
@@ -148,6 +152,6 @@ def test_matrix_covers_the_whole_catalogue() -> None:
     """Every fault and variant of the catalogues, and both faithful profiles, is an entry of the matrix."""
     keys = [e.key for e in entries()]
     assert len(keys) == len(set(keys))
-    assert set(keys) == set(FAULTS) | set(FAITHFUL) | {f"variant:{name}" for name in VARIANTS}
-    assert set(NAMED_BY) == set(FAULTS), "every fault names the requirement that should catch it"
+    assert set(keys) == set(FAULT_ENTRIES) | set(FAITHFUL) | {f"variant:{name}" for name in VARIANTS}
+    assert set(NAMED_BY) == set(FAULT_ENTRIES), "every fault names the requirement that should catch it"
     assert len(FAULTS) >= 25
