@@ -37,6 +37,7 @@ from .profile import TargetProfile, load_profile, resolve_profile_path
 from .reconfigure import Reconfigurer, announce
 from .redact import REDACTOR, install_logging_filter
 from .requirements import catalogue
+from .settle import SETTLE
 from .target import Connection, ManagedProcess, connect
 from .tokens import CLEANUP_SECONDS, Leftover, TokenLedger, run_prefix, sweep
 
@@ -166,6 +167,7 @@ def activate(config: pytest.Config) -> None:
             has_instances=data["has_instances"],
             time_budget=config.getoption("time_budget"),
         )
+        SETTLE.configure(profile.consistency, Path(data["run_dir"]))
         return
 
     try:
@@ -175,6 +177,7 @@ def activate(config: pytest.Config) -> None:
         _report_start_failure(config, None, exc)
         raise pytest.UsageError(str(exc)) from None
     REDACTOR.register(profile.admin_token, profile.bootstrap.token)
+    SETTLE.configure(profile.consistency, None)
 
     # Everything started from here on is stopped by this, also when the run is interrupted
     # while it starts (config cleanups run even then).
@@ -196,6 +199,7 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
     run_dir = Path(tempfile.mkdtemp(prefix="sts-run-"))
+    SETTLE.configure(profile.consistency, run_dir)
     config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))
     fleet = None
     if profile.managed:

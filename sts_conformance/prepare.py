@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from . import preconditions as pre
+from . import settle
 from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
 from .journal import token_id
 from .profile import TargetProfile
@@ -314,9 +315,17 @@ def _check_deletes(
     made: dict[str, Any],
     deleted: list[str],
 ) -> None:
-    """The deleted tokens are gone from the list (and the others are not), and a deleted one is refused."""
+    """The deleted tokens are gone from the list (and the others are not), and a deleted one is refused.
+
+    Both within the settle windows: a list or an authentication cache may show a delete late.
+    """
+    gone = {made[state][1].id for state in deleted}
+
+    def ids() -> set[int | None]:
+        return {token_id(i.get("id")) for i in ledger._list()}
+
     try:
-        listed = {token_id(i.get("id")) for i in ledger._list()}
+        listed = settle.until(settle.LIST, ids, lambda now: not gone & now)
     except LedgerError as exc:
         _fail(prepared, pre.LIST, str(exc))
         return
@@ -324,17 +333,25 @@ def _check_deletes(
         tok = made[state][1]
         if state in deleted:
             if tok.id in listed:
-                why = f"token {tok.id} is still listed after its delete answered success"
+                why = f"token {tok.id} is still listed after its delete answered success" + settle.note(settle.LIST)
                 _unmade(prepared, made, state, pre.DELETED_GONE, why)
             else:
                 ledger.forget(tok)
         elif tok.id not in listed:
             _fail(prepared, pre.DELETED_GONE, f"token {tok.id}, never deleted, left the list when others were deleted")
-    state = DELETED_UNPRIVILEGED if DELETED_UNPRIVILEGED in made else DELETED_MANAGER
-    if state in made:
-        resp = client.probe(profile.probe_path, made[state][0].secret, ledger.admin_form)
+    for state in (DELETED_UNPRIVILEGED, DELETED_MANAGER):
+        if state not in made:
+            continue
+        secret = made[state][0].secret
+        resp = settle.until(
+            settle.REVOCATION,
+            lambda secret=secret: client.probe(profile.probe_path, secret, ledger.admin_form),
+            lambda answer: not answer.is_success,
+        )
         if resp.is_success:
-            _fail(prepared, pre.REVOKED, f"a deleted token was accepted ({resp.status_code}) on {profile.probe_path}")
+            why = f"a deleted token was accepted ({resp.status_code}) on {profile.probe_path}"
+            _fail(prepared, pre.REVOKED, why + settle.note(settle.REVOCATION))
+            break
 
 
 def _check_past_expiry(ledger: TokenLedger, profile: TargetProfile, prepared: Prepared, now: int) -> None:

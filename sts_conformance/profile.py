@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .errors import ProfileError
+from .settle import Consistency, parse_consistency
 
 #: The profile used when no target is given: the embedded reference deployment.
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "targets" / "reference.yaml"
@@ -46,6 +47,7 @@ _TOP_KEYS = {
     "expect",
     "known_deviations",
     "cli",
+    "consistency",
 }
 _AUTH_STATUSES = (401, 403)
 _CHOICE_KEYS: dict[str, tuple[str, ...]] = {
@@ -152,6 +154,8 @@ class TargetProfile:
     cli_delete_form: str = "either"
     #: further environment variables copied to the CLI from the suite's environment when set
     cli_env: tuple[str, ...] = ()
+    #: how long an effect of a create or delete may take to show (``settle.py``)
+    consistency: Consistency = field(default_factory=Consistency)
 
     @property
     def managed(self) -> bool:
@@ -195,6 +199,7 @@ class TargetProfile:
             },
             "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
             "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form, "env": list(self.cli_env)},
+            "consistency": self.consistency.as_dict(),
         }
 
 
@@ -394,6 +399,7 @@ def parse_profile(
         cli_command=cli_command,
         cli_delete_form=cli_delete_form,
         cli_env=tuple(dict.fromkeys(cli_env)),
+        consistency=parse_consistency(data.get("consistency"), source),
     )
 
 
