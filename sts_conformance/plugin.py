@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 import pytest
 
-from . import __version__, interrupts
+from . import __version__, interrupts, servertime
 from . import preconditions as pre
-from .client import EXCHANGES, ApiClient, AuthForm, Exchange, server_time_ms
+from .client import EXCHANGES, ApiClient, AuthForm, Exchange
 from .errors import HarnessError, TargetUnavailable
 from .fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from .hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
@@ -202,11 +202,11 @@ def activate(config: pytest.Config) -> None:
     SETTLE.configure(profile.consistency, run_dir)
     config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))
     fleet = None
+    run_id = secrets.token_hex(3)
     if profile.managed:
-        fleet = Fleet(profile, run_dir, conn.admin_form)
+        fleet = Fleet(profile, run_dir, conn.admin_form, name_prefix=run_prefix(run_id))
         resources.add(fleet.close)
         fleet.start(plan(profile))
-    run_id = secrets.token_hex(3)
     client = ApiClient.for_profile(profile, conn.url)
     resources.add(client.close)
     journal = Journal(run_dir / "journal-prep.jsonl", "prep")
@@ -397,12 +397,12 @@ class Target:
         return self.client.probe(self.profile.probe_path, token, form, **kw)
 
     def server_now_ms(self) -> int:
-        """The server's clock, from the Date header of an anonymous probe (1 s resolution)."""
-        resp = self.probe()
-        now = server_time_ms(resp)
+        """The server's clock: the Date header of an anonymous probe (1 s resolution), or as ``servertime`` says."""
+        facts = self.prepared.clock_facts
+        now = servertime.now_ms(self.client, self.profile.probe_path, facts, self.admin_token, self.admin_form)
         if now is None:
             raise AssertionError(
-                f"the target sent no usable Date header on {self.profile.probe_path}; "
+                f"the target sent no usable Date header (nor serverTimestamp) on {self.profile.probe_path}; "
                 "expiry cannot be judged against the server's clock"
             )
         return now
@@ -413,6 +413,7 @@ class Target:
         The Date header truncates to the second, so a reading of ``D`` means the server's
         clock is in ``[D, D + 1s)``: once ``D >= when_ms`` the instant has surely passed.
         """
+        when_ms += self.prepared.clock_facts.margin_ms  # a clock read less surely is waited on longer
         deadline = time.monotonic() + max_wait_s
         while True:
             now = self.server_now_ms()

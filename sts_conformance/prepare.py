@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from . import preconditions as pre
-from . import settle
+from . import servertime, settle
 from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
 from .journal import token_id
 from .profile import TargetProfile
@@ -69,7 +69,7 @@ class Sample:
 
     @classmethod
     def of(cls, resp: httpx.Response) -> Sample:
-        return cls(resp.status_code, server_time_ms(resp), time.time())
+        return cls(resp.status_code, servertime.reading_ms(resp), time.time())
 
 
 @dataclass
@@ -120,6 +120,12 @@ class Prepared:
     #: foundation requirement -> the last exchanges (masked) before its failure was seen: the
     #: evidence a report shows for that requirement's own check
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: how the target's clock is read (``servertime.ClockFacts``)
+    clock: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clock_facts(self) -> servertime.ClockFacts:
+        return servertime.ClockFacts(**self.clock) if self.clock else servertime.ClockFacts()
 
     def blocked(self, requirement: str) -> str | None:
         """Why the foundation ``requirement`` failed, or None when it held (or was not probed)."""
@@ -201,7 +207,12 @@ def prepare(
         prepared.names_before = [str(i.get("name")) for i in before]
     ledger.baseline = frozenset(prepared.baseline)
 
-    now = server_time_ms(anonymous) or int(time.time() * 1000)
+    facts = servertime.assess(client, profile.probe_path, anonymous, ledger.admin_token, form)
+    prepared.clock = facts.as_dict()
+    if facts.note:
+        settle.write_event(settle.SETTLE.log, {"k": "clock", "note": facts.note})
+    now = server_time_ms(anonymous) or servertime.now_ms(client, profile.probe_path, facts, ledger.admin_token, form)
+    now = now or int(time.time() * 1000)
     prepared.expiry_ms = now + SHORT_LIFE_MS
     roles = {True: [profile.manager_role], False: [profile.unprivileged_role]}
     made: dict[str, Any] = {}

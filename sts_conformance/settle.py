@@ -52,7 +52,7 @@ GIVE_UP_AFTER = 2
 MIN_WINDOW_S = 0.5
 #: the first pause between reads, doubled each time up to ``_MAX_PAUSE_S``
 _FIRST_PAUSE_S = 0.05
-_MAX_PAUSE_S = 0.5
+_MAX_PAUSE_S = 0.25
 LOG_NAME = "settle.jsonl"
 
 
@@ -124,10 +124,12 @@ class Settler:
             return full
         return min(full, max(MIN_WINDOW_S, 2 * max_lag))
 
-    def until(self, kind: str, read: Callable[[], T], ok: Callable[[T], bool]) -> T:
+    def until(self, kind: str, read: Callable[[], T], ok: Callable[[T], bool], *, may_not: bool = False) -> T:
         """``read()`` until ``ok`` holds for what it returns, within ``kind``'s window; the last reading.
 
         The first reading is returned at once when it is ``ok`` (no wait, nothing recorded).
+        ``may_not``: a correct target may never show it (an optional behaviour), so a wait that runs
+        out does not count as the target failing to settle.
         """
         self._local.waited = {**getattr(self._local, "waited", {}), kind: 0.0}
         value = read()
@@ -146,7 +148,8 @@ class Settler:
                 break
         waited = time.monotonic() - start
         self._local.waited[kind] = waited
-        self._record(kind, settled, waited, window)
+        if settled or not may_not:
+            self._record(kind, settled, waited, window)
         return value
 
     def waited(self, kind: str) -> float:
@@ -253,8 +256,8 @@ def describe(data: Mapping[str, Any]) -> list[str]:
 SETTLE = Settler()
 
 
-def until(kind: str, read: Callable[[], T], ok: Callable[[T], bool]) -> T:
-    return SETTLE.until(kind, read, ok)
+def until(kind: str, read: Callable[[], T], ok: Callable[[T], bool], *, may_not: bool = False) -> T:
+    return SETTLE.until(kind, read, ok, may_not=may_not)
 
 
 def note(kind: str) -> str:

@@ -134,6 +134,8 @@ class TokenLedger:
         self._broken: str | None = None
         self._peer_offsets: dict[Path, int] = {}
         self._peer_claims: set[int] = set()
+        #: ids of tokens this ledger deleted (a lagging list may still show them)
+        self._released: dict[int, float] = {}
 
     # -- names --------------------------------------------------------------------------
 
@@ -187,11 +189,17 @@ class TokenLedger:
         return self.list_until(lambda items: all(token_id(i.get("id")) != token for i in items))
 
     def _attribute_settled(self, tok: OwnedToken) -> int | None:
-        """The id of a token just created, read from the list until it shows the token (or another token's id
-        under its name), within the settle window: a list that shows it late is not a defect."""
-        return settle.until(
-            settle.LIST, lambda: self._attribute(tok), lambda tid: tid is not None or tok.clash is not None
-        )
+        """The id of a token just created, read from the list until it shows the token, within the settle
+        window: a list that shows it late is not a defect. Its name under another token's id (the first of
+        two with one name) is judged a clash only on the last list read."""
+
+        def read(loose: bool = False) -> int | None:
+            tok.clash = None
+            return self._attribute(tok, loose=loose)
+
+        found = settle.until(settle.LIST, read, lambda tid: tid is not None)
+        # not under its own name: once more, now taking a name the target stored altered for it
+        return found if found is not None or self.in_run(tok.name) else read(loose=True)
 
     @contextlib.contextmanager
     def _cross_worker_lock(self) -> Iterator[None]:
@@ -358,9 +366,9 @@ class TokenLedger:
         found: dict[str, int] = {}
         with self._mutex:
             items = self._list() if items is None else items
-            if fresh and not self._all_listed(toks, items):
+            if fresh and not self.shows(toks, items):
                 # a list that shows the new tokens late (a replica) is read again, within the settle window
-                items = settle.until(settle.LIST, self._list, lambda more: self._all_listed(toks, more))
+                items = settle.until(settle.LIST, self._list, lambda more: self.shows(toks, more))
             for tok in toks:
                 if tok.id is None:
                     tok.id = self._attribute(tok, items)
@@ -372,14 +380,12 @@ class TokenLedger:
                     found[tok.name] = tok.id
         return found
 
-    def _all_listed(self, toks: Sequence[OwnedToken], items: list[dict[str, Any]]) -> bool:
+    def shows(self, toks: Sequence[OwnedToken], items: list[dict[str, Any]]) -> bool:
         """Whether ``items`` shows each token still without an id under its name (a cheap look, no claims)."""
-        names = {i.get("name") for i in items}
         taken = self._claimed | self.baseline
-        foreign = any(
-            not self.in_run(i.get("name")) and token_id(i.get("id")) not in taken for i in items
-        )  # a name the target stored altered: the one new entry not of the run (see _attribute)
-        return all(tok.id is not None or tok.name in names or (foreign and not self.in_run(tok.name)) for tok in toks)
+        fresh = [i for i in items if token_id(i.get("id")) not in taken and not self._ghost(i)]
+        names = {i.get("name") for i in fresh}
+        return all(tok.id is not None or tok.name in names for tok in toks)
 
     def _track(self, resp: httpx.Response, body: Any, key: str, attribute: bool = True) -> OwnedToken | None:
         self.journal.answered(key, resp.status_code)
@@ -418,11 +424,24 @@ class TokenLedger:
                 self._unlisted_streak = 0
         return tok
 
-    def _attribute(self, tok: OwnedToken, items: list[dict[str, Any]] | None = None) -> int | None:
-        """The id of ``tok`` in the list: its name, not claimed, not there before the run."""
+    def _ghost(self, item: dict[str, Any]) -> bool:
+        """Whether a list entry may be a token this ledger just deleted, still shown by a lagging list (for the
+        settle window after its delete; a target that hands the freed id to a new token is believed after that)."""
+        at = self._released.get(token_id(item.get("id")))  # type: ignore[arg-type]
+        return at is not None and time.monotonic() - at < settle.SETTLE.consistency.list_within
+
+    def _attribute(
+        self, tok: OwnedToken, items: list[dict[str, Any]] | None = None, *, loose: bool = True
+    ) -> int | None:
+        """The id of ``tok`` in the list: its name, not claimed, not there before the run.
+
+        ``loose=False`` looks for its exact name only (while a lagging list may not show it yet,
+        a foreign entry that shows up is not taken for it: it may be one made before the run).
+        """
         items = self._list() if items is None else items
         taken = self._claimed | self._others_claims() | self.baseline
         fresh = [i for i in items if (tid := token_id(i.get("id"))) is not None and tid not in taken]
+        fresh = [i for i in fresh if not self._ghost(i)]  # (a list may show a delete late)
         candidates = [i for i in fresh if i.get("name") == tok.name]
         if len(candidates) > 1:
             # the same name twice among unclaimed ids: narrow by what was sent
@@ -432,7 +451,7 @@ class TokenLedger:
                 if sorted(map(str, i.get("roles") or [])) == sorted(tok.roles) and i.get("expiration") == tok.expiration
             ]
             candidates = narrowed or candidates
-        if not candidates and not self.in_run(tok.name):
+        if not candidates and loose and not self.in_run(tok.name):
             # the target changed the name (trimmed, normalised): the one new entry that is
             # not the run's own is ours, since creates of such names are serialised across workers
             foreign = [i for i in fresh if not self.in_run(i.get("name"))]
@@ -538,6 +557,7 @@ class TokenLedger:
             tok.deleted = True
             if tok.id is not None:
                 self._claimed.discard(tok.id)
+                self._released[tok.id] = time.monotonic()
                 self.journal.gone(tok.id)
 
     def cleanup(self, deadline: float | None = None) -> list[Leftover]:

@@ -54,6 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
+from .lag import BOOTSTRAP_DELAY_S, Lag
 from .stats import RequestStats, StatsWriter, count_requests
 from .store import ID_MIN, TokenRecord, TokenStore
 from .variants import VariantSet
@@ -248,6 +249,7 @@ class ServiceTokenApi:
         self._secrets: dict[int, str] = {}
         self._secret_key = secrets.token_bytes(32)  # the secret-from-name fault's "server key"
         self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter
+        self._lag = Lag(variants, clock)  # the list-lag, revocation-lag and late-bootstrap-token variants
 
     # ---- start-up -------------------------------------------------------------------
 
@@ -349,6 +351,9 @@ class ServiceTokenApi:
             presented = presented[:GENERATED_SECRET_LENGTH]
         digest = hashlib.sha256(presented).digest()
         record = self._by_digest.get(digest)
+        if record is not None and self._varied and self._lag.evicted(digest):
+            del self._by_digest[digest]
+            record = None
         if record is None and self._faulty and self._reads_stale_cache(call):
             record = self._stale_by_digest.get(digest)
         if record is None:
@@ -415,8 +420,10 @@ class ServiceTokenApi:
             self._secrets.pop(gone, None)
             if not (self._faulty and self.faults.on("delete-not-revoking")):
                 digest = self._digest_by_id.pop(gone, None)
-                if digest is not None:
+                if digest is not None and not (self._varied and self._lag.linger(digest)):
                     self._by_digest.pop(digest, None)
+        if self._varied:
+            self._lag.deleted(removed)
 
     def authorize_manager(self, scope: Scope, call: Call) -> TokenRecord:
         record = self.authenticate(scope, call)
@@ -524,7 +531,7 @@ class ServiceTokenApi:
             return self.error(refusal, request.scope)
         if self._varied and self.variants.on("expired-purged"):
             self._purge_expired()
-        records = self.store.list()
+        records = self._lag.listed(self.store.list()) if self._varied else self.store.list()
         if self._faulty and self.faults.on("list-stops-at-20"):
             records = records[:LIST_LIMIT]
         if self._varied:
@@ -901,7 +908,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        api.create_bootstrap_token()
+        if api._lag.late_bootstrap:
+            asyncio.get_running_loop().call_later(BOOTSTRAP_DELAY_S, api.create_bootstrap_token)
+        else:
+            api.create_bootstrap_token()
         if stats is None or stats_file is None:
             yield
             return
@@ -936,7 +946,7 @@ def create_app(
     app.state.api = api
     counted: ASGIApp = app if stats is None else count_requests(app, stats)
     delayed = counted if delay_ms <= 0 else _Delayed(counted, delay_ms / 1000)
-    return _DateHeader(delayed, clock)
+    return delayed if api.variants.on("no-date-header") else _DateHeader(delayed, clock)
 
 
 class _Delayed:

@@ -53,6 +53,8 @@ class RunInfo:
     latency_ms: float | None = None
     #: tokens the run created and could not delete (``Leftover.as_dict()``)
     leftovers: list[dict[str, Any]] = field(default_factory=list)
+    #: lag measured and clock notes (``settle.summary``)
+    settle: dict[str, Any] = field(default_factory=dict)
 
 
 def iso(ts: float) -> str:
@@ -82,6 +84,7 @@ def build_report(
             "warnings": [REDACTOR.mask(w) for w in info.warnings],
             "time_budget_s": info.time_budget_s,
             "latency_ms": info.latency_ms,
+            "settle": info.settle,
         },
         "target": mask_data(info.target),
         "profile": mask_data(info.profile),

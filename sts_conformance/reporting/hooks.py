@@ -24,6 +24,7 @@ from ..plugin import STATE_KEY, finish_tokens, is_active, strict_gating
 from ..profile import TargetProfile
 from ..redact import REDACTOR
 from ..requirements import catalogue, catalogue_version
+from ..settle import summary as settle_summary
 from . import JUNIT_NAME, remove_reports, write_reports
 from .collect import KIND_PROPERTY, failure_kind, record_from_report
 from .document import RunInfo, build_report, git_commit, profile_for_report, public_url, server_info
@@ -179,6 +180,7 @@ class Reporting:
             time_budget_s=state.time_budget,
             latency_ms=round(state.prepared.latency_s * 1000, 1),
             leftovers=[left.as_dict() for left in state.leftovers or []],
+            settle=settle_summary(state.run_dir, state.profile.consistency),
         )
         doc = build_report(self.records, catalogue(), outcome, info)
         if exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
