@@ -268,13 +268,17 @@ def _first_probes(inst: Instance, tools: ScenarioTools) -> dict[str, Sample]:
     """One probe per header form with the bootstrap token, as soon as the instance answers; again within the
     settle window while neither is accepted (a deployment may write its bootstrap token a moment late)."""
 
-    def probes() -> dict[str, Sample]:
-        forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
+    def probes(forms: tuple[AuthForm, ...] = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)) -> dict[str, Sample]:
         return {f.name: Sample.of(tools.client.probe(tools.profile.probe_path, inst.token, f)) for f in forms}
 
     # the seed document's key spelling is a SHOULD: a correct target may never read it
     optional = inst.key is not None and inst.key != tools.profile.bootstrap.key
-    return settle.until(settle.BOOTSTRAP, probes, lambda s: any(x.accepted for x in s.values()), may_not=optional)
+    first = settle.until(settle.BOOTSTRAP, probes, lambda s: any(x.accepted for x in s.values()), may_not=optional)
+    refused = tuple(AuthForm[name] for name, sample in first.items() if not sample.accepted)
+    if refused and len(refused) < len(first):
+        # the token came into being between the two probes: the form refused before it existed is tried again
+        first.update(probes(refused))
+    return first
 
 
 def _management_form(inst: Instance, tools: ScenarioTools) -> AuthForm | None:
