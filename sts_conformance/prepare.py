@@ -17,6 +17,7 @@ Ids of the new tokens are found with one list, not one list per token.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Sequence
@@ -353,12 +354,8 @@ def _check_deletes(
     for state in (DELETED_UNPRIVILEGED, DELETED_MANAGER):
         if state not in made:
             continue
-        secret = made[state][0].secret
-        resp = settle.until(
-            settle.REVOCATION,
-            lambda secret=secret: client.probe(profile.probe_path, secret, ledger.admin_form),
-            lambda answer: not answer.is_success,
-        )
+        secret: str = made[state][0].secret
+        resp = settle.refused(functools.partial(client.probe, profile.probe_path, secret, ledger.admin_form))
         if resp.is_success:
             why = f"a deleted token was accepted ({resp.status_code}) on {profile.probe_path}"
             _fail(prepared, pre.REVOKED, why + settle.note(settle.REVOCATION))

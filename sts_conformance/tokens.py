@@ -135,7 +135,7 @@ class TokenLedger:
         self._peer_offsets: dict[Path, int] = {}
         self._peer_claims: set[int] = set()
         #: ids of tokens this ledger deleted (a lagging list may still show them)
-        self._released: dict[int, float] = {}
+        self._released: dict[int, tuple[str, float]] = {}
 
     # -- names --------------------------------------------------------------------------
 
@@ -425,10 +425,13 @@ class TokenLedger:
         return tok
 
     def _ghost(self, item: dict[str, Any]) -> bool:
-        """Whether a list entry may be a token this ledger just deleted, still shown by a lagging list (for the
-        settle window after its delete; a target that hands the freed id to a new token is believed after that)."""
-        at = self._released.get(token_id(item.get("id")))  # type: ignore[arg-type]
-        return at is not None and time.monotonic() - at < settle.SETTLE.consistency.list_within
+        """Whether a list entry may be a token this ledger just deleted, still shown by a lagging list: its id
+        and name, within the settle window after its delete (a freed id handed to a new token comes with
+        the new token's name)."""
+        released = self._released.get(token_id(item.get("id")))  # type: ignore[arg-type]
+        if released is None or released[0] != item.get("name"):
+            return False
+        return time.monotonic() - released[1] < 2 * settle.SETTLE.consistency.list_within  # (and a window to read it)
 
     def _attribute(
         self, tok: OwnedToken, items: list[dict[str, Any]] | None = None, *, loose: bool = True
@@ -557,7 +560,7 @@ class TokenLedger:
             tok.deleted = True
             if tok.id is not None:
                 self._claimed.discard(tok.id)
-                self._released[tok.id] = time.monotonic()
+                self._released[tok.id] = (tok.name, time.monotonic())
                 self.journal.gone(tok.id)
 
     def cleanup(self, deadline: float | None = None) -> list[Leftover]:

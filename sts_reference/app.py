@@ -54,7 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
-from .lag import BOOTSTRAP_DELAY_S, Lag
+from .lag import Lag
 from .stats import RequestStats, StatsWriter, count_requests
 from .store import ID_MIN, TokenRecord, TokenStore
 from .variants import VariantSet
@@ -346,6 +346,8 @@ class ServiceTokenApi:
         return now >= expiration
 
     def authenticate(self, scope: Scope, call: Call) -> TokenRecord:
+        if self._varied and self._lag.bootstrap_due():
+            self.create_bootstrap_token()
         presented = self._presented_secret(scope, call)
         if self._faulty and self.faults.on("token-cut-to-length"):
             presented = presented[:GENERATED_SECRET_LENGTH]
@@ -908,10 +910,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if api._lag.late_bootstrap:
-            asyncio.get_running_loop().call_later(BOOTSTRAP_DELAY_S, api.create_bootstrap_token)
-        else:
-            api.create_bootstrap_token()
+        api._lag.start(api.create_bootstrap_token)
         if stats is None or stats_file is None:
             yield
             return

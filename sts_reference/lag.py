@@ -3,19 +3,20 @@
 - ``list-lag``: the list is read from a replica that is :data:`LIST_LAG_MS` behind: a new token
   is listed that long after its create, a deleted one stays listed that long after its delete.
 - ``revocation-lag``: the authentication cache keeps a deleted token's entry up to
-  :data:`REVOCATION_LAG_S`, so the token still works that long after its delete.
-- ``late-bootstrap-token``: the bootstrap token is written :data:`BOOTSTRAP_DELAY_S` after the
-  API starts answering (an init job that runs beside the server).
+  :data:`REVOCATION_LAG_MS`, so the token still works that long after its delete.
+- ``late-bootstrap-token``: the bootstrap token is written :data:`BOOTSTRAP_DELAY_MS` after the
+  API starts answering (an init job that runs beside the server): the first request after that
+  writes it.
 
 (``no-date-header`` is a single switch in ``app.create_app``.) Each is bounded, so a client that
-reads an effect within a settle window sees it: none is a defect.
+reads an effect within a settle window sees it: none is a defect. The lags run on the server's
+(injectable) clock, so a test moves them on with a fake one.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .clock import Clock
 from .store import TokenRecord
@@ -24,9 +25,9 @@ from .variants import VariantSet
 #: how far behind the store the list-lag replica is
 LIST_LAG_MS = 500
 #: how long a deleted token's cache entry lingers under revocation-lag
-REVOCATION_LAG_S = 1.0
+REVOCATION_LAG_MS = 1_000
 #: how long after the API answers the late-bootstrap-token variant writes the bootstrap token
-BOOTSTRAP_DELAY_S = 1.0
+BOOTSTRAP_DELAY_MS = 1_000
 
 
 class Lag:
@@ -41,8 +42,26 @@ class Lag:
         # list-lag: every record the list has shown, and those deleted since (id -> (when, record))
         self._seen: dict[int, TokenRecord] = {}
         self._gone: dict[int, tuple[int, TokenRecord]] = {}
-        # revocation-lag: cache key of a deleted token -> until when (monotonic) it still works
-        self._lingering: dict[bytes, float] = {}
+        # revocation-lag: cache key of a deleted token -> until when (server clock, ms) it still works
+        self._lingering: dict[bytes, int] = {}
+        # late-bootstrap-token: when (server clock) the bootstrap token is written; None once it is
+        self._bootstrap_at: int | None = None
+
+    # -- late-bootstrap-token ----------------------------------------------------------------
+
+    def start(self, create_bootstrap_token: Callable[[], None]) -> None:
+        """At start-up: write the bootstrap token now, or (late-bootstrap-token) schedule it."""
+        if self.late_bootstrap:
+            self._bootstrap_at = self.clock.now_ms() + BOOTSTRAP_DELAY_MS
+        else:
+            create_bootstrap_token()
+
+    def bootstrap_due(self) -> bool:
+        """late-bootstrap-token: whether the bootstrap token is to be written now (true once)."""
+        if self._bootstrap_at is None or self.clock.now_ms() < self._bootstrap_at:
+            return False
+        self._bootstrap_at = None
+        return True
 
     # -- list-lag ----------------------------------------------------------------------------
 
@@ -78,7 +97,7 @@ class Lag:
         if not self.revocation_lag:
             return False
         with self._mutex:
-            self._lingering[digest] = time.monotonic() + REVOCATION_LAG_S
+            self._lingering[digest] = self.clock.now_ms() + REVOCATION_LAG_MS
         return True
 
     def evicted(self, digest: bytes) -> bool:
@@ -87,7 +106,7 @@ class Lag:
             return False
         with self._mutex:
             until = self._lingering.get(digest)
-            if until is None or time.monotonic() < until:
+            if until is None or self.clock.now_ms() < until:
                 return False
             del self._lingering[digest]
         return True
