@@ -230,3 +230,32 @@ def test_waits_are_counted_per_thread_note():
     t.start()
     t.join()
     assert seen == [""]
+
+
+# -- tokens made on launched instances ---------------------------------------------------------------
+
+
+def test_tokens_of_the_run_on_a_launched_instance_are_deleted_before_it_stops_observer_last():
+    """Everything named with the run's prefix goes, with the observer (itself last); nothing else is touched."""
+    from sts_conformance.fleet import Instance, _leave_nothing
+
+    items = [
+        {"id": 1, "name": "bootstrap", "roles": []},
+        {"id": 2, "name": "stsct-r1-matrix-observer", "roles": []},
+        {"id": 3, "name": "stsct-r1-matrix-victim-1", "roles": []},
+        {"id": 4, "name": "stsct-r1-boot-ttl-3s-99", "roles": []},
+        {"id": 5, "name": "stsct-r2-matrix-victim-1", "roles": []},
+    ]
+    deleted: list[int] = []
+
+    def delete(request):
+        deleted.append(int(request.url.path.rsplit("/", 1)[1]))
+        return httpx.Response(204)
+
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.get("http://instance.test/api/security/tokens").mock(return_value=_listing(items))
+        mock.delete(url__regex=r"http://instance.test/api/security/tokens/\d+").mock(side_effect=delete)
+        with ApiClient("http://instance.test") as c:
+            inst = Instance("ttl-3s", ["stackstate-admin"], token="svctok-bootstrap-of-instance")
+            _leave_nothing(c, inst, ("svctok-observer-secret", AuthForm.X_API_KEY), "stsct-r1-", AuthForm.X_API_KEY)
+    assert sorted(deleted[:-1]) == [3, 4] and deleted[-1] == 2
