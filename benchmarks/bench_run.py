@@ -70,19 +70,22 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
         wall = time.monotonic() - started
         report = json.loads((directory / "reports" / "conformance.json").read_text(encoding="utf-8"))
         main = f"stats-{report['target']['url'].rsplit(':', 1)[1]}"
-        requests = tokens = alive = 0
+        requests = tokens = alive = alive_elsewhere = 0
         for path in directory.glob("stats-*.json"):
             stats = json.loads(path.read_text(encoding="utf-8"))
             requests += stats["requests"]
             tokens += stats["tokens_created"]
-            if path.stem == main:  # further instances keep theirs in storage thrown away with them
+            if path.stem == main:
                 alive += stats["tokens_alive"]
+            else:  # further instances: what a launch command that keeps its data would keep
+                alive_elsewhere += stats["tokens_alive"]
     return {
         "exit_status": done.returncode,
         "wall_s": round(wall, 1),
         "requests": requests,
         "tokens_created": tokens,
         "tokens_left": alive,
+        "tokens_left_on_launched_instances": alive_elsewhere,
         "latency_ms": report["run"].get("latency_ms"),
         "failed_requirements": sorted(r["id"] for r in report["requirements"] if r["status"] == "failed"),
     }

@@ -596,7 +596,7 @@ def create_with_cli(
         secret = value if isinstance(value, str) and value else None
     else:
         secret = created_secret(result)
-    adopted = ledger.adopt(name, secret, roles=roles)
+    adopted = ledger.adopt(name, secret, roles=roles, expected=result.exit_code == 0)
     return CliCreate(result, name, secret, adopted, document)
 
 

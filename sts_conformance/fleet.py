@@ -21,6 +21,7 @@ Where the instances come from depends on the target:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from . import settle
 from .client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, exchange_of, server_time_ms
 from .errors import HarnessError
 from .journal import Journal, token_id
@@ -244,9 +246,8 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
     p, client = tools.profile, tools.client
     try:
         # a status endpoint that answers anyone would accept an expired bootstrap token too
-        inst.probe_path = probe_path = choose_probe(client, p).path
-        for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
-            inst.first[form.name] = Sample.of(client.probe(probe_path, inst.token, form))
+        inst.probe_path = choose_probe(client, p).path
+        inst.first = _first_probes(inst, tools)
         works = _management_form(inst, tools)
         if works is not None:
             _manage(inst, tools, works)
@@ -259,15 +260,32 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
         if ttl_ms is None or works is None or not waitable_ttl(inst.ttl or "", max_ttl_ms(p)):
             publish(run_dir, inst, DONE)
             return
-        wait_past_ttl(client, inst, ttl_ms, probe_path)
+        wait_past_ttl(client, inst, ttl_ms, inst.probe_path)
         for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
-            inst.after[form.name] = Sample.of(client.probe(probe_path, inst.token, form))
+            inst.after[form.name] = Sample.of(client.probe(inst.probe_path, inst.token, form))
         if row and observer is not None:
             for form in forms:
                 inst.expired.update(_expired_row(inst, tools, form, observer, victims.get(form)))
     except (httpx.HTTPError, AssertionError, HarnessError) as exc:
         inst.error = f"the scenario with its bootstrap token broke off: {type(exc).__name__}: {exc}"
     publish(run_dir, inst, DONE)
+
+
+def _first_probes(inst: Instance, tools: ScenarioTools) -> dict[str, Sample]:
+    """One probe per header form with the bootstrap token, as soon as the instance answers; again within the
+    settle window while neither is accepted (a deployment may write its bootstrap token a moment late)."""
+
+    def probes(forms: tuple[AuthForm, ...] = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)) -> dict[str, Sample]:
+        return {f.name: Sample.of(tools.client.probe(inst.probe_path, inst.token, f)) for f in forms}
+
+    # the seed document's key spelling is a SHOULD: a correct target may never read it
+    optional = inst.key is not None and inst.key != tools.profile.bootstrap.key
+    first = settle.until(settle.BOOTSTRAP, probes, lambda s: any(x.accepted for x in s.values()), may_not=optional)
+    refused = tuple(AuthForm[name] for name, sample in first.items() if not sample.accepted)
+    if refused and len(refused) < len(first):
+        # the token came into being between the two probes: the form refused before it existed is tried again
+        first.update(probes(refused))
+    return first
 
 
 def _management_form(inst: Instance, tools: ScenarioTools) -> AuthForm | None:
@@ -297,14 +315,16 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
         REDACTOR.register(created.json().get("token"))
     if key is not None and tools.journal is not None:
         tools.journal.answered(key, created.status_code)
-    found = _ids_named(client, tools, name)
+    ids_named = functools.partial(_ids_named, client, tools, name)
+    found = settle.until(settle.LIST, ids_named, bool) if created.is_success else ids_named()
     if key is not None and tools.journal is not None:
         for tid in found:
             tools.journal.found(key, tid)
     inst.manage["create"] = {"status": created.status_code, "listed": bool(found)}
     if found and inst.manage["list"]["manager"]:
         deleted = client.delete_token(token, found[0], form=form)
-        gone = found[0] not in _ids_named(client, tools, name)
+        gone_from = (lambda ids: found[0] not in ids) if deleted.is_success else (lambda ids: True)
+        gone = found[0] not in settle.until(settle.LIST, ids_named, gone_from)
         if gone and tools.journal is not None:
             tools.journal.gone(found[0])
         inst.manage["delete"] = {"status": deleted.status_code, "gone": gone}
@@ -395,6 +415,8 @@ def carried(resp: httpx.Response, presented: str | None, known: frozenset[str]) 
 
 #: slack after the ttl, measured from the first accepted call, before "after" is judged
 AFTER_SLACK_MS = 250
+#: further slack when the instance's clock cannot be read anonymously (no Date header)
+NO_CLOCK_SLACK_MS = 1_000
 
 
 def wait_past_ttl(client: ApiClient, inst: Instance, ttl_ms: int, probe_path: str) -> None:
@@ -412,17 +434,19 @@ def wait_past_ttl(client: ApiClient, inst: Instance, ttl_ms: int, probe_path: st
     received = min(s.at for s in accepted)
     time.sleep(max(0.0, received + (ttl_ms + AFTER_SLACK_MS) / 1000 - time.time()))
     server_times = [s.server_ms for s in accepted if s.server_ms is not None]
-    if not server_times:
-        raise AssertionError(f"the instance {inst.label} sent no usable Date header; its clock cannot be read")
+    now = server_time_ms(client.probe(probe_path))
+    if not server_times or now is None:
+        # no clock to read anonymously (no Date header): the elapsed time alone says the ttl is over on
+        # any clock that runs at the right rate; one second more stands for the reading that is missing
+        time.sleep(NO_CLOCK_SLACK_MS / 1000)
+        return
     when = min(server_times) + 1000 + ttl_ms
     deadline = time.monotonic() + 5
-    while True:
-        now = server_time_ms(client.probe(probe_path))
-        if now is not None and now >= when:
-            return
+    while now is None or now < when:
         if time.monotonic() > deadline:
             raise AssertionError(f"the instance's clock did not reach {when} within 5 s of the ttl (reads {now})")
         time.sleep(0.1)
+        now = server_time_ms(client.probe(probe_path))
 
 
 # -- a managed target's further instances --------------------------------------------------------
@@ -431,10 +455,20 @@ def wait_past_ttl(client: ApiClient, inst: Instance, ttl_ms: int, probe_path: st
 class Fleet:
     """The instances of one managed run, launched and taken through their scenarios in background threads."""
 
-    def __init__(self, profile: TargetProfile, run_dir: Path, manage_form: AuthForm = AuthForm.X_API_KEY):
+    def __init__(
+        self,
+        profile: TargetProfile,
+        run_dir: Path,
+        manage_form: AuthForm = AuthForm.X_API_KEY,
+        *,
+        name_prefix: str = "stsct-",
+    ):
         self.profile = profile
         self.run_dir = run_dir
         self.manage_form = manage_form
+        #: every token made on an instance is named with this (the run's ``stsct-<run>-``), and deleted
+        #: before the instance stops
+        self.name_prefix = name_prefix
         (run_dir / "instances").mkdir(mode=0o700, exist_ok=True)
         self._lock = threading.Lock()
         self._processes: list[ManagedProcess] = []
@@ -473,6 +507,8 @@ class Fleet:
         with EXCHANGES.muted(), ApiClient.for_profile(self.profile, inst.url) as client:
             made: dict[str, Any] = {}
             run_scenario(inst, self._tools(inst, client, made), self.run_dir, row=row)
+            with contextlib.suppress(httpx.HTTPError):
+                _leave_nothing(client, inst, made.get("observer"), self.name_prefix, self.manage_form)
         if proc.proc is not None and proc.proc.poll() is not None:
             # something else answered on its port, and the instance itself could not start
             inst.error = f"it exited with status {proc.proc.returncode} right after something answered at {proc.url}"
@@ -492,7 +528,8 @@ class Fleet:
                 form = works()
                 made["observer"] = None
                 if form is not None and p.manager_role in inst.roles:
-                    secret = _make_token(client, inst.token, form, "stsct-matrix-observer", [p.manager_role])
+                    name = f"{self.name_prefix}matrix-observer"
+                    secret = _make_token(client, inst.token, form, name, [p.manager_role])
                     made["observer"] = (secret, form) if secret else None
             return made["observer"]
 
@@ -501,16 +538,18 @@ class Fleet:
             form = works()
             if seen is None or form is None:
                 return None
-            name = f"stsct-matrix-victim-{len(made)}"
+            name = f"{self.name_prefix}matrix-victim-{len(made)}"
             made[name] = _make_token(client, inst.token, form, name, [p.unprivileged_role])
-            ids = [
-                tid
-                for i in _items(client.list_tokens(seen[0], form=seen[1])) or []
-                if i.get("name") == name and (tid := token_id(i.get("id"))) is not None
-            ]
+
+            def named() -> list[int]:
+                items = _items(client.list_tokens(seen[0], form=seen[1])) or []
+                return [tid for i in items if i.get("name") == name and (tid := token_id(i.get("id"))) is not None]
+
+            ids = settle.until(settle.LIST, named, bool) if made[name] else named()
             return ids[0] if ids else None
 
-        return ScenarioTools(p, client, observer, victim, name_prefix="stsct-boot", manage_form=self.manage_form)
+        prefix = f"{self.name_prefix}boot"
+        return ScenarioTools(p, client, observer, victim, name_prefix=prefix, manage_form=self.manage_form)
 
     def close(self) -> None:
         """Stop every instance (and any still starting); later launches are not started."""
@@ -520,6 +559,25 @@ class Fleet:
         for proc in procs:
             with contextlib.suppress(Exception):
                 proc.stop()
+
+
+def _leave_nothing(
+    client: ApiClient, inst: Instance, observer: tuple[str, AuthForm] | None, prefix: str, form: AuthForm
+) -> None:
+    """Delete every token of the run on a launched instance, before it stops (a launch command may keep its
+    data): with the observer, else with the bootstrap token while it still manages; the observer last."""
+    for secret, how in [*([observer] if observer else []), (inst.token, form)]:
+        items = _items(client.list_tokens(secret, form=how))
+        if items is None:
+            continue
+        ours = [
+            (tid, name)
+            for i in items
+            if isinstance(name := i.get("name"), str) and name.startswith(prefix) and (tid := token_id(i.get("id")))
+        ]
+        for tid, _name in sorted(ours, key=lambda t: t[1].endswith("matrix-observer")):
+            client.delete_token(secret, tid, form=how)
+        return
 
 
 def _make_token(client: ApiClient, token: str, form: AuthForm, name: str, roles: list[str]) -> str:

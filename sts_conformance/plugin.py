@@ -25,9 +25,9 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from . import __version__, interrupts
+from . import __version__, interrupts, servertime
 from . import preconditions as pre
-from .client import EXCHANGES, ApiClient, AuthForm, Exchange, server_time_ms
+from .client import EXCHANGES, ApiClient, AuthForm, Exchange
 from .errors import HarnessError, TargetUnavailable
 from .fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from .hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
@@ -37,6 +37,7 @@ from .profile import TargetProfile, load_profile, resolve_profile_path
 from .reconfigure import Reconfigurer, announce
 from .redact import REDACTOR, install_logging_filter
 from .requirements import catalogue
+from .settle import SETTLE
 from .target import Connection, ManagedProcess, connect
 from .throttle import THROTTLE, TargetThrottled, record_file
 from .tokens import CLEANUP_SECONDS, Leftover, TokenLedger, run_prefix, sweep
@@ -169,6 +170,7 @@ def activate(config: pytest.Config) -> None:
         )
         worker = workerinput.get("workerid", "gw")
         THROTTLE.configure(budget_s=config.getoption("time_budget"), record=record_file(Path(data["run_dir"]), worker))
+        SETTLE.configure(profile.consistency, Path(data["run_dir"]))
         return
 
     try:
@@ -178,6 +180,7 @@ def activate(config: pytest.Config) -> None:
         _report_start_failure(config, None, exc)
         raise pytest.UsageError(str(exc)) from None
     REDACTOR.register(profile.admin_token, profile.bootstrap.token)
+    SETTLE.configure(profile.consistency, None)
 
     # Everything started from here on is stopped by this, also when the run is interrupted
     # while it starts (config cleanups run even then).
@@ -198,13 +201,14 @@ def activate(config: pytest.Config) -> None:
         _stop_before_checks(config, profile, exc)
 
     run_dir = Path(tempfile.mkdtemp(prefix="sts-run-"))
+    SETTLE.configure(profile.consistency, run_dir)
     config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))
     fleet = None
+    run_id = secrets.token_hex(3)
     if profile.managed:
-        fleet = Fleet(profile, run_dir, conn.admin_form)
+        fleet = Fleet(profile, run_dir, conn.admin_form, name_prefix=run_prefix(run_id))
         resources.add(fleet.close)
         fleet.start(plan(profile))
-    run_id = secrets.token_hex(3)
     THROTTLE.configure(budget_s=config.getoption("time_budget"), record=record_file(run_dir, "main"))
     client = ApiClient.for_profile(profile, conn.url)
     resources.add(client.close)
@@ -414,12 +418,12 @@ class Target:
         return self.client.probe(self.probe_path, token, form, **kw)
 
     def server_now_ms(self) -> int:
-        """The server's clock, from the Date header of an anonymous probe (1 s resolution)."""
-        resp = self.probe()
-        now = server_time_ms(resp)
+        """The server's clock: the Date header of an anonymous probe (1 s resolution), or as ``servertime`` says."""
+        facts = self.prepared.clock_facts
+        now = servertime.now_ms(self.client, self.profile.probe_path, facts, self.admin_token, self.admin_form)
         if now is None:
             raise AssertionError(
-                f"the target sent no usable Date header on {self.probe_path}; "
+                f"the target sent no usable Date header (nor serverTimestamp) on {self.profile.probe_path}; "
                 "expiry cannot be judged against the server's clock"
             )
         return now
@@ -430,6 +434,7 @@ class Target:
         The Date header truncates to the second, so a reading of ``D`` means the server's
         clock is in ``[D, D + 1s)``: once ``D >= when_ms`` the instant has surely passed.
         """
+        when_ms += self.prepared.clock_facts.margin_ms  # a clock read less surely is waited on longer
         deadline = time.monotonic() + max_wait_s
         while True:
             now = self.server_now_ms()

@@ -17,6 +17,7 @@ Ids of the new tokens are found with one list, not one list per token.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ import httpx
 
 from . import preconditions as pre
 from . import probe as probes
+from . import servertime, settle
 from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
 from .journal import token_id
 from .profile import TargetProfile
@@ -69,7 +71,7 @@ class Sample:
 
     @classmethod
     def of(cls, resp: httpx.Response) -> Sample:
-        return cls(resp.status_code, server_time_ms(resp), time.time())
+        return cls(resp.status_code, servertime.reading_ms(resp), time.time())
 
 
 @dataclass
@@ -125,6 +127,12 @@ class Prepared:
     #: foundation requirement -> the last exchanges (masked) before its failure was seen: the
     #: evidence a report shows for that requirement's own check
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: how the target's clock is read (``servertime.ClockFacts``)
+    clock: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clock_facts(self) -> servertime.ClockFacts:
+        return servertime.ClockFacts(**self.clock) if self.clock else servertime.ClockFacts()
 
     def blocked(self, requirement: str) -> str | None:
         """Why the foundation ``requirement`` failed, or None when it held (or was not probed)."""
@@ -211,7 +219,12 @@ def prepare(
         prepared.names_before = [str(i.get("name")) for i in before]
     ledger.baseline = frozenset(prepared.baseline)
 
-    now = server_time_ms(anonymous) or int(time.time() * 1000)
+    facts = servertime.assess(client, profile.probe_path, anonymous, ledger.admin_token, form)
+    prepared.clock = facts.as_dict()
+    if facts.note:
+        settle.write_event(settle.SETTLE.log, {"k": "clock", "note": facts.note})
+    now = server_time_ms(anonymous) or servertime.now_ms(client, profile.probe_path, facts, ledger.admin_token, form)
+    now = now or int(time.time() * 1000)
     prepared.expiry_ms = now + SHORT_LIFE_MS
     roles = {True: [profile.manager_role], False: [profile.unprivileged_role]}
     made: dict[str, Any] = {}
@@ -325,9 +338,17 @@ def _check_deletes(
     made: dict[str, Any],
     deleted: list[str],
 ) -> None:
-    """The deleted tokens are gone from the list (and the others are not), and a deleted one is refused."""
+    """The deleted tokens are gone from the list (and the others are not), and a deleted one is refused.
+
+    Both within the settle windows: a list or an authentication cache may show a delete late.
+    """
+    gone = {made[state][1].id for state in deleted}
+
+    def ids() -> set[int | None]:
+        return {token_id(i.get("id")) for i in ledger._list()}
+
     try:
-        listed = {token_id(i.get("id")) for i in ledger._list()}
+        listed = settle.until(settle.LIST, ids, lambda now: not gone & now)
     except LedgerError as exc:
         _fail(prepared, pre.LIST, str(exc))
         return
@@ -335,17 +356,21 @@ def _check_deletes(
         tok = made[state][1]
         if state in deleted:
             if tok.id in listed:
-                why = f"token {tok.id} is still listed after its delete answered success"
+                why = f"token {tok.id} is still listed after its delete answered success" + settle.note(settle.LIST)
                 _unmade(prepared, made, state, pre.DELETED_GONE, why)
             else:
                 ledger.forget(tok)
         elif tok.id not in listed:
             _fail(prepared, pre.DELETED_GONE, f"token {tok.id}, never deleted, left the list when others were deleted")
-    state = DELETED_UNPRIVILEGED if DELETED_UNPRIVILEGED in made else DELETED_MANAGER
-    if state in made:
-        resp = client.probe(prepared.probe_path, made[state][0].secret, ledger.admin_form)
+    for state in (DELETED_UNPRIVILEGED, DELETED_MANAGER):
+        if state not in made:
+            continue
+        secret: str = made[state][0].secret
+        resp = settle.refused(functools.partial(client.probe, prepared.probe_path, secret, ledger.admin_form))
         if resp.is_success:
-            _fail(prepared, pre.REVOKED, f"a deleted token was accepted ({resp.status_code}) on {prepared.probe_path}")
+            why = f"a deleted token was accepted ({resp.status_code}) on {prepared.probe_path}"
+            _fail(prepared, pre.REVOKED, why + settle.note(settle.REVOCATION))
+            break
 
 
 def _check_past_expiry(ledger: TokenLedger, profile: TargetProfile, prepared: Prepared, now: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .errors import ProfileError
+from .settle import Consistency, parse_consistency
 
 #: The profile used when no target is given: the embedded reference deployment.
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "targets" / "reference.yaml"
@@ -46,6 +47,7 @@ _TOP_KEYS = {
     "expect",
     "known_deviations",
     "cli",
+    "consistency",
 }
 _AUTH_STATUSES = (401, 403)
 #: the bootstrap key spellings: the Helm chart's, and the product page's lower-case one
@@ -167,6 +169,8 @@ class TargetProfile:
     cli_delete_form: str = "either"
     #: further environment variables copied to the CLI from the suite's environment when set
     cli_env: tuple[str, ...] = ()
+    #: how long an effect of a create or delete may take to show (``settle.py``)
+    consistency: Consistency = field(default_factory=Consistency)
 
     @property
     def managed(self) -> bool:
@@ -212,6 +216,7 @@ class TargetProfile:
             },
             "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
             "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form, "env": list(self.cli_env)},
+            "consistency": self.consistency.as_dict(),
         }
 
 
@@ -436,6 +441,7 @@ def parse_profile(
         cli_command=cli_command,
         cli_delete_form=cli_delete_form,
         cli_env=tuple(dict.fromkeys(cli_env)),
+        consistency=parse_consistency(data.get("consistency"), source),
     )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from . import settle
 from .client import ApiClient, AuthForm, TlsSettings
 from .errors import TargetUnavailable
 from .profile import TargetProfile
@@ -323,6 +324,11 @@ def connect(profile: TargetProfile, url: str, admin_token: str, *, strict_admin:
                 or f"target {profile.name!r} is unreachable at {url}{profile.probe_path}: {type(exc).__name__}: {exc}"
             ) from None
         form = choose_admin_form(client, profile, admin_token)
+        if form is None and not strict_admin:
+            # a launched target may write its bootstrap token a moment after it starts answering
+            form = settle.until(
+                settle.BOOTSTRAP, lambda: choose_admin_form(client, profile, admin_token), lambda f: f is not None
+            )
         if form is None:
             if strict_admin:
                 hint = ""

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from . import preconditions as pre
+from . import settle
 from .client import ApiClient, AuthForm
 from .journal import GONE, ID, JOURNAL_GLOB, Journal, Pending, duplicate_ids, outstanding, parse_events, token_id
 from .redact import REDACTOR, fingerprint
@@ -133,6 +134,8 @@ class TokenLedger:
         self._broken: str | None = None
         self._peer_offsets: dict[Path, int] = {}
         self._peer_claims: set[int] = set()
+        #: ids of tokens this ledger deleted (a lagging list may still show them)
+        self._released: dict[int, tuple[str, float]] = {}
 
     # -- names --------------------------------------------------------------------------
 
@@ -174,6 +177,29 @@ class TokenLedger:
             return self._list()
         except LedgerError as exc:
             pre.block(pre.LIST, str(exc))
+
+    def list_until(self, ok: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        """The list once it shows what ``ok`` looks for (a create or a delete just made), within the
+        profile's ``consistency.list_within``; the last list read when it never does. Say
+        ``settle.note(settle.LIST)`` in the check's message when that is wrong."""
+        return settle.until(settle.LIST, self.list_items, ok)
+
+    def list_without(self, token: int | None) -> list[dict[str, Any]]:
+        """The list once it no longer shows ``token`` (just deleted), within the settle window."""
+        return self.list_until(lambda items: all(token_id(i.get("id")) != token for i in items))
+
+    def _attribute_settled(self, tok: OwnedToken) -> int | None:
+        """The id of a token just created, read from the list until it shows the token, within the settle
+        window: a list that shows it late is not a defect. Its name under another token's id (the first of
+        two with one name) is judged a clash only on the last list read."""
+
+        def read(loose: bool = False) -> int | None:
+            tok.clash = None
+            return self._attribute(tok, loose=loose)
+
+        found = settle.until(settle.LIST, read, lambda tid: tid is not None)
+        # not under its own name: once more, now taking a name the target stored altered for it
+        return found if found is not None or self.in_run(tok.name) else read(loose=True)
 
     @contextlib.contextmanager
     def _cross_worker_lock(self) -> Iterator[None]:
@@ -340,6 +366,9 @@ class TokenLedger:
         found: dict[str, int] = {}
         with self._mutex:
             items = self._list() if items is None else items
+            if fresh and not self.shows(toks, items):
+                # a list that shows the new tokens late (a replica) is read again, within the settle window
+                items = settle.until(settle.LIST, self._list, lambda more: self.shows(toks, more))
             for tok in toks:
                 if tok.id is None:
                     tok.id = self._attribute(tok, items)
@@ -350,6 +379,13 @@ class TokenLedger:
                 if tok.id is not None:
                     found[tok.name] = tok.id
         return found
+
+    def shows(self, toks: Sequence[OwnedToken], items: list[dict[str, Any]]) -> bool:
+        """Whether ``items`` shows each token still without an id under its name (a cheap look, no claims)."""
+        taken = self._claimed | self.baseline
+        fresh = [i for i in items if token_id(i.get("id")) not in taken and not self._ghost(i)]
+        names = {i.get("name") for i in fresh}
+        return all(tok.id is not None or tok.name in names for tok in toks)
 
     def _track(self, resp: httpx.Response, body: Any, key: str, attribute: bool = True) -> OwnedToken | None:
         self.journal.answered(key, resp.status_code)
@@ -379,7 +415,7 @@ class TokenLedger:
             if not attribute:
                 return tok
             try:
-                tok.id = self._attribute(tok)
+                tok.id = self._attribute_settled(tok)
             except LedgerError:
                 tok.id = None
             if tok.id is None and tok.clash is None:
@@ -388,11 +424,27 @@ class TokenLedger:
                 self._unlisted_streak = 0
         return tok
 
-    def _attribute(self, tok: OwnedToken, items: list[dict[str, Any]] | None = None) -> int | None:
-        """The id of ``tok`` in the list: its name, not claimed, not there before the run."""
+    def _ghost(self, item: dict[str, Any]) -> bool:
+        """Whether a list entry may be a token this ledger just deleted, still shown by a lagging list: its id
+        and name, within the settle window after its delete (a freed id handed to a new token comes with
+        the new token's name)."""
+        released = self._released.get(token_id(item.get("id")))  # type: ignore[arg-type]
+        if released is None or released[0] != item.get("name"):
+            return False
+        return time.monotonic() - released[1] < 2 * settle.SETTLE.consistency.list_within  # (and a window to read it)
+
+    def _attribute(
+        self, tok: OwnedToken, items: list[dict[str, Any]] | None = None, *, loose: bool = True
+    ) -> int | None:
+        """The id of ``tok`` in the list: its name, not claimed, not there before the run.
+
+        ``loose=False`` looks for its exact name only (while a lagging list may not show it yet,
+        a foreign entry that shows up is not taken for it: it may be one made before the run).
+        """
         items = self._list() if items is None else items
         taken = self._claimed | self._others_claims() | self.baseline
         fresh = [i for i in items if (tid := token_id(i.get("id"))) is not None and tid not in taken]
+        fresh = [i for i in fresh if not self._ghost(i)]  # (a list may show a delete late)
         candidates = [i for i in fresh if i.get("name") == tok.name]
         if len(candidates) > 1:
             # the same name twice among unclaimed ids: narrow by what was sent
@@ -402,7 +454,7 @@ class TokenLedger:
                 if sorted(map(str, i.get("roles") or [])) == sorted(tok.roles) and i.get("expiration") == tok.expiration
             ]
             candidates = narrowed or candidates
-        if not candidates and not self.in_run(tok.name):
+        if not candidates and loose and not self.in_run(tok.name):
             # the target changed the name (trimmed, normalised): the one new entry that is
             # not the run's own is ours, since creates of such names are serialised across workers
             foreign = [i for i in fresh if not self.in_run(i.get("name"))]
@@ -456,12 +508,15 @@ class TokenLedger:
         roles: Sequence[str] = (),
         expiration: int | None = None,
         key: str | None = None,
+        *,
+        expected: bool = False,
     ) -> OwnedToken | None:
         """Take over a token that something else (the CLI under test) created under a run-unique name.
 
         Claims the listed entry with that name, so cleanup deletes it, and returns it; returns
         None when no such entry is listed. Only names from :meth:`name` are accepted: nothing
         the run did not make is adopted. Give the ``key`` :meth:`intend` returned, if any.
+        ``expected``: the create said it worked, so a list that shows it late is read again.
         """
         if not self.is_ours(name):
             raise ValueError(f"only tokens with this run's names can be adopted, not {name!r}")
@@ -470,7 +525,7 @@ class TokenLedger:
         tok = OwnedToken(name=name, secret=secret or "", roles=list(roles), expiration=expiration, key=key)
         with self._mutex:
             try:
-                tok.id = self._attribute(tok)
+                tok.id = self._attribute_settled(tok) if expected else self._attribute(tok)
             except LedgerError as exc:
                 pre.block(pre.LIST, str(exc))
             _block_on_clash(tok, f"token {tok.name!r}")
@@ -505,6 +560,7 @@ class TokenLedger:
             tok.deleted = True
             if tok.id is not None:
                 self._claimed.discard(tok.id)
+                self._released[tok.id] = (tok.name, time.monotonic())
                 self.journal.gone(tok.id)
 
     def cleanup(self, deadline: float | None = None) -> list[Leftover]:
@@ -660,7 +716,31 @@ def sweep(
             left[p.key] = Leftover(p.name, None, f"created ({p.status}), but never shown by the list under its name")
     if verify_prefix is not None and list_problem is None:
         left.update(_verify_gone(client, admin_token, admin_form, verify_prefix, known_before, delete, deadline))
-    return list(left.values())
+    return _still_listed(client, admin_token, admin_form, list(left.values()))
+
+
+def _still_listed(client: ApiClient, admin_token: str, admin_form: AuthForm, left: list[Leftover]) -> list[Leftover]:
+    """Of the tokens with a known id that could not be deleted, those the final list really still shows.
+
+    A delete that was throttled or answered an error may still have removed the token, and a list
+    may show a delete late: the list is read (within the settle window) until it no longer shows
+    them; what it still shows is left, what it does not is gone. Tokens whose id was never learnt,
+    and every token when the list cannot be read, are reported as they are.
+    """
+    ids = {x.id for x in left if x.id is not None}
+    if not ids:
+        return left
+
+    def read() -> set[int] | None:
+        items, _problem = _read_list(client, admin_token, admin_form)
+        if items is None:
+            return None
+        return {tid for i in items if isinstance(i, dict) and (tid := token_id(i.get("id"))) is not None}
+
+    shown = settle.until(settle.LIST, read, lambda listed: listed is None or not ids & listed)
+    if shown is None:
+        return left
+    return [x for x in left if x.id is None or x.id in shown]
 
 
 def _read_list(client: ApiClient, admin_token: str, admin_form: AuthForm) -> tuple[list[Any] | None, str | None]:

@@ -55,6 +55,7 @@ from . import infra
 from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
+from .lag import Lag
 from .stats import RequestStats, StatsWriter, count_requests
 from .store import ID_MIN, TokenRecord, TokenStore
 from .variants import VariantSet
@@ -249,6 +250,7 @@ class ServiceTokenApi:
         self._secrets: dict[int, str] = {}
         self._secret_key = secrets.token_bytes(32)  # the secret-from-name fault's "server key"
         self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter
+        self._lag = Lag(variants, clock)  # the list-lag, revocation-lag and late-bootstrap-token variants
 
     # ---- start-up -------------------------------------------------------------------
 
@@ -345,11 +347,16 @@ class ServiceTokenApi:
         return now >= expiration
 
     def authenticate(self, scope: Scope, call: Call) -> TokenRecord:
+        if self._varied and self._lag.bootstrap_due():
+            self.create_bootstrap_token()
         presented = self._presented_secret(scope, call)
         if self._faulty and self.faults.on("token-cut-to-length"):
             presented = presented[:GENERATED_SECRET_LENGTH]
         digest = hashlib.sha256(presented).digest()
         record = self._by_digest.get(digest)
+        if record is not None and self._varied and self._lag.evicted(digest):
+            del self._by_digest[digest]
+            record = None
         if record is None and self._faulty and self._reads_stale_cache(call):
             record = self._stale_by_digest.get(digest)
         if record is None:
@@ -416,8 +423,10 @@ class ServiceTokenApi:
             self._secrets.pop(gone, None)
             if not (self._faulty and self.faults.on("delete-not-revoking")):
                 digest = self._digest_by_id.pop(gone, None)
-                if digest is not None:
+                if digest is not None and not (self._varied and self._lag.linger(digest)):
                     self._by_digest.pop(digest, None)
+        if self._varied:
+            self._lag.deleted(removed)
 
     def authorize_manager(self, scope: Scope, call: Call) -> TokenRecord:
         record = self.authenticate(scope, call)
@@ -525,7 +534,7 @@ class ServiceTokenApi:
             return self.error(refusal, request.scope)
         if self._varied and self.variants.on("expired-purged"):
             self._purge_expired()
-        records = self.store.list()
+        records = self._lag.listed(self.store.list()) if self._varied else self.store.list()
         if self._faulty and self.faults.on("list-stops-at-20"):
             records = records[:LIST_LIMIT]
         if self._varied:
@@ -904,7 +913,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        api.create_bootstrap_token()
+        api._lag.start(api.create_bootstrap_token)
         if stats is None or stats_file is None:
             yield
             return
@@ -939,7 +948,8 @@ def create_app(
     app.state.api = api
     counted: ASGIApp = app if stats is None else count_requests(app, stats)
     delayed = counted if delay_ms <= 0 else _Delayed(counted, delay_ms / 1000)
-    return _DateHeader(infra.wrap(delayed, api, api.variants), clock)
+    wrapped = infra.wrap(delayed, api, api.variants)
+    return wrapped if api.variants.on("no-date-header") else _DateHeader(wrapped, clock)
 
 
 class _Delayed:

@@ -50,6 +50,11 @@ VARIANTS: dict[str, str] = {
         "an accepted call with a credential sets a session cookie; a later request with only that cookie is "
         "authenticated as that credential"
     ),
+    # -- issue 18: a real deployment lags and has no Date header (lag.py) ---------------------------
+    "list-lag": "the list is read from a replica half a second behind: a create or a delete shows there ~0.5 s late",
+    "revocation-lag": "an authentication cache lets a deleted token work for up to a second after its delete",
+    "no-date-header": "responses carry no Date header (the status body's serverTimestamp is the only server clock)",
+    "late-bootstrap-token": "the bootstrap token is written about a second after the API starts answering",
 }
 
 

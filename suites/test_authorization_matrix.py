@@ -318,7 +318,14 @@ class Matrix:
         calls["create"] = Call.of(resp, known, presented.secret)
         calls["create"].name = name
 
-        items = self.ledger.list_items()
+        def shows_effects(items: list[dict[str, Any]]) -> bool:
+            # what the answers said was done, as the list shows it (a list may show it late)
+            made = not resp.is_success or any(i.get("name") == name for i in items)
+            entry = listed(items, victim.id)
+            removed = not calls["delete"].accepted or entry is None or entry.get("name") != victim.name
+            return made and removed
+
+        items = self.ledger.list_until(shows_effects)
         calls["create"].created = any(i.get("name") == name for i in items)
         if created is not None:
             self.ledger.attribute_all([created], items)

@@ -155,7 +155,7 @@ def _judge_accepted(
     target, ledger, body, tok: OwnedToken, resp, what, items: list[dict[str, Any]], *, must_authenticate, form
 ):
     """Judge an accepted create; ``items`` receives the list it read (the caller reuses it)."""
-    items.extend(ledger.list_items())
+    items.extend(ledger.list_until(lambda now: ledger.shows([tok], now)))  # (a list may show a create late)
     ledger.attribute_all([tok], items)  # the one list finds the new token's id and judges it
     ledger.block_unlisted(tok, f"{what}: accepted ({resp.status_code}), but")
     created = json_body(resp, what)

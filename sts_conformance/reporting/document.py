@@ -55,6 +55,8 @@ class RunInfo:
     leftovers: list[dict[str, Any]] = field(default_factory=list)
     #: how often and how long the target throttled the run (``ThrottleStats.as_dict()``; None: not known)
     throttling: dict[str, Any] | None = None
+    #: lag measured and clock notes (``settle.summary``)
+    settle: dict[str, Any] = field(default_factory=dict)
 
 
 def iso(ts: float) -> str:
@@ -84,6 +86,7 @@ def build_report(
             "warnings": [REDACTOR.mask(w) for w in info.warnings],
             "time_budget_s": info.time_budget_s,
             "latency_ms": info.latency_ms,
+            "settle": info.settle,
         },
         "target": mask_data(info.target),
         "profile": mask_data(info.profile),

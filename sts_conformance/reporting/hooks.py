@@ -24,6 +24,7 @@ from ..plugin import STATE_KEY, finish_tokens, is_active, strict_gating
 from ..profile import TargetProfile
 from ..redact import REDACTOR
 from ..requirements import catalogue, catalogue_version
+from ..settle import summary as settle_summary
 from ..throttle import TargetThrottled, read_totals
 from . import JUNIT_NAME, remove_reports, write_reports
 from .collect import KIND_PROPERTY, failure_kind, record_from_report
@@ -181,6 +182,7 @@ class Reporting:
             latency_ms=round(state.prepared.latency_s * 1000, 1),
             leftovers=[left.as_dict() for left in state.leftovers or []],
             throttling=read_totals(state.run_dir).as_dict(),
+            settle=settle_summary(state.run_dir, state.profile.consistency),
         )
         doc = build_report(self.records, catalogue(), outcome, info)
         if exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):

@@ -15,6 +15,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from ..settle import describe as describe_settle
 from .results import (
     BLOCKED,
     ERROR,
@@ -503,6 +504,9 @@ def render_html(doc: dict[str, Any]) -> str:
     warnings = doc["run"].get("warnings") or []
     if warnings:
         body.append("<h2>Warnings from the run</h2><ul>" + "".join(f"<li>{e(w)}</li>" for w in warnings) + "</ul>")
+    lagged = describe_settle(doc["run"].get("settle") or {})
+    if lagged:
+        body.append('<h2 id="settle">Lag and clock</h2><ul>' + "".join(f"<li>{e(n)}</li>" for n in lagged) + "</ul>")
     body.append(
         '<h2 id="profile">Effective profile (secrets removed)</h2>'
         f"<pre>{e(json.dumps(doc['profile'], indent=2, ensure_ascii=False))}</pre>"

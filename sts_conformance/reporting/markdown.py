@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..settle import describe as describe_settle
 from .results import BLOCKED, ERROR, FAILED, STATUSES, UNEXPECTEDLY_PASSING
 
 _ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
@@ -34,6 +35,7 @@ def render_summary(doc: dict[str, Any], files: dict[str, str] | None = None) -> 
     ]
     lines += [f"- {cell(r)}" for r in v.get("reasons", [])]
     lines += [f"- ⚠️ {cell(w)}" for w in v.get("warnings", [])]
+    lines += [f"- ℹ️ {cell(n)}" for n in describe_settle(doc.get("run", {}).get("settle") or {})]
     lines.append("")
 
     causes = doc.get("root_causes") or []

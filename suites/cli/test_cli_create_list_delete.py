@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sts_conformance import preconditions as pre
+from sts_conformance import settle
 from sts_conformance.checks import expect_refused, listed
 from sts_conformance.cli_runner import (
     CliCreate,
@@ -223,7 +224,12 @@ def test_delete_by_id_removes_and_revokes(target, ledger, deletions, observe, ou
         assert deleted_id(res) == str(tok.id), (
             f"stdout has no line '✅ Service token deleted: {tok.id}' (or [SUCCESS])\n{res.describe()}"
         )
-    still_listed = listed(ledger.list_items(), tok.id) is not None
-    assert not still_listed, f"token {tok.id} is still listed after the CLI said it deleted it\n{shown}"
+    still_listed = listed(ledger.list_without(tok.id), tok.id) is not None
+    assert not still_listed, (
+        f"token {tok.id} is still listed after the CLI said it deleted it{settle.note(settle.LIST)}\n{shown}"
+    )
     ledger.forget(tok)
-    expect_refused(target.probe(tok.secret), target.expect.unauthenticated_status, "a token deleted through the CLI")
+    resp = settle.refused(lambda: target.probe(tok.secret))
+    expect_refused(
+        resp, target.expect.unauthenticated_status, "a token deleted through the CLI" + settle.note(settle.REVOCATION)
+    )

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sts_conformance import preconditions as pre
+from sts_conformance import settle
 from sts_conformance.cli_runner import CliResult, concurrently, created_secret, json_output, listed_by_api
 from sts_conformance.journal import token_id
 from sts_conformance.redact import REDACTOR
@@ -46,6 +47,7 @@ def bad_runs(cli, target, ledger, expiring_credential) -> dict[str, BadRun]:
     deleted = ledger.create("cli-deleted", roles=[target.profile.manager_role])
     gone = ledger.delete(deleted)
     assert gone.is_success, f"deleting a token over the API answered {gone.status_code}"
+    settle.refused(lambda: target.client.server_info(deleted.secret))  # (an authentication cache may lag)
     unknown = "svctok-" + secrets.token_urlsafe(24)  # shaped like a documented token, issued by nobody
     REDACTOR.register(unknown)
     tokens = {"unknown": unknown, "deleted": deleted.secret, "expired": expiring.secret}

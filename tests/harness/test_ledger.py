@@ -14,12 +14,22 @@ from sts_conformance.checks import listed
 from sts_conformance.client import ApiClient, AuthForm
 from sts_conformance.journal import Journal, Pending, duplicate_ids, outstanding, read_events, token_id
 from sts_conformance.preconditions import Blocked
+from sts_conformance.settle import SETTLE, Consistency
 from sts_conformance.tokens import BROKEN_AFTER, TokenLedger, sweep
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import running_server
 
 ADMIN = "ledger-admin-0123456789abcdef"
 API = "http://target.test/api/security/tokens"
+
+
+@pytest.fixture(autouse=True)
+def immediate():
+    """These targets show every effect at once or never: no settle window (test_settle.py has the windows)."""
+    saved = (SETTLE.consistency, SETTLE.log)
+    SETTLE.configure(Consistency(0, 0, 0), None)
+    yield
+    SETTLE.configure(*saved)
 
 
 @pytest.fixture
@@ -310,7 +320,7 @@ def test_sweep_believes_a_delete_only_when_the_list_no_longer_shows_the_token():
     foreign = {"id": 9, "name": "someone-elses", "roles": []}
     with respx.mock(assert_all_mocked=True) as mock:
         mock.get(API).mock(
-            side_effect=[_listing([kept, missed, foreign]), _listing([kept, foreign]), _listing([kept, foreign])]
+            side_effect=[_listing([kept, missed, foreign])] + [_listing([kept, foreign])] * 3  # the last: truthful
         )
         del7 = mock.delete(f"{API}/7").mock(return_value=httpx.Response(204))
         del8 = mock.delete(f"{API}/8").mock(return_value=httpx.Response(204))
@@ -354,9 +364,37 @@ def test_a_delete_that_keeps_failing_is_reported_with_the_reason():
     journal.found(key, 4)
     with respx.mock(assert_all_mocked=True) as mock:
         mock.delete(f"{API}/4").mock(return_value=httpx.Response(500))
+        mock.get(API).mock(return_value=_listing([{"id": 4, "name": "stsct-r1-gw0-stuck-1", "roles": []}]))
         with ApiClient("http://target.test") as c:
             [left] = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), deadline=float("inf"))
     assert (left.name, left.id, left.why) == ("stsct-r1-gw0-stuck-1", 4, "delete answered 500")
+
+
+@pytest.mark.parametrize("answer", [429, 503, 500])
+def test_a_failed_delete_whose_token_the_final_list_no_longer_shows_is_not_reported(answer):
+    """The leftover report is what the final list really still shows: a throttled or failed delete that
+    removed the token anyway (or a token gone since) is not reported as left."""
+    journal = Journal(None)
+    for tid in (4, 5):
+        journal.found(journal.intent(f"stsct-r1-gw0-t-{tid}", []), tid)
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.delete(url__regex=rf"{API}/[45]").mock(return_value=httpx.Response(answer))
+        mock.get(API).mock(return_value=_listing([{"id": 5, "name": "stsct-r1-gw0-t-5", "roles": []}]))
+        with ApiClient("http://target.test") as c:
+            left = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), deadline=float("inf"))
+    assert [(x.id, x.why) for x in left] == [(5, f"delete answered {answer}")]
+
+
+def test_failed_deletes_are_reported_as_they_are_when_the_final_list_cannot_be_read():
+    """Without a final list, nothing can be told gone: every failed delete is reported."""
+    journal = Journal(None)
+    journal.found(journal.intent("stsct-r1-gw0-t-4", []), 4)
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.delete(f"{API}/4").mock(return_value=httpx.Response(429))
+        mock.get(API).mock(return_value=httpx.Response(429))
+        with ApiClient("http://target.test") as c:
+            left = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), deadline=float("inf"))
+    assert [x.id for x in left] == [4]
 
 
 def test_an_id_deleted_and_handed_to_a_new_token_is_still_the_new_tokens():

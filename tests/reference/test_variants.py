@@ -21,12 +21,15 @@ import pytest
 from sts_reference.__main__ import main
 from sts_reference.clock import FakeClock
 from sts_reference.infra import RATE_LIMIT_EVERY
+from sts_reference.lag import BOOTSTRAP_DELAY_MS, LIST_LAG_MS, REVOCATION_LAG_MS
 from sts_reference.testing import RunningServer
 from sts_reference.variants import VARIANTS, VariantSet
 
 from .support import ADMIN, DAY_MS, START_MS, Api, StartServer, VendorSchemas, http_client, unique_name
 
 GUEST = "stackstate-guest"
+#: longer than any lag of the lagging variants (lag.py), on the server's clock
+CATCH_UP_MS = max(LIST_LAG_MS, REVOCATION_LAG_MS, BOOTSTRAP_DELAY_MS)
 UNKNOWN_ID = 123_456_789
 
 
@@ -295,6 +298,51 @@ def session_cookie_honoured(lab: Lab) -> bool:
     return (alone.status_code, other.status_code, after.status_code) == (200, 401, 401)
 
 
+# -- a real deployment lags and has no Date header (issue 18) ------------------------------------
+
+
+def list_shows_changes_late(lab: Lab) -> bool:
+    """A new token is listed only once the replica has caught up (on the server's clock); a deleted one
+    stays listed as long."""
+    name = unique_name("lagging")
+    assert lab.api.create({"name": name, "roles": [GUEST]}).status_code == 200
+    shown_at_once = name in _names(lab)
+    lab.clock.advance(LIST_LAG_MS)
+    token_id = lab.api.by_name(name)["id"]
+    assert lab.api.delete(token_id).status_code == 204
+    kept_at_once = name in _names(lab)
+    lab.clock.advance(LIST_LAG_MS)
+    assert name not in _names(lab)
+    return not shown_at_once and kept_at_once
+
+
+def deleted_token_works_a_moment(lab: Lab) -> bool:
+    """A deleted token that was in the authentication cache still works until the cache entry times out."""
+    token_id, secret = lab.api.new_token([GUEST])
+    assert lab.api.status_with(secret).status_code == 200
+    assert lab.api.delete(token_id).status_code == 204
+    works_at_once = lab.api.status_with(secret).status_code == 200
+    lab.clock.advance(REVOCATION_LAG_MS)
+    assert lab.api.status_with(secret).status_code == 401
+    assert lab.api.info(token=secret).status_code == 401
+    return works_at_once
+
+
+def no_date_header(lab: Lab) -> bool:
+    """No answer carries a Date header; the status call still tells the server's time in its body."""
+    anonymous, status = lab.api.status({}), lab.api.status_with(ADMIN.token)
+    assert status.json()["serverTimestamp"] == lab.clock.now_ms()
+    return "date" not in anonymous.headers and "date" not in status.headers
+
+
+def bootstrap_token_written_late(lab: Lab) -> bool:
+    """The bootstrap token is refused until the server's clock has moved on from its start; then it works."""
+    at_once = lab.api.status_with(ADMIN.token).status_code
+    lab.clock.advance(BOOTSTRAP_DELAY_MS)
+    assert lab.api.status_with(ADMIN.token).status_code == 200
+    return at_once == 401
+
+
 CHECKS: dict[str, Check] = {
     "unauthenticated-403": unauthenticated_gets_403,
     "forbidden-401": forbidden_gets_401,
@@ -316,6 +364,10 @@ CHECKS: dict[str, Check] = {
     "null-optional-fields": optional_fields_null,
     "malformed-credential-400": malformed_credential_400,
     "session-cookies": session_cookie_honoured,
+    "list-lag": list_shows_changes_late,
+    "revocation-lag": deleted_token_works_a_moment,
+    "no-date-header": no_date_header,
+    "late-bootstrap-token": bootstrap_token_written_late,
 }
 
 #: variants whose bodies leave the vendor schemas' letter: that spec has no ``nullable``, yet a
@@ -375,18 +427,21 @@ def test_variant_server_answers_the_documented_calls(make_lab: Callable[..., Lab
     """A variant is not a defect: create (200), list, delete (204) and the new token work in
     both header forms, and a past expiry is the documented 400."""
     lab = make_lab((variant,))
+    lab.clock.advance(CATCH_UP_MS)  # (the lagging variants show each change once their lag has passed)
     for api in (lab.api, lab.api.using_authorization_header()):
         name = unique_name("basic")
         created = api.create({"name": name, "roles": ["stackstate-admin"], "expiryDate": START_MS + DAY_MS})
         assert created.status_code == 200, created.text
         assert set(created.json()) == {"name", "token", "expiration"}
         secret = created.json()["token"]
+        lab.clock.advance(CATCH_UP_MS)
         assert api.status_with(secret).status_code == 200
         assert api.info(token=secret).status_code == 200
         assert api.list_tokens(token=secret).status_code == 200
         (item,) = [item for item in api.listed() if item["name"] == name]
         assert item["roles"] == ["stackstate-admin"] and item["expiration"] == START_MS + DAY_MS
         assert api.delete(item["id"]).status_code == 204
+        lab.clock.advance(CATCH_UP_MS)
         assert api.status_with(secret).status_code in (401, 403)
         assert name not in [item["name"] for item in api.listed()]
         past = api.create({"name": unique_name(), "roles": [GUEST], "expiryDate": START_MS - 1})

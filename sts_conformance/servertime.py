@@ -1,0 +1,121 @@
+"""The target's clock, as well as it can be read: expiry is judged on it, never on ours alone.
+
+The ``Date`` header is the usual reading (1 s resolution). A deployment may send none (some
+ingresses strip it), or one that disagrees with the service's own timestamps (a proxy that
+stamps its own clock). So the run looks once, at its start (:func:`assess`):
+
+- ``date``: the ``Date`` header is read, and it agrees with the ``serverTimestamp`` of the
+  status answer (when there is one) to within a second;
+- ``body``: no ``Date`` header, but the status answer to an authenticated call carries the
+  service's ``serverTimestamp``: that is read instead (one authenticated call per reading);
+- ``local``: neither: the suite's own clock is used, and every expiry wait is widened by
+  :data:`LOCAL_MARGIN_MS`.
+
+A ``Date`` that disagrees with the service's timestamps by more than a second widens the margin
+by the disagreement. Each of these is stated in the report (a note), never a failed requirement:
+no document makes the ``Date`` header a requirement of the service-token feature.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+
+from .client import ApiClient, AuthForm, server_time_ms
+
+DATE = "date"
+BODY = "body"
+LOCAL = "local"
+#: how much wider every expiry wait is when only the suite's own clock can be read
+LOCAL_MARGIN_MS = 2_000
+#: a Date header truncates to the second: a difference this large still agrees
+_AGREES_MS = 1_000
+
+
+@dataclass
+class ClockFacts:
+    """How the target's clock is read in this run (plain data: handed to every worker)."""
+
+    source: str = DATE
+    #: added to every wait for the server's clock to pass an instant (ms)
+    margin_ms: int = 0
+    #: what the report says about it ("" when the Date header is all it should be)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def body_time_ms(response: httpx.Response) -> int | None:
+    """The ``serverTimestamp`` a JSON answer carries (the status call's, an error body's), in epoch ms."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    value = body.get("serverTimestamp") if isinstance(body, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def reading_ms(response: httpx.Response) -> int | None:
+    """The server's clock as one answer shows it: its Date header, else its body's serverTimestamp."""
+    return server_time_ms(response) or body_time_ms(response)
+
+
+def assess(
+    client: ApiClient, probe_path: str, anonymous: httpx.Response, admin_token: str, admin_form: AuthForm
+) -> ClockFacts:
+    """How this target's clock can be read: one authenticated status call besides the anonymous one."""
+    date = server_time_ms(anonymous)
+    try:
+        status = client.probe(probe_path, admin_token, admin_form)
+    except httpx.HTTPError:
+        status = None
+    body = body_time_ms(status) if status is not None and status.is_success else None
+    if date is None and status is not None:
+        date = server_time_ms(status)
+    if date is None and body is None:
+        return ClockFacts(
+            LOCAL,
+            LOCAL_MARGIN_MS,
+            f"clock: the target sends no Date header and no serverTimestamp, so expiry is judged on the suite's own "
+            f"clock, with every wait {LOCAL_MARGIN_MS} ms longer",
+        )
+    if date is None:
+        why = "clock: the target sends no Date header; expiry is judged on the serverTimestamp of its status call"
+        return ClockFacts(BODY, 0, why)
+    if body is not None and status is not None:
+        # the Date truncates to the second and came at most one round trip apart from the body's stamp
+        stamped = server_time_ms(status) or date
+        slack = _AGREES_MS + _round_trip_ms(status)
+        off = body - stamped
+        if not -slack <= off <= slack:
+            margin = int(math.ceil(abs(off) / 1000) * 1000)
+            return ClockFacts(
+                DATE,
+                margin,
+                f"clock: the Date header and the service's serverTimestamp disagree by {abs(off)} ms, so every "
+                f"expiry wait is {margin} ms longer",
+            )
+    return ClockFacts()
+
+
+def _round_trip_ms(response: httpx.Response) -> int:
+    try:
+        return int(response.elapsed.total_seconds() * 1000) + 1
+    except RuntimeError:
+        return 0
+
+
+def now_ms(client: ApiClient, probe_path: str, facts: ClockFacts, admin_token: str, admin_form: AuthForm) -> int | None:
+    """The server's clock now, read the way ``facts`` says (None: this reading failed)."""
+    if facts.source == LOCAL:
+        return int(time.time() * 1000)
+    if facts.source == DATE:
+        now = server_time_ms(client.probe(probe_path))
+        if now is not None:
+            return now
+    return reading_ms(client.probe(probe_path, admin_token, admin_form))
