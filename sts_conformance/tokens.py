@@ -39,6 +39,7 @@ from . import settle
 from .client import ApiClient, AuthForm
 from .journal import GONE, ID, JOURNAL_GLOB, Journal, Pending, duplicate_ids, outstanding, parse_events, token_id
 from .redact import REDACTOR, fingerprint
+from .throttle import TargetThrottled
 
 #: Every token name the suite makes starts with this, then the run id: ``stsct-1a2b3c-gw0-auth-7``.
 NAME_PREFIX = "stsct-"
@@ -640,6 +641,8 @@ def sweep(
             resp = client.delete_token(admin_token, token, form=admin_form)
         except httpx.HTTPError as exc:
             return f"delete got no answer ({type(exc).__name__})"
+        except TargetThrottled:
+            return "delete still throttled (429/503) at the cleanup's deadline"
         if resp.is_success or resp.status_code == 404:
             gone(token)
             return None
@@ -750,6 +753,8 @@ def _read_list(client: ApiClient, admin_token: str, admin_form: AuthForm) -> tup
         items = resp.json() if resp.is_success else None
     except (httpx.HTTPError, ValueError) as exc:
         return None, f"the list could not be read ({type(exc).__name__})"
+    except TargetThrottled:
+        return None, "the list was still throttled (429/503) at the cleanup's deadline"
     if not isinstance(items, list):
         return None, f"the list answered {resp.status_code}"
     return items, None
