@@ -385,10 +385,10 @@ def test_a_failed_delete_whose_token_the_final_list_no_longer_shows_is_not_repor
         mock.get(API).mock(return_value=_listing([{"id": 5, "name": "stsct-r1-gw0-t-5", "roles": []}]))
         with ApiClient("http://target.test") as c, THROTTLE.until(deadline):
             left = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), deadline=deadline)
-    why = (
-        "delete still throttled (429/503) at the cleanup's deadline" if answer in (429, 503) else "delete answered 500"
-    )
-    assert [(x.id, x.why) for x in left] == [(5, why)]
+    # a throttled delete is waited out until the deadline, which either reason then names
+    throttled = {"delete still throttled (429/503) at the cleanup's deadline", "the cleanup ran out of time"}
+    assert [x.id for x in left] == [5]
+    assert left[0].why in (throttled if answer in (429, 503) else {"delete answered 500"})
 
 
 def test_failed_deletes_are_reported_as_they_are_when_the_final_list_cannot_be_read():
