@@ -151,7 +151,7 @@ class Prepared:
         creds = {k: Credential.from_dict(v) for k, v in (data.get("credentials") or {}).items()}
         prepared = cls(**{**data, "credentials": creds})
         for cred in creds.values():
-            REDACTOR.register(cred.secret)
+            REDACTOR.register(cred.secret, issued=True)
         return prepared
 
 

@@ -4,7 +4,10 @@ Every secret the harness sees (created tokens, the admin and bootstrap tokens) i
 registered here; :func:`mask` replaces each with a short fingerprint that says *which*
 secret it was without revealing it. Anything that looks like a product token
 (``svctok-…``) is masked even when it was never registered, so a secret that a faulty
-target leaks is masked too.
+target leaks is masked too. So are a registered secret's disguises (:mod:`.disguise`): its
+base64 encodings, and, for a secret the target issued, the start and the end of its random
+part (``<secret:3fa2c1>`` for each; percent-encoded text is masked once decoded, by whoever
+decodes it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import hashlib
 import logging
 import re
 import threading
+
+from .disguise import encoded_forms, fragments
 
 _TOKEN_SHAPE = re.compile(r"svctok-[A-Za-z0-9_\-.~+/=]{4,}")
 _MIN_SECRET = 6
@@ -36,19 +41,40 @@ class Redactor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known: set[str] = set()
+        self._issued: set[str] = set()
+        #: every form masked (a secret, its encodings, its fragments) -> the fingerprint it is masked as
+        self._labels: dict[str, str] = {}
         self._ordered: tuple[str, ...] = ()  # longest first
         self._pending: list[str] = []
 
-    def register(self, *secrets: str | None) -> None:
+    def register(self, *secrets: str | None, issued: bool = False) -> None:
+        """Mask these secrets from now on; ``issued``: the target generated them (fragments count)."""
         with self._lock:
             for s in secrets:
-                if s and len(s) >= _MIN_SECRET and s not in self._known:
+                if not s or len(s) < _MIN_SECRET:
+                    continue
+                if issued and s not in self._issued:
+                    self._issued.add(s)
+                    self._add_forms(s, fragments(s))
+                if s not in self._known:
                     self._known.add(s)
-                    self._pending.append(s)
+                    self._add_forms(s, (s, *encoded_forms(s)))
+
+    def _add_forms(self, secret: str, forms: tuple[str, ...]) -> None:
+        label = fingerprint(secret)
+        for form in forms:
+            if form not in self._labels:
+                self._labels[form] = label
+                self._pending.append(form)
 
     def secrets(self) -> frozenset[str]:
         with self._lock:
             return frozenset(self._known)
+
+    def issued(self) -> frozenset[str]:
+        """The registered secrets the target issued (see :func:`.disguise.how_carried`)."""
+        with self._lock:
+            return frozenset(self._issued)
 
     def _snapshot(self) -> tuple[str, ...]:
         with self._lock:
@@ -68,7 +94,7 @@ class Redactor:
         if not text:
             return text
         for s in self._present(text):
-            text = text.replace(s, fingerprint(s))
+            text = text.replace(s, self._labels.get(s) or fingerprint(s))
         return _TOKEN_SHAPE.sub(lambda m: fingerprint(m.group(0)), text)
 
     def contains_secret(self, text: str) -> bool:

@@ -1,0 +1,396 @@
+"""Beside the documented calls: path and method variants of the token calls, and undocumented calls.
+
+Servers grow routes the documentation does not show — a trailing-slash twin of the list, a
+framework's method override, a ``GET`` of one token — and a guard added to the documented
+route is easily missing from its twin. One table (:data:`VARIANTS`) declares each variant
+once: its method, its path (below the target's url, ``{api}`` for the API root, ``{id}`` for a
+token of the run's own, the *victim*), and which credential rows send it:
+
+- a token **without the manager role** sends every variant (a route that skips
+  authentication or the role check lets it through alike);
+- **no credential** and a **deleted manager token** send the variants of the list and of one
+  token most often left unguarded (auth checked on some routes, revocation cached on some);
+- the **manager token** sends only safe methods (it could really delete through an alias).
+
+What each cell must do: a refused credential is never answered 2xx (ST-PATH-001; a redirect
+is fine, and OPTIONS may answer 2xx when it shows no token data, as a CORS preflight does);
+nothing a refused request or a safe method sends creates, deletes or alters a token, as the
+admin's list shows (ST-PATH-002); and no answer, whatever the credential and status, carries
+a secret, in clear or in disguise (ST-ONCE-007). What the manager's variants got (an alias
+answering 2xx is allowed) is recorded as an observation.
+
+So that one defect gives one verdict, each refused row first makes the documented call it
+varies (list, create, delete): when the documented call already accepts the credential, its
+own requirement fails in the authorization matrix, and the variants of that call are
+blocked by it here.
+
+Cost: the credentials were prepared at the start of the run; each row's calls are made once,
+together, then followed by one list (about 50 requests for the whole table, no waits).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from sts_conformance import fleet
+from sts_conformance import preconditions as pre
+from sts_conformance import prepare as prep
+from sts_conformance.checks import listed
+from sts_conformance.client import EXCHANGES, Exchange, exchange_of
+from sts_conformance.redact import REDACTOR
+
+NONE = "none"
+UNPRIVILEGED = prep.VALID_UNPRIVILEGED
+DELETED = prep.DELETED_MANAGER
+MANAGER = prep.VALID_MANAGER
+#: the credential rows, in the order they are run
+ROWS = (UNPRIVILEGED, NONE, DELETED, MANAGER)
+REFUSED = (UNPRIVILEGED, NONE, DELETED)
+#: the requirement that fails in the authorization matrix when a row's documented call accepts it
+DOCUMENTED_CALL_REQUIREMENT = {UNPRIVILEGED: "ST-ROLE-002", NONE: "ST-AUTH-006", DELETED: "ST-AUTH-007"}
+
+#: what each kind of variant stands in for: the documented call made first as a control
+LIST, CREATE, DELETE = "list", "create", "delete"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+OVERRIDE = "X-HTTP-Method-Override"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way beside the documented one to make a token call."""
+
+    id: str
+    method: str
+    path: str
+    #: the documented call it varies (its control)
+    of: str
+    rows: tuple[str, ...]
+    headers: dict[str, str] = field(default_factory=dict)
+    #: the body sent: a create's (a fresh name), an update's (the victim made a manager), or none
+    body: str | None = None
+    #: sent only to a target the suite launched: a defect there could remove tokens it does not own
+    managed_only: bool = False
+
+    @property
+    def safe(self) -> bool:
+        """A safe method (RFC 9110 §9.2.1), also under a method-override header that asks for another."""
+        return self.method in SAFE_METHODS
+
+    @property
+    def changes(self) -> bool:
+        """Whether a wrongly accepted request of this variant could create, delete or alter a token."""
+        return not self.safe or OVERRIDE in self.headers
+
+
+ALL = (UNPRIVILEGED, NONE, DELETED, MANAGER)
+COMMON = (UNPRIVILEGED, NONE, DELETED)
+ONE = "{api}/security/tokens/{id}"
+
+VARIANTS: tuple[Variant, ...] = (
+    # the list
+    Variant("list-trailing-slash", "GET", "{api}/security/tokens/", LIST, ALL),
+    Variant("list-doubled-slash", "GET", "{api}/security//tokens", LIST, (UNPRIVILEGED,)),
+    Variant("list-other-case", "GET", "{API}/Security/Tokens", LIST, (UNPRIVILEGED,)),
+    Variant("list-percent-encoded", "GET", "{api}/security/%74okens", LIST, COMMON),
+    Variant("list-matrix-parameter", "GET", "{api}/security/tokens;x=1", LIST, (UNPRIVILEGED,)),
+    Variant("list-head", "HEAD", "{api}/security/tokens", LIST, ALL),
+    Variant("list-options", "OPTIONS", "{api}/security/tokens", LIST, (UNPRIVILEGED, MANAGER)),
+    # the create
+    Variant("create-trailing-slash", "POST", "{api}/security/tokens/", CREATE, (UNPRIVILEGED,), body=CREATE),
+    Variant("create-percent-encoded", "POST", "{api}/security/%74okens", CREATE, (UNPRIVILEGED,), body=CREATE),
+    Variant("create-matrix-parameter", "POST", "{api}/security/tokens;x=1", CREATE, (UNPRIVILEGED,), body=CREATE),
+    # the delete, aimed at the victim
+    Variant("delete-trailing-slash", "DELETE", ONE + "/", DELETE, (UNPRIVILEGED,)),
+    Variant("delete-encoded-slash", "DELETE", "{api}/security/tokens%2F{id}", DELETE, (UNPRIVILEGED,)),
+    Variant("delete-matrix-parameter", "DELETE", ONE + ";x=1", DELETE, (UNPRIVILEGED,)),
+    Variant("delete-x-http-method-override", "POST", ONE, DELETE, (UNPRIVILEGED, DELETED), {OVERRIDE: "DELETE"}),
+    Variant("delete-x-method-override", "POST", ONE, DELETE, (UNPRIVILEGED,), {"X-Method-Override": "DELETE"}),
+    Variant("delete-method-parameter", "POST", ONE + "?_method=DELETE", DELETE, (UNPRIVILEGED,)),
+    Variant("get-overridden-to-delete", "GET", ONE, DELETE, (UNPRIVILEGED, MANAGER), {OVERRIDE: "DELETE"}),
+    # undocumented calls on the token paths
+    Variant("get-one-token", "GET", ONE, LIST, ALL),
+    Variant("put-one-token", "PUT", ONE, DELETE, (UNPRIVILEGED,), body="update"),
+    Variant("patch-one-token", "PATCH", ONE, DELETE, (UNPRIVILEGED,), body="update"),
+    Variant("post-one-token", "POST", ONE, DELETE, (UNPRIVILEGED,), body="update"),
+    Variant("delete-the-collection", "DELETE", "{api}/security/tokens", DELETE, (UNPRIVILEGED,), managed_only=True),
+)
+BY_ID = {v.id: v for v in VARIANTS}
+
+
+def _cell(state: str, variant: Variant, requirement: str, *needs: str) -> Any:
+    return pytest.param(
+        state,
+        variant.id,
+        id=f"{state}/{variant.id}",
+        marks=[pytest.mark.requirement(requirement), pytest.mark.precondition(*needs)],
+    )
+
+
+#: what a row needs: the victim and the list that shows what changed; a refusal that means something
+_ROW_NEEDS = (pre.CREATE, pre.LIST, pre.LISTED, pre.ANONYMOUS_REFUSED)
+REFUSAL_CELLS = [_cell(s, v, "ST-PATH-001", *_ROW_NEEDS) for s in REFUSED for v in VARIANTS if s in v.rows]
+STATE_CELLS = [
+    _cell(s, v, "ST-PATH-002", *_ROW_NEEDS)
+    for s in ROWS
+    for v in VARIANTS
+    if s in v.rows and (v.changes or v.body == CREATE or s == MANAGER)
+]
+LEAK_ROWS = [
+    pytest.param(s, id=s, marks=[pytest.mark.requirement("ST-ONCE-007"), pytest.mark.precondition(*_ROW_NEEDS)])
+    for s in ROWS
+]
+
+
+# -- making the calls of one row ------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """What one variant got in one row, and what the admin's list showed after the row."""
+
+    status: int | None
+    response: httpx.Response | None = field(default=None, repr=False)
+    exchange: Exchange | None = field(default=None, repr=False)
+    #: create variants: the name sent and whether the list shows it
+    name: str | None = None
+    created: bool = False
+    #: variants that could delete or alter the victim: whether it is still listed as it was
+    victim_kept: bool | None = None
+    #: which secrets the answer carried (labels), judged when it came
+    leaks: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass
+class Row:
+    state: str
+    cells: dict[str, Cell]
+    #: documented call -> why its variants are blocked (it accepted this credential itself)
+    blocked: dict[str, str]
+    #: names of the run's tokens, which an OPTIONS answer must not show
+    names: list[str]
+
+
+class Variants:
+    """The rows this worker has run, each once, on first use."""
+
+    def __init__(self, target: Any, ledger: Any):
+        self.target = target
+        self.ledger = ledger
+        self.rows: dict[str, Row] = {}
+        self._victim: Any = None
+
+    def row(self, state: str) -> Row:
+        if state not in self.rows:
+            self.rows[state] = self._run(state)
+        return self.rows[state]
+
+    def _headers(self, state: str) -> tuple[dict[str, str], str | None]:
+        form = self.target.admin_form
+        if state == NONE:
+            return {}, None
+        secret = self.target.credential(state).secret
+        return form.headers(secret), secret
+
+    def _victim_now(self) -> Any:
+        if self._victim is None or self._victim.deleted:
+            self._victim = self.ledger.create("pv-victim", roles=[self.target.profile.unprivileged_role])
+        return self._victim
+
+    def _path(self, template: str, victim_id: int) -> str:
+        api = self.target.profile.api_path
+        return template.format(api=api, API=api.upper(), id=victim_id)
+
+    def _body(self, kind: str | None, name: str | None, victim: Any) -> Any:
+        p = self.target.profile
+        if kind == CREATE:
+            return {"name": name, "roles": [p.unprivileged_role]}
+        if kind == "update":
+            return {"id": victim.id, "name": victim.name, "roles": [p.manager_role, p.unprivileged_role]}
+        return None
+
+    def _send(self, method: str, path: str, headers: dict[str, str], body: Any, presented: str | None) -> Cell:
+        known = REDACTOR.secrets()
+        send_headers = dict(headers)
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            send_headers["Content-Type"] = "application/json"
+        try:
+            resp = self.target.client.request(method, path, headers=send_headers, content=content, api=False)
+        except httpx.HTTPError:  # a variant that kills the connection is judged as no answer
+            made = EXCHANGES.snapshot()
+            return Cell(None, exchange=made[-1] if made else None)
+        return Cell(resp.status_code, resp, exchange_of(resp), leaks=fleet.carried(resp, presented, known))
+
+    def _run(self, state: str) -> Row:
+        headers, presented = self._headers(state)
+        led, p = self.ledger, self.target.profile
+        victim = self._victim_now()
+        blocked: dict[str, str] = {}
+        variants = [v for v in VARIANTS if state in v.rows and (self.target.managed or not v.managed_only)]
+        if state in REFUSED:
+            blocked = self._controls(state, headers, presented, {v.of for v in variants})
+            victim = self._victim_now()  # a new one if the documented delete took it
+        cells: dict[str, Cell] = {}
+        for v in variants:
+            if v.of in blocked:
+                continue
+            name = led.name(f"pv-{v.id}") if v.body == CREATE else None
+            key = led.intend(name, [p.unprivileged_role]) if name else None
+            path = self._path(v.path, victim.id)
+            cell = self._send(v.method, path, {**headers, **v.headers}, self._body(v.body, name, victim), presented)
+            if key is not None and cell.status is not None:
+                led.journal.answered(key, cell.status)
+            cell.name = name
+            cells[v.id] = cell
+        items = led.list_items()
+        entry = listed(items, victim.id)
+        kept = (
+            entry is not None
+            and entry.get("name") == victim.name
+            and sorted(entry.get("roles") or []) == sorted(victim.roles)
+        )
+        for v in variants:
+            cell = cells.get(v.id)
+            if cell is not None and cell.name is not None:
+                cell.created = any(i.get("name") == cell.name for i in items)
+                if cell.created:
+                    with contextlib.suppress(Exception):
+                        led.adopt(cell.name, roles=[p.unprivileged_role])
+        self._blame(state, variants, cells, kept)
+        if not kept:
+            led.forget(victim)  # gone or altered: the next row gets a victim of its own; cleanup finds it by name
+            self._victim = None
+        return Row(state, cells, blocked, [t.name for t in led.owned if not t.deleted])
+
+    @staticmethod
+    def _blame(state: str, variants: list[Variant], cells: dict[str, Cell], kept: bool) -> None:
+        """Which cells the victim's fate is judged on: when it is gone or altered, the ones that could
+        have done it and were answered 2xx (or, when none was, every one that could have done it)."""
+        relevant = [v for v in variants if v.id in cells and (v.changes or state == MANAGER)]
+        suspects = [v for v in relevant if cells[v.id].accepted and ("{id}" in v.path or not v.safe)]
+        for v in relevant:
+            cells[v.id].victim_kept = kept or (bool(suspects) and v not in suspects)
+
+    def _controls(self, state: str, headers: dict[str, str], presented: str | None, calls: set[str]) -> dict[str, str]:
+        """Make the documented calls the row's variants vary; those that accept the credential block them."""
+        c, p, led = self.target.client, self.target.profile, self.ledger
+        requirement = DOCUMENTED_CALL_REQUIREMENT[state]
+        blocked: dict[str, str] = {}
+        if LIST in calls:
+            resp = c.request("GET", "/security/tokens", headers=headers)
+            if resp.is_success:
+                blocked[LIST] = (
+                    f"{requirement}: the documented list accepted the {state} credential ({resp.status_code})"
+                )
+        if CREATE in calls:
+            name = led.name("pv-control")
+            resp, tok = led.create_raw({"name": name, "roles": [p.unprivileged_role]}, headers=headers, attribute=False)
+            if tok is not None:
+                led.attribute_all([tok])
+            if resp.is_success:
+                blocked[CREATE] = (
+                    f"{requirement}: the documented create accepted the {state} credential ({resp.status_code})"
+                )
+        if DELETE in calls:
+            victim = self._victim_now()
+            resp = c.request("DELETE", f"/security/tokens/{victim.id}", headers=headers)
+            if resp.is_success:
+                blocked[DELETE] = (
+                    f"{requirement}: the documented delete accepted the {state} credential ({resp.status_code})"
+                )
+                if listed(led.list_items(), victim.id) is None:
+                    led.forget(victim)
+        return blocked
+
+
+@pytest.fixture(scope="session")
+def variants(target, ledger) -> Variants:
+    return Variants(target, ledger)
+
+
+# -- the checks ---------------------------------------------------------------------------------------
+
+
+def _cell_of(variants: Variants, state: str, variant_id: str) -> Cell:
+    row = variants.row(state)
+    v = BY_ID[variant_id]
+    if v.of in row.blocked:
+        requirement, _, why = row.blocked[v.of].partition(": ")
+        pre.block(requirement, why)
+    if variant_id not in row.cells:
+        pytest.skip(f"not sent to this target: {variant_id} is sent only to a target the suite launched")
+    cell = row.cells[variant_id]
+    # the row's calls were made together: a failure report shows this cell's own exchange
+    EXCHANGES.clear()
+    if cell.exchange is not None:
+        EXCHANGES.add(cell.exchange)
+    return cell
+
+
+def _what(state: str, v: Variant) -> str:
+    who = {NONE: "no credential", DELETED: "a deleted manager token", MANAGER: "the manager token"}.get(
+        state, "a token without the manager role"
+    )
+    extra = "".join(f" with {k}: {val}" for k, val in v.headers.items())
+    return f"{v.method} {v.path}{extra} ({v.id}) with {who}"
+
+
+def _shows_token_data(cell: Cell, names: list[str]) -> bool:
+    text = cell.response.text if cell.response is not None else ""
+    return any(name in text for name in names)
+
+
+@pytest.mark.parametrize(("state", "variant_id"), REFUSAL_CELLS)
+def test_variant_refuses_what_the_documented_call_refuses(variants, state, variant_id):
+    """A path or method variant never answers 2xx to a credential the documented call refuses."""
+    cell = _cell_of(variants, state, variant_id)
+    v = BY_ID[variant_id]
+    if not cell.accepted:
+        return
+    if v.method == "OPTIONS" and not _shows_token_data(cell, variants.row(state).names):
+        return  # a CORS preflight answers without credentials; it may, as long as it shows nothing
+    raise AssertionError(
+        f"{_what(state, v)}: expected a refusal (or a redirect), but the target answered {cell.status}"
+    )
+
+
+@pytest.mark.parametrize(("state", "variant_id"), STATE_CELLS)
+def test_variant_changes_nothing_it_may_not(variants, observe, state, variant_id):
+    """A refused variant creates, deletes and alters nothing; a safe method changes nothing, whoever sends it."""
+    cell = _cell_of(variants, state, variant_id)
+    v = BY_ID[variant_id]
+    if state == MANAGER:
+        observe("path_variant", {"variant": variant_id, "status": cell.status})
+    if cell.created:
+        raise AssertionError(f"{_what(state, v)}: answered {cell.status}, and a token named {cell.name!r} was created")
+    if cell.victim_kept is False:
+        raise AssertionError(
+            f"{_what(state, v)}: answered {cell.status}, and the token it named (a token of the run) was deleted "
+            "or altered (the admin's list no longer shows it with its name and roles)"
+        )
+
+
+@pytest.mark.parametrize("state", LEAK_ROWS)
+def test_variant_answers_carry_no_secret(variants, state):
+    """No answer of the row's variants, any status, carries a secret presented in it or issued during the run."""
+    row = variants.row(state)
+    leaks = {vid: cell for vid, cell in row.cells.items() if cell.leaks}
+    if leaks:
+        first = next(iter(leaks.values()))
+        EXCHANGES.clear()
+        if first.exchange is not None:
+            EXCHANGES.add(first.exchange)
+    assert not leaks, "answers carry secrets (masked in this report): " + "; ".join(
+        f"{_what(state, BY_ID[vid])} ({cell.status}): {', '.join(cell.leaks)}" for vid, cell in leaks.items()
+    )
