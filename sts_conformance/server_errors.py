@@ -39,6 +39,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     EXCHANGES.clear_server_errors()
 
 
+def judged() -> None:
+    """Say that the server errors this check received so far are judged by its own assertions.
+
+    For a table whose calls are made together, in whichever of its cells runs first, while
+    every cell judges its own call's status: the 5xx then fail the cell they belong to, and
+    must not fail ST-ERR-001 in the cell that happened to send them.
+    """
+    EXCHANGES.clear_server_errors()
+
+
 def unnoticed_message(seen: list[Exchange]) -> str:
     lines = [f"  {e.method} {e.url} -> {e.status}" for e in seen[:SHOWN]]
     more = f"\n  … and {len(seen) - SHOWN} more" if len(seen) > SHOWN else ""
