@@ -95,6 +95,19 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "list-stops-at-20": ("ST-LIFE-003",),
     "create-500-after-storing": ("ST-LIFE-001",),
     "list-wrapped-in-object": ("ST-LIFE-002",),
+    # issue 19 (h19paths): paths and methods beside the documented calls, server errors, disguised secrets
+    "trailing-slash-skips-auth": ("ST-PATH-001",),
+    "get-token-by-id-returns-secret": ("ST-ONCE-007",),
+    "method-override-skips-role-check": ("ST-PATH-001", "ST-PATH-002"),
+    "options-500": ("ST-ERR-001",),
+    "double-delete-500": ("ST-ERR-002",),
+    "non-numeric-id-500": ("ST-ERR-002",),
+    "many-roles-500": ("ST-ERR-003",),
+    "nul-in-name-500": ("ST-ERR-003",),
+    "create-binds-extra-id": ("ST-ERR-004",),
+    "create-binds-extra-token": ("ST-ERR-004",),
+    "error-echoes-secret-prefix": ("ST-ONCE-006",),
+    "list-leaks-base64-secret": ("ST-ONCE-002",),
 }
 
 
