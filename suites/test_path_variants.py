@@ -88,19 +88,18 @@ class Variant:
         return not self.safe or OVERRIDE in self.headers
 
 
-ALL = (UNPRIVILEGED, NONE, DELETED, MANAGER)
 COMMON = (UNPRIVILEGED, NONE, DELETED)
 ONE = "{api}/security/tokens/{id}"
 
 VARIANTS: tuple[Variant, ...] = (
     # the list
-    Variant("list-trailing-slash", "GET", "{api}/security/tokens/", LIST, ALL),
+    Variant("list-trailing-slash", "GET", "{api}/security/tokens/", LIST, COMMON),
     Variant("list-doubled-slash", "GET", "{api}/security//tokens", LIST, (UNPRIVILEGED,)),
     Variant("list-other-case", "GET", "{API}/Security/Tokens", LIST, (UNPRIVILEGED,)),
-    Variant("list-percent-encoded", "GET", "{api}/security/%74okens", LIST, COMMON),
+    Variant("list-percent-encoded", "GET", "{api}/security/%74okens", LIST, (UNPRIVILEGED,)),
     Variant("list-matrix-parameter", "GET", "{api}/security/tokens;x=1", LIST, (UNPRIVILEGED,)),
-    Variant("list-head", "HEAD", "{api}/security/tokens", LIST, ALL),
-    Variant("list-options", "OPTIONS", "{api}/security/tokens", LIST, (UNPRIVILEGED, MANAGER)),
+    Variant("list-head", "HEAD", "{api}/security/tokens", LIST, (UNPRIVILEGED, NONE, MANAGER)),
+    Variant("list-options", "OPTIONS", "{api}/security/tokens", LIST, (UNPRIVILEGED,)),
     # the create
     Variant("create-trailing-slash", "POST", "{api}/security/tokens/", CREATE, (UNPRIVILEGED,), body=CREATE),
     Variant("create-percent-encoded", "POST", "{api}/security/%74okens", CREATE, (UNPRIVILEGED,), body=CREATE),
@@ -114,7 +113,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("delete-method-parameter", "POST", ONE + "?_method=DELETE", DELETE, (UNPRIVILEGED,)),
     Variant("get-overridden-to-delete", "GET", ONE, DELETE, (UNPRIVILEGED, MANAGER), {OVERRIDE: "DELETE"}),
     # undocumented calls on the token paths
-    Variant("get-one-token", "GET", ONE, LIST, ALL),
+    Variant("get-one-token", "GET", ONE, LIST, (UNPRIVILEGED, MANAGER)),
     Variant("put-one-token", "PUT", ONE, DELETE, (UNPRIVILEGED,), body="update"),
     Variant("patch-one-token", "PATCH", ONE, DELETE, (UNPRIVILEGED,), body="update"),
     Variant("post-one-token", "POST", ONE, DELETE, (UNPRIVILEGED,), body="update"),
@@ -171,40 +170,34 @@ class Cell:
 
 
 @dataclass
-class Row:
-    state: str
-    cells: dict[str, Cell]
-    #: documented call -> why its variants are blocked (it accepted this credential itself)
-    blocked: dict[str, str]
+class Table:
+    """Every row's cells, what the list showed after them all, and what is blocked."""
+
+    cells: dict[tuple[str, str], Cell]
+    #: (state, documented call) -> (requirement, why): that call itself accepted the credential
+    blocked: dict[tuple[str, str], tuple[str, str]]
     #: names of the run's tokens, which an OPTIONS answer must not show
     names: list[str]
 
 
 class Variants:
-    """The rows this worker has run, each once, on first use."""
+    """The whole table, run once on first use: every row's calls, then one list."""
 
     def __init__(self, target: Any, ledger: Any):
         self.target = target
         self.ledger = ledger
-        self.rows: dict[str, Row] = {}
-        self._victim: Any = None
+        self._table: Table | None = None
 
-    def row(self, state: str) -> Row:
-        if state not in self.rows:
-            self.rows[state] = self._run(state)
-        return self.rows[state]
+    def table(self) -> Table:
+        if self._table is None:
+            self._table = self._run()
+        return self._table
 
     def _headers(self, state: str) -> tuple[dict[str, str], str | None]:
-        form = self.target.admin_form
         if state == NONE:
             return {}, None
         secret = self.target.credential(state).secret
-        return form.headers(secret), secret
-
-    def _victim_now(self) -> Any:
-        if self._victim is None or self._victim.deleted:
-            self._victim = self.ledger.create("pv-victim", roles=[self.target.profile.unprivileged_role])
-        return self._victim
+        return self.target.admin_form.headers(secret), secret
 
     def _path(self, template: str, victim_id: int) -> str:
         api = self.target.profile.api_path
@@ -232,27 +225,24 @@ class Variants:
             return Cell(None, exchange=made[-1] if made else None)
         return Cell(resp.status_code, resp, exchange_of(resp), leaks=fleet.carried(resp, presented, known))
 
-    def _run(self, state: str) -> Row:
-        headers, presented = self._headers(state)
+    def _run(self) -> Table:
         led, p = self.ledger, self.target.profile
-        victim = self._victim_now()
-        blocked: dict[str, str] = {}
-        variants = [v for v in VARIANTS if state in v.rows and (self.target.managed or not v.managed_only)]
-        if state in REFUSED:
-            blocked = self._controls(state, headers, presented, {v.of for v in variants})
-            victim = self._victim_now()  # a new one if the documented delete took it
-        cells: dict[str, Cell] = {}
-        for v in variants:
-            if v.of in blocked:
-                continue
-            name = led.name(f"pv-{v.id}") if v.body == CREATE else None
-            key = led.intend(name, [p.unprivileged_role]) if name else None
-            path = self._path(v.path, victim.id)
-            cell = self._send(v.method, path, {**headers, **v.headers}, self._body(v.body, name, victim), presented)
-            if key is not None and cell.status is not None:
-                led.journal.answered(key, cell.status)
-            cell.name = name
-            cells[v.id] = cell
+        victim = led.create("pv-victim", roles=[p.unprivileged_role])
+        cells: dict[tuple[str, str], Cell] = {}
+        for state in ROWS:
+            headers, presented = self._headers(state)
+            for v in VARIANTS:
+                if state not in v.rows or (v.managed_only and not self.target.managed):
+                    continue
+                name = led.name(f"pv-{v.id}") if v.body == CREATE else None
+                key = led.intend(name, [p.unprivileged_role]) if name else None
+                path = self._path(v.path, victim.id)
+                body = self._body(v.body, name, victim)
+                cell = self._send(v.method, path, {**headers, **v.headers}, body, presented)
+                if key is not None and cell.status is not None:
+                    led.journal.answered(key, cell.status)
+                cell.name = name
+                cells[(state, v.id)] = cell
         items = led.list_items()
         entry = listed(items, victim.id)
         kept = (
@@ -260,58 +250,62 @@ class Variants:
             and entry.get("name") == victim.name
             and sorted(entry.get("roles") or []) == sorted(victim.roles)
         )
-        for v in variants:
-            cell = cells.get(v.id)
-            if cell is not None and cell.name is not None:
+        for cell in cells.values():
+            if cell.name is not None:
                 cell.created = any(i.get("name") == cell.name for i in items)
                 if cell.created:
                     with contextlib.suppress(Exception):
                         led.adopt(cell.name, roles=[p.unprivileged_role])
-        self._blame(state, variants, cells, kept)
+        _blame(cells, kept)
         if not kept:
-            led.forget(victim)  # gone or altered: the next row gets a victim of its own; cleanup finds it by name
-            self._victim = None
-        return Row(state, cells, blocked, [t.name for t in led.owned if not t.deleted])
+            led.forget(victim)  # gone or altered: the cleanup finds it by name
+        blocked = self._controls(cells)
+        return Table(cells, blocked, [t.name for t in led.owned if not t.deleted])
 
-    @staticmethod
-    def _blame(state: str, variants: list[Variant], cells: dict[str, Cell], kept: bool) -> None:
-        """Which cells the victim's fate is judged on: when it is gone or altered, the ones that could
-        have done it and were answered 2xx (or, when none was, every one that could have done it)."""
-        relevant = [v for v in variants if v.id in cells and (v.changes or state == MANAGER)]
-        suspects = [v for v in relevant if cells[v.id].accepted and ("{id}" in v.path or not v.safe)]
-        for v in relevant:
-            cells[v.id].victim_kept = kept or (bool(suspects) and v not in suspects)
-
-    def _controls(self, state: str, headers: dict[str, str], presented: str | None, calls: set[str]) -> dict[str, str]:
-        """Make the documented calls the row's variants vary; those that accept the credential block them."""
+    def _controls(self, cells: dict[tuple[str, str], Cell]) -> dict[tuple[str, str], tuple[str, str]]:
+        """For each refused row and documented call whose variants did what they may not, make that documented
+        call itself: when it accepts the credential too, its own requirement fails (in the authorization
+        matrix) and the variants of it are blocked by that here. Nothing is sent when all is well."""
         c, p, led = self.target.client, self.target.profile, self.ledger
-        requirement = DOCUMENTED_CALL_REQUIREMENT[state]
-        blocked: dict[str, str] = {}
-        if LIST in calls:
-            resp = c.request("GET", "/security/tokens", headers=headers)
-            if resp.is_success:
-                blocked[LIST] = (
-                    f"{requirement}: the documented list accepted the {state} credential ({resp.status_code})"
+        suspect = {
+            (state, BY_ID[vid].of)
+            for (state, vid), cell in cells.items()
+            if state in REFUSED and (cell.accepted or cell.created or cell.victim_kept is False)
+        }
+        blocked = {}
+        for state, call in sorted(suspect):
+            headers, _ = self._headers(state)
+            if call == LIST:
+                resp = c.request("GET", "/security/tokens", headers=headers)
+            elif call == CREATE:
+                resp, tok = led.create_raw(
+                    {"name": led.name("pv-control"), "roles": [p.unprivileged_role]}, headers=headers, attribute=False
                 )
-        if CREATE in calls:
-            name = led.name("pv-control")
-            resp, tok = led.create_raw({"name": name, "roles": [p.unprivileged_role]}, headers=headers, attribute=False)
-            if tok is not None:
-                led.attribute_all([tok])
+                if tok is not None:
+                    led.attribute_all([tok])
+            else:
+                aim = led.create("pv-control", roles=[p.unprivileged_role])
+                resp = c.request("DELETE", f"/security/tokens/{aim.id}", headers=headers)
+                if resp.is_success and listed(led.list_items(), aim.id) is None:
+                    led.forget(aim)
             if resp.is_success:
-                blocked[CREATE] = (
-                    f"{requirement}: the documented create accepted the {state} credential ({resp.status_code})"
+                requirement = DOCUMENTED_CALL_REQUIREMENT[state]
+                blocked[(state, call)] = (
+                    requirement,
+                    f"the documented {call} itself accepted the {state} credential ({resp.status_code})",
                 )
-        if DELETE in calls:
-            victim = self._victim_now()
-            resp = c.request("DELETE", f"/security/tokens/{victim.id}", headers=headers)
-            if resp.is_success:
-                blocked[DELETE] = (
-                    f"{requirement}: the documented delete accepted the {state} credential ({resp.status_code})"
-                )
-                if listed(led.list_items(), victim.id) is None:
-                    led.forget(victim)
         return blocked
+
+
+def _blame(cells: dict[tuple[str, str], Cell], kept: bool) -> None:
+    """Which cells the victim's fate is judged on. When it is gone or altered: the cells that could have
+    done it and were answered 2xx (or, when none was, every cell that could have done it)."""
+    relevant = [key for key in cells if BY_ID[key[1]].changes or key[0] == MANAGER]
+    suspects = [
+        key for key in relevant if cells[key].accepted and ("{id}" in BY_ID[key[1]].path or not BY_ID[key[1]].safe)
+    ]
+    for key in relevant:
+        cells[key].victim_kept = kept or (bool(suspects) and key not in suspects)
 
 
 @pytest.fixture(scope="session")
@@ -323,15 +317,14 @@ def variants(target, ledger) -> Variants:
 
 
 def _cell_of(variants: Variants, state: str, variant_id: str) -> Cell:
-    row = variants.row(state)
+    table = variants.table()
     v = BY_ID[variant_id]
-    if v.of in row.blocked:
-        requirement, _, why = row.blocked[v.of].partition(": ")
-        pre.block(requirement, why)
-    if variant_id not in row.cells:
+    if (state, v.of) in table.blocked:
+        pre.block(*table.blocked[(state, v.of)])
+    if (state, variant_id) not in table.cells:
         pytest.skip(f"not sent to this target: {variant_id} is sent only to a target the suite launched")
-    cell = row.cells[variant_id]
-    # the row's calls were made together: a failure report shows this cell's own exchange
+    cell = table.cells[(state, variant_id)]
+    # the table's calls were made together: a failure report shows this cell's own exchange
     EXCHANGES.clear()
     if cell.exchange is not None:
         EXCHANGES.add(cell.exchange)
@@ -358,7 +351,7 @@ def test_variant_refuses_what_the_documented_call_refuses(variants, state, varia
     v = BY_ID[variant_id]
     if not cell.accepted:
         return
-    if v.method == "OPTIONS" and not _shows_token_data(cell, variants.row(state).names):
+    if v.method == "OPTIONS" and not _shows_token_data(cell, variants.table().names):
         return  # a CORS preflight answers without credentials; it may, as long as it shows nothing
     raise AssertionError(
         f"{_what(state, v)}: expected a refusal (or a redirect), but the target answered {cell.status}"
@@ -384,8 +377,8 @@ def test_variant_changes_nothing_it_may_not(variants, observe, state, variant_id
 @pytest.mark.parametrize("state", LEAK_ROWS)
 def test_variant_answers_carry_no_secret(variants, state):
     """No answer of the row's variants, any status, carries a secret presented in it or issued during the run."""
-    row = variants.row(state)
-    leaks = {vid: cell for vid, cell in row.cells.items() if cell.leaks}
+    table = variants.table()
+    leaks = {vid: cell for (s, vid), cell in table.cells.items() if s == state and cell.leaks}
     if leaks:
         first = next(iter(leaks.values()))
         EXCHANGES.clear()
