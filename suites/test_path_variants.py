@@ -178,6 +178,8 @@ class Table:
     blocked: dict[tuple[str, str], tuple[str, str]]
     #: names of the run's tokens, which an OPTIONS answer must not show
     names: list[str]
+    #: state -> (requirement, why): its credential could not be prepared
+    missing: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Variants:
@@ -229,8 +231,13 @@ class Variants:
         led, p = self.ledger, self.target.profile
         victim = led.create("pv-victim", roles=[p.unprivileged_role])
         cells: dict[tuple[str, str], Cell] = {}
+        missing: dict[str, tuple[str, str]] = {}
         for state in ROWS:
-            headers, presented = self._headers(state)
+            try:
+                headers, presented = self._headers(state)
+            except pre.Blocked as unmade:  # that row's cells are blocked, not the others
+                missing[state] = (unmade.requirement, unmade.reason)
+                continue
             for v in VARIANTS:
                 if state not in v.rows or (v.managed_only and not self.target.managed):
                     continue
@@ -260,7 +267,7 @@ class Variants:
         if not kept:
             led.forget(victim)  # gone or altered: the cleanup finds it by name
         blocked = self._controls(cells)
-        return Table(cells, blocked, [t.name for t in led.owned if not t.deleted])
+        return Table(cells, blocked, [t.name for t in led.owned if not t.deleted], missing)
 
     def _controls(self, cells: dict[tuple[str, str], Cell]) -> dict[tuple[str, str], tuple[str, str]]:
         """For each refused row and documented call whose variants did what they may not, make that documented
@@ -274,7 +281,7 @@ class Variants:
         }
         blocked = {}
         for state, call in sorted(suspect):
-            headers, _ = self._headers(state)
+            headers, _ = self._headers(state)  # (made before: it cannot block now)
             if call == LIST:
                 resp = c.request("GET", "/security/tokens", headers=headers)
             elif call == CREATE:
@@ -319,6 +326,8 @@ def variants(target, ledger) -> Variants:
 def _cell_of(variants: Variants, state: str, variant_id: str) -> Cell:
     table = variants.table()
     v = BY_ID[variant_id]
+    if state in table.missing:
+        pre.block(*table.missing[state])
     if (state, v.of) in table.blocked:
         pre.block(*table.blocked[(state, v.of)])
     if (state, variant_id) not in table.cells:
@@ -378,6 +387,8 @@ def test_variant_changes_nothing_it_may_not(variants, observe, state, variant_id
 def test_variant_answers_carry_no_secret(variants, state):
     """No answer of the row's variants, any status, carries a secret presented in it or issued during the run."""
     table = variants.table()
+    if state in table.missing:
+        pre.block(*table.missing[state])
     leaks = {vid: cell for (s, vid), cell in table.cells.items() if s == state and cell.leaks}
     if leaks:
         first = next(iter(leaks.values()))
