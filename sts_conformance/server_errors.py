@@ -9,6 +9,8 @@ defect once. Everywhere else a 5xx would pass unnoticed — a refused call in a 
 accepts any refusal, a step a check does not look at. Such a check is reported failed
 under **ST-ERR-001** instead of its own requirement, with the requests that got the server
 errors as its evidence (secrets masked): one defect, one verdict, and no 5xx slips through.
+A check of a SHOULD requirement that fails on a 5xx (a malformed body must get a 4xx) fails
+ST-ERR-001 as well: a server error is a MUST failure wherever it shows.
 
 The answers a check's request gets during the preparation at the start of the run, the
 bootstrap scenarios run in the background and the final cleanup are not a check's: they
@@ -24,6 +26,7 @@ import pytest
 
 from .client import EXCHANGES, Exchange
 from .preconditions import Blocked
+from .requirements import catalogue
 
 REQUIREMENT = "ST-ERR-001"
 #: how many of a check's server errors its failure message lists
@@ -32,6 +35,13 @@ SHOWN = 6
 
 def _is_check(item: pytest.Item) -> bool:
     return item.get_closest_marker("requirement") is not None
+
+
+def _only_should(item: pytest.Item) -> bool:
+    """Whether every requirement the check traces to is a SHOULD."""
+    known = catalogue()
+    levels = {known[str(m.args[0])].level for m in item.iter_markers("requirement") if m.args and m.args[0] in known}
+    return levels == {"SHOULD"}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -74,6 +84,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not seen:
         return report
     blocked = call.excinfo is not None and isinstance(call.excinfo.value, Blocked)
+    if report.failed and _only_should(item):
+        # judged, but only as a SHOULD (a malformed body must get a 4xx): a 5xx is a MUST failure as well
+        report.user_properties.append(("requirement", REQUIREMENT))
+        return report
     if not (report.passed or (report.skipped and not blocked)) or hasattr(report, "wasxfail"):
         return report  # its own failure (or the blocking foundation's) already names it
     report.outcome = "failed"

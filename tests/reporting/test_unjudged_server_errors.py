@@ -42,3 +42,13 @@ def test_server_error_a_cell_judges_is_not_counted_again(tmp_path):
     assert done.returncode == 1, done.stdout[-3000:]
     doc = read_report(tmp_path / "r")
     assert {rid for rid, s in ran(doc).items() if s == "failed"} == {"ST-ERR-002"}
+
+
+def test_server_error_a_should_check_judges_fails_err_001_too(tmp_path):
+    """A 5xx to a malformed body fails ST-LIFE-011 (SHOULD: a 4xx) and, as a server error, ST-ERR-001 (MUST)."""
+    target = profile(tmp_path, fault="malformed-json-500")
+    done = run_suite(
+        tmp_path / "r", "--target", str(target), "suites/test_lifecycle.py::test_malformed_create_gets_4xx_not_5xx"
+    )
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert ran(read_report(tmp_path / "r")) == {"ST-LIFE-011": "failed", "ST-ERR-001": "failed"}
