@@ -303,6 +303,13 @@ class Variants:
                 )
         return blocked
 
+    def documented_leaks(self, state: str) -> list[str]:
+        """What the documented list, asked with the row's credential, carries of the secrets (a control made
+        only when a variant's answer leaked: a server that leaks there as well fails ST-ONCE-006 for it)."""
+        headers, presented = self._headers(state)
+        known = REDACTOR.secrets()
+        return fleet.carried(self.target.client.request("GET", "/security/tokens", headers=headers), presented, known)
+
 
 def _blame(cells: dict[tuple[str, str], Cell], kept: bool) -> None:
     """Which cells the victim's fate is judged on. When it is gone or altered: the cells that could have
@@ -390,6 +397,8 @@ def test_variant_answers_carry_no_secret(variants, state):
     if state in table.missing:
         pre.block(*table.missing[state])
     leaks = {vid: cell for (s, vid), cell in table.cells.items() if s == state and cell.leaks}
+    if leaks and variants.documented_leaks(state):
+        pre.block("ST-ONCE-006", f"the documented list, asked with the {state} credential, carries a secret as well")
     if leaks:
         first = next(iter(leaks.values()))
         EXCHANGES.clear()
