@@ -122,28 +122,24 @@ VARIANTS: tuple[Variant, ...] = (
 BY_ID = {v.id: v for v in VARIANTS}
 
 
-def _cell(state: str, variant: Variant, requirement: str, *needs: str) -> Any:
-    return pytest.param(
-        state,
-        variant.id,
-        id=f"{state}/{variant.id}",
-        marks=[pytest.mark.requirement(requirement), pytest.mark.precondition(*needs)],
-    )
-
-
 #: what a row needs: the victim and the list that shows what changed; a refusal that means something
-_ROW_NEEDS = (pre.CREATE, pre.LIST, pre.LISTED, pre.ANONYMOUS_REFUSED)
-REFUSAL_CELLS = [_cell(s, v, "ST-PATH-001", *_ROW_NEEDS) for s in REFUSED for v in VARIANTS if s in v.rows]
+_ROW_NEEDS = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED, pre.ANONYMOUS_REFUSED)
+_REFUSED = pytest.mark.requirement("ST-PATH-001")
+_UNCHANGED = pytest.mark.requirement("ST-PATH-002")
+
+
+def _cell(state: str, variant: Variant, requirement: Any) -> Any:
+    return pytest.param(state, variant.id, id=f"{state}/{variant.id}", marks=[requirement, _ROW_NEEDS])
+
+
+REFUSAL_CELLS = [_cell(s, v, _REFUSED) for s in REFUSED for v in VARIANTS if s in v.rows]
 STATE_CELLS = [
-    _cell(s, v, "ST-PATH-002", *_ROW_NEEDS)
+    _cell(s, v, _UNCHANGED)
     for s in ROWS
     for v in VARIANTS
     if s in v.rows and (v.changes or v.body == CREATE or s == MANAGER)
 ]
-LEAK_ROWS = [
-    pytest.param(s, id=s, marks=[pytest.mark.requirement("ST-ONCE-007"), pytest.mark.precondition(*_ROW_NEEDS)])
-    for s in ROWS
-]
+LEAK_ROWS = [pytest.param(s, id=s, marks=[pytest.mark.requirement("ST-ONCE-007"), _ROW_NEEDS]) for s in ROWS]
 
 
 # -- making the calls of one row ------------------------------------------------------------------
