@@ -97,7 +97,7 @@ class Redactor:
     def _walk(self, text: str) -> list[str]:
         """Each position of ``text`` looked up in the index: the cost follows the text, not the forms."""
         get, width = self._index.get, _MIN_SECRET
-        found = set()
+        found: set[str] = set()
         for i in range(len(text) - width + 1):
             forms = get(text[i : i + width])
             if forms:
