@@ -179,12 +179,29 @@ class ExchangeLog:
         self._items: collections.deque[Exchange] = collections.deque(maxlen=size)
         self._lock = threading.Lock()
         self._local = threading.local()
+        #: the answers in the 5xx range since :meth:`clear_server_errors` (judged in server_errors.py)
+        self._server_errors: collections.deque[Exchange] = collections.deque(maxlen=100)
 
     def add(self, item: Exchange) -> None:
         if getattr(self._local, "muted", False):
             return
         with self._lock:
             self._items.append(item)
+
+    def note_server_error(self, item: Exchange) -> None:
+        """Keep a request the target answered with a 5xx, as :meth:`server_errors` shows until cleared."""
+        if getattr(self._local, "muted", False) or item.status is None or item.status < 500:
+            return
+        with self._lock:
+            self._server_errors.append(item)
+
+    def server_errors(self) -> list[Exchange]:
+        with self._lock:
+            return list(self._server_errors)
+
+    def clear_server_errors(self) -> None:
+        with self._lock:
+            self._server_errors.clear()
 
     @contextlib.contextmanager
     def muted(self) -> Iterator[None]:
@@ -390,6 +407,7 @@ class ApiClient:
             http_version=response.http_version,
         )
         EXCHANGES.add(exchange)
+        EXCHANGES.note_server_error(exchange)
         response.extensions[EXCHANGE_KEY] = exchange  # this response's own record, whatever other threads send
         return response
 

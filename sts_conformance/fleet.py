@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from . import settle
+from . import disguise, settle
 from .client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, exchange_of, server_time_ms
 from .errors import HarnessError
 from .journal import Journal, token_id
@@ -312,7 +312,7 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
     key = tools.journal.intent(name, [tools.profile.unprivileged_role]) if tools.journal else None
     created = client.create_token(token, {"name": name, "roles": [tools.profile.unprivileged_role]}, form=form)
     with contextlib.suppress(ValueError, AttributeError, TypeError):
-        REDACTOR.register(created.json().get("token"))
+        REDACTOR.register(created.json().get("token"), issued=True)
     if key is not None and tools.journal is not None:
         tools.journal.answered(key, created.status_code)
     ids_named = functools.partial(_ids_named, client, tools, name)
@@ -369,7 +369,7 @@ def _expired_row(
     call("list", "GET", TOKENS_PATH)
     call("create", "POST", TOKENS_PATH, json_body={"name": name, "roles": [p.unprivileged_role]})
     with contextlib.suppress(ValueError, AttributeError, TypeError):
-        REDACTOR.register(made["create"].json().get("token"))
+        REDACTOR.register(made["create"].json().get("token"), issued=True)
     if key is not None and tools.journal is not None:
         tools.journal.answered(key, made["create"].status_code)
     if victim is not None:
@@ -404,12 +404,14 @@ def carried(resp: httpx.Response, presented: str | None, known: frozenset[str]) 
     with contextlib.suppress(ValueError):
         # a secret may hide behind JSON escapes (\\u002f for /) in the raw body
         texts.append(json.dumps(resp.json(), ensure_ascii=False))
+    # in clear or in disguise: base64, percent-encoded, a fragment of an issued secret (disguise.py)
+    found = disguise.carried(texts, {*known, *([presented] if presented else [])}, REDACTOR.issued())
     labels = []
-    if presented and any(presented in t for t in texts):
-        labels.append("the credential presented in that request")
-    issued = [s for s in known if s != presented and any(s in t for t in texts)]
-    if issued:
-        labels.append(f"{len(issued)} secret(s) issued earlier in the run")
+    if presented and presented in found:
+        labels.append(f"the credential presented in that request ({found.pop(presented)})")
+    if found:
+        kinds = ", ".join(sorted(set(found.values())))
+        labels.append(f"{len(found)} secret(s) issued earlier in the run ({kinds})")
     return labels
 
 
@@ -588,5 +590,5 @@ def _make_token(client: ApiClient, token: str, form: AuthForm, name: str, roles:
         secret = str(resp.json().get("token") or "")
     if not resp.is_success:
         return ""
-    REDACTOR.register(secret)
+    REDACTOR.register(secret, issued=True)
     return secret

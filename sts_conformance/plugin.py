@@ -44,8 +44,9 @@ from .tokens import CLEANUP_SECONDS, Leftover, TokenLedger, run_prefix, sweep
 
 STATE_KEY = pytest.StashKey["RunState"]()
 
-# Reports in reports/ and the run's verdict and exit status live in their own plugin module.
-pytest_plugins = ["sts_conformance.reporting.hooks"]
+# Reports in reports/ and the run's verdict and exit status live in their own plugin module; so
+# does the judging of server errors no check noticed (ST-ERR-001).
+pytest_plugins = ["sts_conformance.reporting.hooks", "sts_conformance.server_errors"]
 
 
 @dataclass

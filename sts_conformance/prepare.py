@@ -134,6 +134,9 @@ class Prepared:
     def clock_facts(self) -> servertime.ClockFacts:
         return servertime.ClockFacts(**self.clock) if self.clock else servertime.ClockFacts()
 
+    #: the requests of the preparation the target answered with a 5xx (masked; ST-ERR-001 judges them)
+    server_errors: list[dict[str, Any]] = field(default_factory=list)
+
     def blocked(self, requirement: str) -> str | None:
         """Why the foundation ``requirement`` failed, or None when it held (or was not probed)."""
         return self.failed.get(requirement)
@@ -165,7 +168,7 @@ class Prepared:
         creds = {k: Credential.from_dict(v) for k, v in (data.get("credentials") or {}).items()}
         prepared = cls(**{**data, "credentials": creds})
         for cred in creds.values():
-            REDACTOR.register(cred.secret)
+            REDACTOR.register(cred.secret, issued=True)
         return prepared
 
 
@@ -192,6 +195,17 @@ def prepare(
     check fails on its own.
     """
     prepared = Prepared()
+    EXCHANGES.clear_server_errors()
+    try:
+        _prepare(client, profile, ledger, prepared, states)
+    finally:
+        prepared.server_errors = [e.as_dict() for e in EXCHANGES.server_errors()]
+    return prepared
+
+
+def _prepare(
+    client: ApiClient, profile: TargetProfile, ledger: TokenLedger, prepared: Prepared, states: Sequence[str]
+) -> None:
     form = ledger.admin_form
 
     choice = probes.choose(client, profile)
@@ -213,7 +227,7 @@ def prepare(
         before = ledger._list()
     except LedgerError as exc:
         _fail(prepared, pre.LIST, str(exc))
-        return prepared
+        return
     prepared.baseline = sorted({tid for i in before if (tid := token_id(i.get("id"))) is not None})
     if len(before) <= 20:
         prepared.names_before = [str(i.get("name")) for i in before]
@@ -258,14 +272,14 @@ def prepare(
                 cred.samples["list"] = Sample.of(client.list_tokens(tok.secret, form=form))
         made[state] = (cred, tok)
     if not made:
-        return prepared
+        return
     prepared.latency_s = _median_latency(anonymous, *(tok.elapsed for _cred, tok in made.values()))
 
     try:
         found = ledger.attribute_all([tok for _cred, tok in made.values()])
     except LedgerError as exc:
         _fail(prepared, pre.LIST, str(exc))
-        return prepared
+        return
     unlisted = []
     for state, (cred, tok) in list(made.items()):
         cred.id = found.get(tok.name)
@@ -280,7 +294,7 @@ def prepare(
         # none of them is listed under an id of its own: nothing that needs the list can go on
         if unlisted:
             _fail(prepared, pre.LISTED, unlisted[0])
-        return prepared
+        return
 
     # the header forms: a manager token surely passes the probe, in each documented form
     made_manager = made.get(VALID_MANAGER)
@@ -327,7 +341,6 @@ def prepare(
     _check_empty_dedicated_subject(ledger, profile, prepared)
 
     prepared.credentials = {state: cred for state, (cred, _tok) in made.items()}
-    return prepared
 
 
 def _check_deletes(

@@ -4,19 +4,25 @@ Every secret the harness sees (created tokens, the admin and bootstrap tokens) i
 registered here; :func:`mask` replaces each with a short fingerprint that says *which*
 secret it was without revealing it. Anything that looks like a product token
 (``svctok-…``) is masked even when it was never registered, so a secret that a faulty
-target leaks is masked too.
+target leaks is masked too. So are a registered secret's disguises (:mod:`.disguise`): its
+base64 encodings, and, for a secret the target issued, the start and the end of its random
+part (``<secret:3fa2c1>`` for each; percent-encoded text is masked once decoded, by whoever
+decodes it).
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import logging
 import re
 import threading
 
+from .disguise import encoded_forms, fragments
+
 _TOKEN_SHAPE = re.compile(r"svctok-[A-Za-z0-9_\-.~+/=]{4,}")
 _MIN_SECRET = 6
+#: up to this many forms, masking tests each for a substring; beyond, it walks the text through an index
+_LINEAR_UP_TO = 100
 
 
 def fingerprint(secret: str) -> str:
@@ -27,48 +33,82 @@ def fingerprint(secret: str) -> str:
 class Redactor:
     """The set of known secrets of this process, and the masking of text.
 
-    Masking first asks which known secrets occur in the text at all (a plain substring
-    test per secret, fast even with thousands registered), then replaces only those,
-    longest first, so a secret that contains another is masked whole. Registering never
-    recompiles anything: a long fuzzing run registers thousands of secrets.
+    Every form masked (each secret, its base64 encodings, an issued secret's fragments; at least
+    :data:`_MIN_SECRET` characters each) is filed under its first characters. While there are few,
+    masking tests each form as a substring (fast in C); once there are many (a long fuzzing run
+    registers thousands of secrets, each with several forms) it walks the text once, looking each
+    position up in that index, so its cost follows the text's length, not the number of secrets.
+    The forms found are replaced longest first, so a secret that contains another is masked whole.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known: set[str] = set()
-        self._ordered: tuple[str, ...] = ()  # longest first
-        self._pending: list[str] = []
+        self._issued: set[str] = set()
+        #: every form masked (a secret, its encodings, its fragments) -> the fingerprint it is masked as
+        self._labels: dict[str, str] = {}
+        #: the forms under their first _MIN_SECRET characters (for many forms), and as one tuple (for few)
+        self._index: dict[str, list[str]] = {}
+        self._listed: tuple[str, ...] = ()
 
-    def register(self, *secrets: str | None) -> None:
+    def register(self, *secrets: str | None, issued: bool = False) -> None:
+        """Mask these secrets from now on; ``issued``: the target generated them (fragments count)."""
         with self._lock:
             for s in secrets:
-                if s and len(s) >= _MIN_SECRET and s not in self._known:
+                if not s or len(s) < _MIN_SECRET:
+                    continue
+                if issued and s not in self._issued:
+                    self._issued.add(s)
+                    self._add_forms(s, fragments(s))
+                if s not in self._known:
                     self._known.add(s)
-                    self._pending.append(s)
+                    self._add_forms(s, (s, *encoded_forms(s)))
+
+    def _add_forms(self, secret: str, forms: tuple[str, ...]) -> None:
+        label = fingerprint(secret)
+        for form in forms:
+            if form not in self._labels and len(form) >= _MIN_SECRET:
+                self._labels[form] = label
+                # a new list, not an append: a reader may hold the old one
+                key = form[:_MIN_SECRET]
+                self._index[key] = [*self._index.get(key, ()), form]
 
     def secrets(self) -> frozenset[str]:
         with self._lock:
             return frozenset(self._known)
 
-    def _snapshot(self) -> tuple[str, ...]:
+    def issued(self) -> frozenset[str]:
+        """The registered secrets the target issued (see :func:`.disguise.how_carried`)."""
         with self._lock:
-            if self._pending:
-                merged = list(self._ordered)
-                for s in self._pending:
-                    # keep longest-first order without re-sorting everything
-                    bisect.insort(merged, s, key=lambda x: -len(x))
-                self._ordered = tuple(merged)
-                self._pending.clear()
-            return self._ordered
+            return frozenset(self._issued)
 
     def _present(self, text: str) -> list[str]:
-        return [s for s in self._snapshot() if s in text]
+        """The forms that occur in ``text``, longest first."""
+        few = len(self._labels) <= _LINEAR_UP_TO  # then a substring test per form is fastest
+        found = [f for f in self._forms() if f in text] if few else self._walk(text)
+        return sorted(found, key=len, reverse=True)
+
+    def _forms(self) -> tuple[str, ...]:
+        with self._lock:
+            if len(self._listed) != len(self._labels):
+                self._listed = tuple(self._labels)
+            return self._listed
+
+    def _walk(self, text: str) -> list[str]:
+        """Each position of ``text`` looked up in the index: the cost follows the text, not the forms."""
+        get, width = self._index.get, _MIN_SECRET
+        found: set[str] = set()
+        for i in range(len(text) - width + 1):
+            forms = get(text[i : i + width])
+            if forms:
+                found.update(f for f in forms if text.startswith(f, i))
+        return list(found)
 
     def mask(self, text: str) -> str:
         if not text:
             return text
         for s in self._present(text):
-            text = text.replace(s, fingerprint(s))
+            text = text.replace(s, self._labels.get(s) or fingerprint(s))
         return _TOKEN_SHAPE.sub(lambda m: fingerprint(m.group(0)), text)
 
     def contains_secret(self, text: str) -> bool:

@@ -399,7 +399,7 @@ class TokenLedger:
         secret = data.get("token") if isinstance(data, dict) else None
         if not isinstance(secret, str) or not secret:
             return None  # the intent stays open: the sweep at the end looks for the name
-        REDACTOR.register(secret)
+        REDACTOR.register(secret, issued=True)
         sent = body if isinstance(body, dict) else {}
         tok = OwnedToken(
             name=str(sent["name"]) if isinstance(sent.get("name"), str) else "",

@@ -51,7 +51,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import infra
+from . import aliases, infra
 from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
@@ -93,6 +93,8 @@ POWER_USER_ROLE = "stackstate-power-user"
 PREFIX_MATCH_MIN = 8
 LIST_LIMIT = 20
 DEBUG_PRINCIPAL_HEADER = "X-Debug-Principal"
+ROLE_SLOTS = 8
+SECRET_HINT_LENGTH = 16
 
 # Used only by the variants (variants.py).
 PREDEFINED_ROLES = frozenset(
@@ -245,12 +247,20 @@ class ServiceTokenApi:
         self._stale_by_digest: dict[bytes, TokenRecord] = {}
         # Only faults keep secrets in memory (id -> secret): the faithful server never does.
         self._keeps_secrets = any(
-            faults.on(name) for name in ("list-leaks-secret", "token-prefix-match", "token-case-insensitive")
+            faults.on(name)
+            for name in (
+                "list-leaks-secret",
+                "token-prefix-match",
+                "token-case-insensitive",
+                "get-token-by-id-returns-secret",
+                "list-leaks-base64-secret",
+            )
         )
         self._secrets: dict[int, str] = {}
         self._secret_key = secrets.token_bytes(32)  # the secret-from-name fault's "server key"
         self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter
         self._lag = Lag(variants, clock)  # the list-lag, revocation-lag and late-bootstrap-token variants
+        self._deleted_ids: set[int] = set()  # the double-delete-500 fault's tombstones
 
     # ---- start-up -------------------------------------------------------------------
 
@@ -421,6 +431,8 @@ class ServiceTokenApi:
         """Drop deleted tokens from the authentication cache."""
         for gone in removed:
             self._secrets.pop(gone, None)
+            if self._faulty and self.faults.on("double-delete-500"):
+                self._deleted_ids.add(gone)
             if not (self._faulty and self.faults.on("delete-not-revoking")):
                 digest = self._digest_by_id.pop(gone, None)
                 if digest is not None and not (self._varied and self._lag.linger(digest)):
@@ -436,6 +448,8 @@ class ServiceTokenApi:
             message = "managing service tokens needs one of the roles " + ", ".join(sorted(self.manager_roles))
             if self._faulty and self.faults.on("forbidden-echoes-token"):
                 message += f"; {_credential_text(scope)!r} has none of them"
+            if self._faulty and self.faults.on("error-echoes-secret-prefix"):
+                message += f"; the caller is token {(_credential_text(scope) or '')[:SECRET_HINT_LENGTH]}…"
             raise _Refusal(403, message)
         return record
 
@@ -532,6 +546,10 @@ class ServiceTokenApi:
             self.authorize_manager(request.scope, "list")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
+        return self.listing()
+
+    def listing(self) -> Response:
+        """The list answer, for a caller already authorized."""
         if self._varied and self.variants.on("expired-purged"):
             self._purge_expired()
         records = self._lag.listed(self.store.list()) if self._varied else self.store.list()
@@ -555,6 +573,8 @@ class ServiceTokenApi:
                 item["dedicatedSubject"] = record.dedicated_subject
             if self._faulty and self.faults.on("list-leaks-secret") and record.id in self._secrets:
                 item["token"] = self._secrets[record.id]
+            if self._faulty and self.faults.on("list-leaks-base64-secret") and record.id in self._secrets:
+                item["credential"] = base64.b64encode(self._secrets[record.id].encode()).decode("ascii")
             items.append(item)
         if self._faulty and self.faults.on("list-wrapped-in-object"):
             return JSONResponse({"items": items})
@@ -608,6 +628,8 @@ class ServiceTokenApi:
             hex_secret = self._varied and self.variants.on("hex-secrets")
             secret = secrets.token_hex(HEX_SECRET_BYTES) if hex_secret else new_secret()
         token_id = await self._faulty_id() if self._faulty else None
+        if self._faulty:
+            secret, token_id = self._bind_extra_fields(body, secret, token_id)
         record = self.store.create(
             secret=secret,
             name=name,
@@ -633,6 +655,18 @@ class ServiceTokenApi:
             created["expiration"] = expiry
         status = 201 if self._faulty and self.faults.on("create-answers-201") else 200
         return JSONResponse(created, status_code=status)
+
+    def _bind_extra_fields(self, body: Mapping[str, Any], secret: str, token_id: int | None) -> tuple[str, int | None]:
+        """The create-binds-extra-* faults: read-only fields of the create body are taken as sent."""
+        chosen = body.get("token")
+        if self.faults.on("create-binds-extra-token") and isinstance(chosen, str) and chosen:
+            secret = chosen
+        wanted = body.get("id")
+        if self.faults.on("create-binds-extra-id") and isinstance(wanted, int) and not isinstance(wanted, bool):
+            if self.store.delete(wanted):  # an upsert: the token that had this id is replaced
+                self._forget([wanted])
+            token_id = wanted
+        return secret, token_id
 
     def _check_name_free(self, name: str) -> None:
         """The duplicate-names-refused variant: no two live tokens share a name."""
@@ -664,10 +698,14 @@ class ServiceTokenApi:
     async def delete_token(self, request: Request) -> Response:
         try:
             self.authorize_manager(request.scope, "delete")
-            token_id = self._parse_token_id(request.path_params["token_id"])
+            raw_id = request.path_params["token_id"]
+            unchecked = self._faulty and self.faults.on("non-numeric-id-500")
+            token_id = int(raw_id) if unchecked else self._parse_token_id(raw_id)
             if self._varied:
                 self._before_varied_delete(token_id)
             removed = self._faulty_delete(token_id) if self._faulty else self._delete(token_id)
+            if not removed and self._faulty and token_id in self._deleted_ids:
+                raise LookupError(f"token {token_id} has a tombstone but no row")  # double-delete-500
             if not removed and not (self._varied and self.variants.on("delete-unknown-204")):
                 raise _Refusal(404, f"no service token with id {token_id}")
         except _Refusal as refusal:
@@ -760,6 +798,8 @@ class ServiceTokenApi:
             raise _Refusal(400, f"name is longer than {SHORT_NAME_LENGTH} characters")
         if self._faulty:
             name = self._name_as_misstored(name)
+            if self.faults.on("nul-in-name-500") and any(ord(ch) < 0x20 for ch in name):
+                raise ValueError("embedded control character in a C string")
 
         if "roles" not in body and not (self._faulty and self.faults.on("roles-missing-defaults-empty")):
             raise _Refusal(400, "roles is required (a list of role names, may be empty)")
@@ -775,6 +815,8 @@ class ServiceTokenApi:
                 raise _Refusal(400, f"roles[{index}] contains an unpaired UTF-16 surrogate")
         if self._varied:
             self._check_roles_known(roles)
+        if self._faulty and self.faults.on("many-roles-500") and len(roles) > ROLE_SLOTS:
+            raise IndexError(f"role slot {ROLE_SLOTS + 1} is out of range")
 
         expiry = body.get("expiryDate")
         if self._faulty and self.faults.on("expiry-lenient-parsing"):
@@ -938,6 +980,7 @@ def create_app(
             Route("/api/security/tokens/{token_id}", api.delete_token, methods=["DELETE"]),
             Route("/api/server/info", api.server_info, methods=["GET"]),
             Route("/api/server/status", api.server_status, methods=["GET"]),
+            *aliases.routes(api),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,

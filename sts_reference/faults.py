@@ -172,6 +172,34 @@ FAULTS: dict[str, str] = {
         'a create carrying "dedicatedSubject": "" (what every sts CLI create sends) is refused with 400, '
         "as if the optional field had to name a subject once present"
     ),
+    # -- issue 19 (h19paths): paths and methods beside the documented ones (aliases.py) ------
+    "trailing-slash-skips-auth": (
+        "GET /api/security/tokens/ (trailing slash) is a second route to the list that forgot the auth guard: "
+        "anyone may list"
+    ),
+    "get-token-by-id-returns-secret": (
+        "an undocumented GET /api/security/tokens/{id} answers a manager with the token, secret included"
+    ),
+    "method-override-skips-role-check": (
+        "POST /api/security/tokens/{id} with X-HTTP-Method-Override (or X-Method-Override, ?_method) DELETE "
+        "deletes after authenticating only: any valid token may delete any token"
+    ),
+    "options-500": "OPTIONS on a token path expects a CORS Origin header and answers 500 without one",
+    # -- issue 19 (h19paths): ordinary mistakes answered with a server error ------------------
+    "double-delete-500": "deleting an id a second time answers 500 (a tombstone is found, but no row)",
+    "non-numeric-id-500": (
+        "the id in a delete's path is converted unchecked: a non-numeric id answers 500, and so does one "
+        "outside the 64-bit range"
+    ),
+    "many-roles-500": "a create with more than 8 roles overflows a fixed table of role slots: 500",
+    "nul-in-name-500": "a NUL or other C0 control character in a name breaks the storage layer: 500",
+    "create-binds-extra-id": (
+        "an id in the create body is taken as the new token's id, replacing the token that had it (an upsert)"
+    ),
+    "create-binds-extra-token": "a token field in the create body becomes the new token's secret",
+    # -- issue 19 (h19paths): secrets in disguise ---------------------------------------------
+    "error-echoes-secret-prefix": "a 403 names the caller by the first 16 characters of its token",
+    "list-leaks-base64-secret": "list items carry the base64 of the secret of tokens this process knows",
 }
 
 

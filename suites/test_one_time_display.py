@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from sts_conformance import disguise
 from sts_conformance import preconditions as pre
 from sts_conformance.checks import block_if_creates_fail, json_body
 from sts_conformance.prepare import STATES
+from sts_conformance.redact import REDACTOR
 
 # every check here creates tokens and reads them back from the list
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
@@ -33,11 +35,14 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _leaks(resp, secrets: Iterable[tuple[str, str]]) -> list[str]:
-    """Labels of the secrets that ``resp`` carries in its body (raw or JSON-decoded) or headers."""
+    """Labels of the secrets that ``resp`` carries in its body (raw or JSON-decoded) or headers, in
+    clear or in disguise (base64, percent-encoded, a fragment of an issued secret: disguise.py)."""
     texts = [resp.text, *resp.headers.values()]
     with contextlib.suppress(ValueError):
         texts.extend(_strings(resp.json()))
-    return [label for label, secret in secrets if any(secret in t for t in texts)]
+    pairs = list(secrets)
+    found = disguise.carried(texts, {secret for _label, secret in pairs}, REDACTOR.issued())
+    return [f"{label} ({found[secret]})" for label, secret in pairs if secret in found]
 
 
 def _run_secrets(ledger, *, extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:

@@ -99,6 +99,19 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "dedicated-subject-empty-refused": ("ST-LIFE-012",),
     # -- issue 17 (the real sts CLI): faults of the reference CLI, run as entries "cli:NAME" --
     "cli:cli-zero-date-no-expiry": ("ST-CLI-013",),
+    # issue 19 (h19paths): paths and methods beside the documented calls, server errors, disguised secrets
+    "trailing-slash-skips-auth": ("ST-PATH-001",),
+    "get-token-by-id-returns-secret": ("ST-ONCE-007",),
+    "method-override-skips-role-check": ("ST-PATH-001", "ST-PATH-002"),
+    "options-500": ("ST-ERR-001",),
+    "double-delete-500": ("ST-ERR-002",),
+    "non-numeric-id-500": ("ST-ERR-002",),
+    "many-roles-500": ("ST-ERR-003",),
+    "nul-in-name-500": ("ST-ERR-003",),
+    "create-binds-extra-id": ("ST-ERR-004",),
+    "create-binds-extra-token": ("ST-ERR-004",),
+    "error-echoes-secret-prefix": ("ST-ONCE-006",),
+    "list-leaks-base64-secret": ("ST-ONCE-002",),
 }
 #: every fault entry of the matrix: the server's faults and the CLI's ("cli:NAME")
 FAULT_ENTRIES = {**FAULTS, **{f"cli:{name}": text for name, text in CLI_FAULTS.items()}}

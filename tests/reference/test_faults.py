@@ -23,6 +23,7 @@ from sts_reference.config import load_auth_config
 from sts_reference.faults import FAULTS, FaultSet
 from sts_reference.testing import RunningServer
 
+from .fault_probes_paths import PROBES as PATH_AND_ERROR_PROBES
 from .support import ADMIN, DAY_MS, START_MS, Api, StartServer, http_client, unique_name
 
 GUEST = "stackstate-guest"
@@ -483,6 +484,8 @@ PROBES: dict[str, Probe] = {
     "create-500-after-storing": create_returns_the_secret,
     "list-wrapped-in-object": list_is_an_array,
     "dedicated-subject-empty-refused": empty_dedicated_subject_accepted,
+    # issue 19 (h19paths): paths and methods, server errors, disguised secrets
+    **PATH_AND_ERROR_PROBES,
 }
 
 
