@@ -21,7 +21,7 @@ import json
 import os
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -296,8 +296,12 @@ class ApiClient:
         json_body: Any = None,
         content: bytes | str | None = None,
         api: bool = True,
+        repeated: Sequence[tuple[str, str]] = (),
     ) -> httpx.Response:
-        """Send one request; ``path`` is below the API root unless ``api`` is false."""
+        """Send one request; ``path`` is below the API root unless ``api`` is false.
+
+        ``repeated`` are header lines sent after the others as they are, so a name may come twice
+        (two credentials in one request)."""
         url = (self.api_url if api else self.url) + path
         all_headers: dict[str, str] = {}
         if token is not None:
@@ -313,9 +317,15 @@ class ApiClient:
         else:
             body = content
         shown_headers = {k: _mask_header(k, v) for k, v in all_headers.items()}
+        wire: dict[str, str] | list[tuple[str, str]] = all_headers
+        if repeated:
+            wire = [*all_headers.items(), *repeated]
+            for k, v in repeated:
+                shown = _mask_header(k, v)
+                shown_headers[k] = f"{shown_headers[k]} | {shown}" if k in shown_headers else shown
         try:
             try:
-                response = self._http.request(method, url, headers=all_headers, content=body)
+                response = self._http.request(method, url, headers=wire, content=body)
             except (httpx.ReadError, httpx.RemoteProtocolError):
                 # A server may close a kept-alive connection after an error answer without
                 # saying so; a GET changes nothing and a DELETE of one id acts at most once
@@ -323,7 +333,7 @@ class ApiClient:
                 # connection. A POST is never resent here: that could create twice.
                 if method.upper() not in ("GET", "DELETE"):
                     raise
-                response = self._http.request(method, url, headers=all_headers, content=body)
+                response = self._http.request(method, url, headers=wire, content=body)
         except httpx.HTTPError as exc:
             EXCHANGES.add(Exchange(method, url, shown_headers, _excerpt(body or b""), None, "", type(exc).__name__))
             raise

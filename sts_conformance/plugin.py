@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from . import __version__, interrupts
+from . import __version__, interrupts, late_use
 from . import preconditions as pre
 from .client import EXCHANGES, ApiClient, AuthForm, Exchange, server_time_ms
 from .errors import HarnessError, TargetUnavailable
@@ -234,6 +234,7 @@ def activate(config: pytest.Config) -> None:
             resources.add(reconfigurer.restore)  # also when the run is interrupted meanwhile
             reconfigurer.run()
         state.prepared = prepare(client, profile, prep_ledger)
+        resources.add(late_use.start(profile, conn.url, state.prepared, run_dir))
     except HarnessError as exc:
         _report_start_failure(config, profile, exc)
         raise pytest.UsageError(str(exc)) from None

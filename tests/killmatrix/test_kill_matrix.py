@@ -95,6 +95,15 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "list-stops-at-20": ("ST-LIFE-003",),
     "create-500-after-storing": ("ST-LIFE-001",),
     "list-wrapped-in-object": ("ST-LIFE-002",),
+    # -- issue 19: what a token may do off the happy path (roles, use, the bootstrap token) --
+    "role-substring-manages": ("ST-ROLE-007",),
+    "role-comma-split": ("ST-ROLE-008", "ST-ROLE-007"),
+    "sliding-expiry-on-use": ("ST-EXP-011",),
+    "use-cache-survives-delete": ("ST-AUTH-014",),
+    "near-miss-secret-on-token-calls": ("ST-AUTH-006",),
+    "two-credentials-union": ("ST-AUTH-015",),
+    "bootstrap-delete-not-revoking": ("ST-BOOT-005",),
+    "ttl-days-read-as-hours": ("ST-BOOT-006",),
 }
 
 
