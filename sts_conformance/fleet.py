@@ -44,6 +44,10 @@ from .target import ManagedProcess
 
 UNPRIVILEGED = "unprivileged-role"
 LOWER_CASE_KEY = "lower-case-key"
+#: a manager bootstrap token with a ttl too long to wait out: its listed expiration is compared
+#: with start + ttl (wrong units show without waiting), then it is deleted (and must be refused)
+LONG_TTL = "7d"
+LONG = f"long ttl {LONG_TTL}"
 #: longest ttl the suite waits out on an instance it launched: waits stay a few seconds
 MAX_TTL_MS = 10_000
 #: longest ttl it waits out on a deployment it reconfigures (a real rollout takes minutes)
@@ -172,6 +176,7 @@ def plan(profile: TargetProfile) -> list[Instance]:
         configs.append(Instance(ttl_label(spelling), roles, ttl=spelling, labels=[ttl_label(spelling), label]))
     configs += [Instance(label, roles) for label, roles in roles_for[len(spellings) :]]
     configs.append(Instance(LOWER_CASE_KEY, manager, key="servicetoken"))
+    configs.append(Instance(LONG, manager, ttl=LONG_TTL))
     return configs
 
 
@@ -243,6 +248,8 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
         works = _management_form(inst, tools)
         if works is not None:
             _manage(inst, tools, works)
+            if inst.label == LONG and "delete" in inst.manage:
+                _delete_own(inst, tools, works)
         forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
         # the row's tokens are made now, while the bootstrap token may still make them
         victims = {form: tools.victim() for form in forms} if row and works is not None else {}
@@ -301,6 +308,29 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
         if gone and tools.journal is not None:
             tools.journal.gone(found[0])
         inst.manage["delete"] = {"status": deleted.status_code, "gone": gone}
+
+
+def _delete_own(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
+    """Find the bootstrap token in the list (its expiration), delete it with itself, and present it again.
+
+    It is told apart as the one entry not made by a run of this suite: on a launched instance
+    the bootstrap token is the only such entry; on a deployment holding other tokens it cannot
+    be told, and nothing is deleted.
+    """
+    client = tools.client
+    items = _items(client.list_tokens(inst.token, form=form)) or []
+    others = [i for i in items if not str(i.get("name", "")).startswith("stsct-")]
+    entry = others[0] if len(others) == 1 else None
+    found: dict[str, Any] = {"candidates": len(others)}
+    if entry is not None:
+        found["id"] = token_id(entry.get("id"))
+        found["expiration"] = entry.get("expiration")
+    inst.manage["bootstrap"] = found
+    if found.get("id") is None:
+        return
+    deleted = client.delete_token(inst.token, found["id"], form=form)
+    after = Sample.of(client.probe(tools.profile.probe_path, inst.token, form))
+    inst.manage["delete-bootstrap"] = {"status": deleted.status_code, "after": asdict(after), "form": form.name}
 
 
 def _items(resp: httpx.Response) -> list[dict[str, Any]] | None:
