@@ -237,6 +237,8 @@ class ScenarioTools:
     name_prefix: str = "stsct-boot"
     #: the header form the run's admin credential manages tokens in: tried first for management too
     manage_form: AuthForm = AuthForm.X_API_KEY
+    #: ids listed before this configuration was applied (a reconfigured deployment): not its bootstrap token
+    known_ids: frozenset[int] = frozenset()
 
 
 def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bool) -> None:
@@ -246,10 +248,10 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
         for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
             inst.first[form.name] = Sample.of(client.probe(p.probe_path, inst.token, form))
         works = _management_form(inst, tools)
-        if works is not None:
+        if works is not None and inst.label == LONG:
+            _delete_own(inst, tools, works)
+        elif works is not None:
             _manage(inst, tools, works)
-            if inst.label == LONG and "delete" in inst.manage:
-                _delete_own(inst, tools, works)
         forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
         # the row's tokens are made now, while the bootstrap token may still make them
         victims = {form: tools.victim() for form in forms} if row and works is not None else {}
@@ -313,15 +315,20 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
 def _delete_own(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
     """Find the bootstrap token in the list (its expiration), delete it with itself, and present it again.
 
-    It is told apart as the one entry not made by a run of this suite: on a launched instance
-    the bootstrap token is the only such entry; on a deployment holding other tokens it cannot
-    be told, and nothing is deleted.
+    It is told apart as the one entry neither made by a run of this suite nor listed before the
+    configuration was applied: on a launched instance the only entry not made by the suite.
+    When it cannot be told, nothing is deleted.
     """
     client = tools.client
-    items = _items(client.list_tokens(inst.token, form=form)) or []
-    others = [i for i in items if not str(i.get("name", "")).startswith("stsct-")]
+    listing = client.list_tokens(inst.token, form=form)
+    items = _items(listing) or []
+    others = [
+        i
+        for i in items
+        if not str(i.get("name", "")).startswith("stsct-") and token_id(i.get("id")) not in tools.known_ids
+    ]
     entry = others[0] if len(others) == 1 else None
-    found: dict[str, Any] = {"candidates": len(others)}
+    found: dict[str, Any] = {"candidates": len(others), "list": listing.status_code}
     if entry is not None:
         found["id"] = token_id(entry.get("id"))
         found["expiration"] = entry.get("expiration")

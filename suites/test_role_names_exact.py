@@ -1,8 +1,8 @@
 """Role names are matched exactly: a name that merely resembles the manager role grants nothing.
 
 The manager role is the profile's ``roles.manager``. Each near miss of it — one character
-short, an extension (``-readonly``), a role that contains it, a part of it, padded with a
-space, another case, or joined with another role by a comma into one role string — is given
+short, an extension (``-readonly``), a role that contains it, a part of it, padded with
+spaces, another case, or joined with another role by a comma into one role string — is given
 to a token of its own, and that token must not be let into token management. A target may
 refuse such a role when the token is created: then it grants nothing either.
 
@@ -36,11 +36,9 @@ def _near(how: str, manager: str, other: str) -> str:
         "extension": f"{manager}-readonly",
         "containing": f"read-{manager}",
         "part": part,
-        "leading-space": f" {manager}",
-        "trailing-space": f"{manager} ",
+        "padded": f" {manager} ",
         "other-case": manager[:1].swapcase() + manager[1:],
         "comma-joined": f"{manager},{other}",
-        "comma-joined-second": f"{other},{manager}",
     }[how]
 
 
@@ -49,13 +47,10 @@ NEAR_MISS_ROLES = [
     "extension",
     "containing",
     "part",
-    "leading-space",
-    "trailing-space",
+    "padded",
     "other-case",
     "comma-joined",
-    "comma-joined-second",
 ]
-COMMA_ROLES = ["comma-joined", "comma-joined-second"]
 
 
 @dataclass
@@ -132,10 +127,9 @@ def test_near_miss_of_the_manager_role_grants_no_management(target, ledger, near
 
 
 @pytest.mark.requirement("ST-ROLE-008")
-@pytest.mark.parametrize("how", COMMA_ROLES)
-def test_role_holding_a_comma_is_one_role(target, ledger, near_misses, observe, how):
+def test_role_holding_a_comma_is_one_role(target, ledger, near_misses, observe):
     """A role string with a comma is listed as that one role (or refused at creation), never split."""
-    made = near_misses.made(how)
+    made = near_misses.made("comma-joined")
     tok = _accepted(made, ledger, observe)
     if tok is None:
         return
