@@ -215,9 +215,12 @@ def _judge_rights(target, tok: OwnedToken, what: str, *, manages: bool, form: Au
 def _may_manage(roles: list[str], profile) -> bool | None:
     """Whether a token with ``roles`` must manage tokens (True), must not (False), or may either (None):
     the manager role grants it; generated names and the unprivileged role grant nothing; other
-    predefined roles are left to ST-ROLE-006 (older releases let power users manage)."""
+    predefined roles, and an empty list, are left to ST-ROLE-006 (older releases let power users
+    manage; what no role at all may do is not documented)."""
     if profile.manager_role in roles:
         return True
+    if not roles:
+        return None
     others = set(PREDEFINED_ROLES) | {"stackstate-k8s-admin"}
     if any(role in others and role != profile.unprivileged_role for role in roles):
         return None
