@@ -304,12 +304,30 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
         for tid in found:
             tools.journal.found(key, tid)
     inst.manage["create"] = {"status": created.status_code, "listed": bool(found)}
+    if not inst.manage["list"]["manager"]:
+        _delete_as_unprivileged(inst, tools, form)
     if found and inst.manage["list"]["manager"]:
         deleted = client.delete_token(token, found[0], form=form)
         gone = found[0] not in _ids_named(client, tools, name)
         if gone and tools.journal is not None:
             tools.journal.gone(found[0])
         inst.manage["delete"] = {"status": deleted.status_code, "gone": gone}
+
+
+def _delete_as_unprivileged(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
+    """Aim a delete with a bootstrap token without the manager role at a token the observer made.
+
+    Only where another credential can make that token (a reconfigured deployment, with the run's
+    admin); on a launched instance nobody but its bootstrap token can, and nothing is tried.
+    """
+    victim = tools.victim()
+    seen = tools.observer()
+    if victim is None or seen is None:
+        return
+    deleted = tools.client.delete_token(inst.token, victim, form=form)
+    items = _items(tools.client.list_tokens(seen[0], form=seen[1])) or []
+    kept = any(token_id(i.get("id")) == victim for i in items)
+    inst.manage["delete-as-unprivileged"] = {"status": deleted.status_code, "kept": kept, "id": victim}
 
 
 def _delete_own(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:

@@ -31,7 +31,7 @@ import httpx
 
 from .client import ApiClient, TlsSettings
 from .errors import ProfileError, TargetUnavailable
-from .fleet import LONG, Instance, ScenarioTools, matrix_label, plan, run_scenario
+from .fleet import LONG, Instance, ScenarioTools, matrix_label, max_ttl_ms, plan, run_scenario, waitable_ttl
 from .journal import token_id
 from .profile import TargetProfile
 from .redact import REDACTOR
@@ -84,7 +84,7 @@ class Reconfigurer:
                         manage_form=self.connection.admin_form,
                         known_ids=known,
                     )
-                    if inst.ttl is not None:
+                    if inst.ttl is not None and waitable_ttl(inst.ttl, max_ttl_ms(self.profile)):
                         self.say(
                             f"bootstrap {n}/{len(instances)}: waiting out the ttl {inst.ttl!r} on the server's clock"
                         )

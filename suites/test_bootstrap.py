@@ -194,6 +194,12 @@ def test_bootstrap_token_without_manager_role_passes_probe_but_cannot_manage(tar
             f"creating a token {what}: expected refusal with {forbidden}, got {created.get('status')}"
         )
         assert not created.get("listed"), f"creating a token {what} was refused, yet the token is listed"
+        deleted = inst.manage.get("delete-as-unprivileged")  # (only where another credential made a victim)
+        if deleted is not None:
+            assert deleted["status"] in forbidden, (
+                f"deleting token {deleted['id']} {what}: expected refusal with {forbidden}, got {deleted['status']}"
+            )
+            assert deleted["kept"], f"deleting token {deleted['id']} {what} was refused, yet it is gone from the list"
         return
     if external_bootstrap is None or external_bootstrap[0] != UNPRIVILEGED:
         _no_bootstrap_to_check(target, UNPRIVILEGED)
@@ -205,6 +211,12 @@ def test_bootstrap_token_without_manager_role_passes_probe_but_cannot_manage(tar
     body = {"name": ledger.name("boot-unprivileged"), "roles": [target.profile.manager_role]}
     resp, _ = ledger.create_raw(body, token=token, form=form)  # journalled: a wrong accept is cleaned up
     expect_refused(resp, forbidden, "creating a manager token with the unprivileged bootstrap token")
+    victim = ledger.create("boot-victim", roles=[target.profile.unprivileged_role])
+    resp = target.client.delete_token(token, victim.id, form=form)
+    expect_refused(resp, forbidden, f"deleting token {victim.id} with the unprivileged bootstrap token")
+    assert listed(ledger.list_items(), victim.id) is not None, (
+        f"deleting token {victim.id} with the unprivileged bootstrap token was refused, yet it is gone from the list"
+    )
 
 
 @pytest.mark.requirement("ST-BOOT-004")

@@ -137,15 +137,15 @@ def test_bootstrap_checks_run_against_a_reconfigured_external_deployment(deploym
     done = run_suites("--target", str(_profile(work, url, admin, original)), report_dir=work / "reports")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     got = _statuses(work / "reports")
-    for rid in ("ST-BOOT-001", "ST-BOOT-002", "ST-BOOT-003", "ST-BOOT-004"):
+    for rid in ("ST-BOOT-001", "ST-BOOT-002", "ST-BOOT-003", "ST-BOOT-004", "ST-BOOT-005", "ST-BOOT-006"):
         assert got[rid] == "passed", (rid, got[rid])
     doc = json.loads((work / "reports" / "conformance.json").read_text(encoding="utf-8"))
     expired = [
         t for r in doc["requirements"] for t in r["tests"] if "test_authorization[bootstrap-expired/" in t["nodeid"]
     ]
     assert len(expired) == 10 and all(t["outcome"] == "passed" for t in expired), expired
-    # one configuration per ttl spelling, and one under the seed's `servicetoken` key
-    assert "bootstrap 1/4" in done.stderr and "bootstrap 4/4" in done.stderr, done.stderr
+    # one configuration per ttl spelling, one under the seed's `servicetoken` key, one with a long ttl
+    assert "bootstrap 1/5" in done.stderr and "bootstrap 5/5" in done.stderr, done.stderr
     assert "putting the deployment back" in done.stderr
     # restored: the original bootstrap token works again, and nothing of the run is left
     assert httpx.get(f"{url}/api/server/status", headers={"X-API-Key": BOOT}).status_code == 200
