@@ -158,8 +158,9 @@ def plan(profile: TargetProfile) -> list[Instance]:
 
     One per ttl spelling (shortest first), the first with the manager role (the matrix's row and
     the manager checks), the second with only the unprivileged role, any further one with the
-    manager role; a role left without a spelling gets a configuration of its own, and so does
-    the seed document's ``servicetoken`` key. Fewer configurations mean fewer processes on a
+    manager role; a role left without a spelling gets a configuration of its own, and so do
+    the seed document's ``servicetoken`` key and a manager token with a ttl too long to wait
+    out (``LONG_TTL``: its listed expiration is judged, then it is deleted). Fewer configurations mean fewer processes on a
     managed target, and fewer rollouts of a reconfigured one.
     """
     limit = max_ttl_ms(profile)
