@@ -23,7 +23,7 @@ import json
 import os
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -367,8 +367,12 @@ class ApiClient:
         json_body: Any = None,
         content: bytes | str | None = None,
         api: bool = True,
+        repeated: Sequence[tuple[str, str]] = (),
     ) -> httpx.Response:
-        """Send one request; ``path`` is below the API root unless ``api`` is false."""
+        """Send one request; ``path`` is below the API root unless ``api`` is false.
+
+        ``repeated`` are header lines sent after the others as they are, so a name may come twice
+        (two credentials in one request)."""
         url = (self.api_url if api else self.url) + path
         all_headers: dict[str, str] = {}
         if token is not None:
@@ -384,10 +388,16 @@ class ApiClient:
         else:
             body = content
         shown_headers = {k: _mask_header(k, v) for k, v in all_headers.items()}
+        wire: dict[str, str] | list[tuple[str, str]] = all_headers
+        if repeated:
+            wire = [*all_headers.items(), *repeated]
+            for k, v in repeated:
+                shown = _mask_header(k, v)
+                shown_headers[k] = f"{shown_headers[k]} | {shown}" if k in shown_headers else shown
         attempt = 0
         while True:
             THROTTLE.pace()
-            response = self._send(method, url, all_headers, body, shown_headers)
+            response = self._send(method, url, wire, body, shown_headers)
             if response.status_code not in THROTTLE_STATUSES or gives_up_on(response, attempt):
                 THROTTLE.answered()
                 break
@@ -412,7 +422,12 @@ class ApiClient:
         return response
 
     def _send(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None, shown_headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str] | list[tuple[str, str]],
+        body: bytes | None,
+        shown_headers: dict[str, str],
     ) -> httpx.Response:
         try:
             try:

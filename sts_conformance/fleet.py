@@ -47,6 +47,10 @@ from .target import ManagedProcess
 
 UNPRIVILEGED = "unprivileged-role"
 LOWER_CASE_KEY = "lower-case-key"
+#: a manager bootstrap token with a ttl too long to wait out: its listed expiration is compared
+#: with start + ttl (wrong units show without waiting), then it is deleted (and must be refused)
+LONG_TTL = "7d"
+LONG = f"long ttl {LONG_TTL}"
 #: longest ttl the suite waits out on an instance it launched: waits stay a few seconds
 MAX_TTL_MS = 10_000
 #: longest ttl it waits out on a deployment it reconfigures (a real rollout takes minutes)
@@ -159,9 +163,10 @@ def plan(profile: TargetProfile) -> list[Instance]:
 
     One per ttl spelling (shortest first), the first with the manager role (the matrix's row and
     the manager checks), the second with only the unprivileged role, any further one with the
-    manager role; a role left without a spelling gets a configuration of its own, and so does
-    the seed document's ``servicetoken`` key. Fewer configurations mean fewer processes on a
-    managed target, and fewer rollouts of a reconfigured one.
+    manager role; a role left without a spelling gets a configuration of its own, and so do
+    the seed document's ``servicetoken`` key and a manager token with a ttl too long to wait
+    out (``LONG_TTL``: its listed expiration is judged, then it is deleted). Fewer configurations
+    mean fewer processes on a managed target, and fewer rollouts of a reconfigured one.
     """
     limit = max_ttl_ms(profile)
     spellings = sorted(
@@ -179,6 +184,7 @@ def plan(profile: TargetProfile) -> list[Instance]:
     if "servicetoken" in profile.bootstrap.key_spellings:
         # (not against a chart deployment unless the profile asks: current charts read only serviceToken)
         configs.append(Instance(LOWER_CASE_KEY, manager, key="servicetoken"))
+    configs.append(Instance(LONG, manager, ttl=LONG_TTL))
     return configs
 
 
@@ -239,6 +245,8 @@ class ScenarioTools:
     name_prefix: str = "stsct-boot"
     #: the header form the run's admin credential manages tokens in: tried first for management too
     manage_form: AuthForm = AuthForm.X_API_KEY
+    #: ids listed before this configuration was applied (a reconfigured deployment): not its bootstrap token
+    known_ids: frozenset[int] = frozenset()
 
 
 def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bool) -> None:
@@ -249,7 +257,9 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
         inst.probe_path = choose_probe(client, p).path
         inst.first = _first_probes(inst, tools)
         works = _management_form(inst, tools)
-        if works is not None:
+        if works is not None and inst.label == LONG:
+            _delete_own(inst, tools, works)
+        elif works is not None:
             _manage(inst, tools, works)
         forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
         # the row's tokens are made now, while the bootstrap token may still make them
@@ -321,6 +331,8 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
         for tid in found:
             tools.journal.found(key, tid)
     inst.manage["create"] = {"status": created.status_code, "listed": bool(found)}
+    if not inst.manage["list"]["manager"]:
+        _delete_as_unprivileged(inst, tools, form)
     if found and inst.manage["list"]["manager"]:
         deleted = client.delete_token(token, found[0], form=form)
         gone_from = (lambda ids: found[0] not in ids) if deleted.is_success else (lambda ids: True)
@@ -328,6 +340,50 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
         if gone and tools.journal is not None:
             tools.journal.gone(found[0])
         inst.manage["delete"] = {"status": deleted.status_code, "gone": gone}
+
+
+def _delete_as_unprivileged(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
+    """Aim a delete with a bootstrap token without the manager role at a token the observer made.
+
+    Only where another credential can make that token (a reconfigured deployment, with the run's
+    admin); on a launched instance nobody but its bootstrap token can, and nothing is tried.
+    """
+    victim = tools.victim()
+    seen = tools.observer()
+    if victim is None or seen is None:
+        return
+    deleted = tools.client.delete_token(inst.token, victim, form=form)
+    items = _items(tools.client.list_tokens(seen[0], form=seen[1])) or []
+    kept = any(token_id(i.get("id")) == victim for i in items)
+    inst.manage["delete-as-unprivileged"] = {"status": deleted.status_code, "kept": kept, "id": victim}
+
+
+def _delete_own(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
+    """Find the bootstrap token in the list (its expiration), delete it with itself, and present it again.
+
+    It is told apart as the one entry neither made by a run of this suite nor listed before the
+    configuration was applied: on a launched instance the only entry not made by the suite.
+    When it cannot be told, nothing is deleted.
+    """
+    client = tools.client
+    listing = client.list_tokens(inst.token, form=form)
+    items = _items(listing) or []
+    others = [
+        i
+        for i in items
+        if not str(i.get("name", "")).startswith("stsct-") and token_id(i.get("id")) not in tools.known_ids
+    ]
+    entry = others[0] if len(others) == 1 else None
+    found: dict[str, Any] = {"candidates": len(others), "list": listing.status_code}
+    if entry is not None:
+        found["id"] = token_id(entry.get("id"))
+        found["expiration"] = entry.get("expiration")
+    inst.manage["bootstrap"] = found
+    if found.get("id") is None:
+        return
+    deleted = client.delete_token(inst.token, found["id"], form=form)
+    after = Sample.of(client.probe(tools.profile.probe_path, inst.token, form))
+    inst.manage["delete-bootstrap"] = {"status": deleted.status_code, "after": asdict(after), "form": form.name}
 
 
 def _items(resp: httpx.Response) -> list[dict[str, Any]] | None:

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from . import __version__, interrupts, servertime
+from . import __version__, interrupts, late_use, servertime
 from . import preconditions as pre
 from .client import EXCHANGES, ApiClient, AuthForm, Exchange
 from .errors import HarnessError, TargetUnavailable
@@ -242,6 +242,7 @@ def activate(config: pytest.Config) -> None:
             resources.add(reconfigurer.restore)  # also when the run is interrupted meanwhile
             reconfigurer.run()
         state.prepared = prepare(client, profile, prep_ledger)
+        resources.add(late_use.start(profile, conn.url, state.prepared, run_dir))
     except HarnessError as exc:
         _stop_before_checks(config, profile, exc)
     except httpx.HTTPError as exc:

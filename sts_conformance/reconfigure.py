@@ -31,7 +31,8 @@ import httpx
 
 from .client import ApiClient, TlsSettings
 from .errors import ProfileError, TargetUnavailable
-from .fleet import Instance, ScenarioTools, matrix_label, plan, run_scenario
+from .fleet import LONG, Instance, ScenarioTools, matrix_label, max_ttl_ms, plan, run_scenario, waitable_ttl
+from .journal import token_id
 from .profile import TargetProfile
 from .redact import REDACTOR
 from .target import Connection, new_bootstrap_secret, wait_until_answers, write_auth_config
@@ -70,6 +71,8 @@ class Reconfigurer:
         try:
             with ApiClient.for_profile(self.profile, self.connection.url) as client:
                 for n, inst in enumerate(instances, 1):
+                    # what is listed before: the bootstrap token of the configuration is not among it
+                    known = self._listed_ids(client) if inst.label == LONG else frozenset()
                     self._apply(inst, n, len(instances))
                     tools = ScenarioTools(
                         self.profile,
@@ -79,8 +82,9 @@ class Reconfigurer:
                         journal=self.ledger.journal,
                         name_prefix=f"{self.ledger.prefix}-boot",
                         manage_form=self.connection.admin_form,
+                        known_ids=known,
                     )
-                    if inst.ttl is not None:
+                    if inst.ttl is not None and waitable_ttl(inst.ttl, max_ttl_ms(self.profile)):
                         self.say(
                             f"bootstrap {n}/{len(instances)}: waiting out the ttl {inst.ttl!r} on the server's clock"
                         )
@@ -89,6 +93,18 @@ class Reconfigurer:
                         self.say(f"bootstrap {n}/{len(instances)}: {inst.error}")
         finally:
             self.restore()
+
+    def _listed_ids(self, client: ApiClient) -> frozenset[int]:
+        """The ids the admin credential sees listed now (none when the list cannot be read)."""
+        try:
+            items = client.list_tokens(self.connection.admin_token, form=self.connection.admin_form).json()
+        except (httpx.HTTPError, ValueError):
+            return frozenset()
+        return (
+            frozenset(tid for i in items if isinstance(i, dict) and (tid := token_id(i.get("id"))) is not None)
+            if isinstance(items, list)
+            else frozenset()
+        )
 
     def _victim(self) -> int | None:
         """A token of the run the expired bootstrap token's delete is aimed at (journalled: cleaned up)."""

@@ -51,7 +51,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import aliases, infra
+from . import aliases, infra, rights_faults
 from .clock import Clock
 from .config import DEFAULT_MANAGER_ROLES, BootstrapSpec
 from .faults import FaultSet
@@ -258,6 +258,11 @@ class ServiceTokenApi:
         )
         self._secrets: dict[int, str] = {}
         self._secret_key = secrets.token_bytes(32)  # the secret-from-name fault's "server key"
+        # issue 19's faults of use (rights_faults.py): an expiry moved on each use, and a cache
+        # filled on each use that a delete never empties
+        self._sliding = rights_faults.SlidingExpiry() if faults.on("sliding-expiry-on-use") else None
+        self._used_cache: dict[bytes, TokenRecord] | None = {} if faults.on("use-cache-survives-delete") else None
+        self._bootstrap_record: TokenRecord | None = None  # the bootstrap-delete-not-revoking fault's copy
         self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter
         self._lag = Lag(variants, clock)  # the list-lag, revocation-lag and late-bootstrap-token variants
         self._deleted_ids: set[int] = set()  # the double-delete-500 fault's tombstones
@@ -293,11 +298,22 @@ class ServiceTokenApi:
             logger.info("bootstrap token created (id %d, expires %s)", record.id, expiration)
         if self._keeps_secrets:
             self._secrets[record.id] = spec.token
+        self._bootstrap_record = record
 
     # ---- authentication -------------------------------------------------------------
 
     def _presented_secret(self, scope: Scope, call: Call) -> bytes:
         """The one service-token secret the request presents, as raw header bytes."""
+        presented = self._presented_secrets(scope, call)
+        if len(presented) > 1:
+            raise _Refusal(401, "the request presents more than one different service token")
+        (secret,) = presented
+        if not secret:
+            raise _Refusal(401, "the presented service token is empty")
+        return secret
+
+    def _presented_secrets(self, scope: Scope, call: Call) -> set[bytes]:
+        """Every service-token secret the request presents (at least one), as raw header bytes."""
         presented: set[bytes] = set()
         personal_token = False
         for name, value in scope["headers"]:
@@ -329,12 +345,7 @@ class ServiceTokenApi:
                 401,
                 "no service token presented; send 'Authorization: ApiKey <token>' or 'X-API-Key: <token>'",
             )
-        if len(presented) > 1:
-            raise _Refusal(401, "the request presents more than one different service token")
-        (secret,) = presented
-        if not secret:
-            raise _Refusal(401, "the presented service token is empty")
-        return secret
+        return presented
 
     def _x_api_key_ignored(self, call: Call) -> bool:
         if self.faults.on("x-api-key-ignored"):
@@ -347,6 +358,8 @@ class ServiceTokenApi:
 
     def _expired(self, record: TokenRecord, now: int) -> bool:
         expiration = record.expiration
+        if self._sliding is not None:
+            expiration = self._sliding.expiration(record)
         if expiration is None:
             return False
         if self._faulty:
@@ -359,6 +372,10 @@ class ServiceTokenApi:
     def authenticate(self, scope: Scope, call: Call) -> TokenRecord:
         if self._varied and self._lag.bootstrap_due():
             self.create_bootstrap_token()
+        if self._faulty and self.faults.on("two-credentials-union"):
+            several = self._presented_secrets(scope, call)
+            if len(several) > 1:
+                return self._union_of(several)
         presented = self._presented_secret(scope, call)
         if self._faulty and self.faults.on("token-cut-to-length"):
             presented = presented[:GENERATED_SECRET_LENGTH]
@@ -369,20 +386,56 @@ class ServiceTokenApi:
             record = None
         if record is None and self._faulty and self._reads_stale_cache(call):
             record = self._stale_by_digest.get(digest)
+        if record is None and self._used_cache is not None:
+            record = self._used_cache.get(digest)
         if record is None:
             record = self.store.find_by_hash(digest)
             if record is None and self._keeps_secrets:
                 record = self._loose_match(presented)  # not cached: the cache is keyed by exact secrets
                 if record is not None:
                     return record
+            if record is None and self._faulty:
+                record = self._faulty_lookup(presented, call)
             if record is None:
                 raise _Refusal(401, "unknown service token" + self._quoted(presented))
             self._remember(digest, record)
-        if self._expired(record, self.clock.now_ms()) and not (
-            self._faulty and self._expiry_skipped(scope, call, record)
-        ):
+        now = self.clock.now_ms()
+        if self._expired(record, now) and not (self._faulty and self._expiry_skipped(scope, call, record)):
             raise _Refusal(401, "the service token has expired" + self._quoted(presented))
+        if self._faulty:
+            self._used(digest, record, now)
         return record
+
+    def _faulty_lookup(self, presented: bytes, call: Call) -> TokenRecord | None:
+        """A record that a faulty server finds for a secret that is not stored."""
+        if call in MANAGEMENT_CALLS and self.faults.on("near-miss-secret-on-token-calls"):
+            for candidate in rights_faults.near_miss_candidates(presented):
+                record = self.store.find_by_hash(hashlib.sha256(candidate).digest())
+                if record is not None:
+                    return record
+        boot = self._bootstrap_record
+        configured = self.bootstrap.token.encode("latin-1") if self.bootstrap is not None else None
+        if boot is not None and configured and self.faults.on("bootstrap-delete-not-revoking"):
+            # matched against the configuration, which a delete does not change
+            return boot if hmac.compare_digest(presented, configured) else None
+        return None
+
+    def _used(self, digest: bytes, record: TokenRecord, now: int) -> None:
+        """What a faulty server does when a token was accepted (sliding expiry, a cache a delete keeps)."""
+        if self._sliding is not None:
+            self._sliding.used(record, now)
+        if self._used_cache is not None:
+            self._used_cache[digest] = record
+
+    def _union_of(self, presented: set[bytes]) -> TokenRecord:
+        """The two-credentials-union fault: any live token of those presented lets the request in, with
+        the roles of every presented token that is stored (expired ones too)."""
+        now = self.clock.now_ms()
+        found = [r for secret in presented if (r := self.store.find_by_hash(hashlib.sha256(secret).digest()))]
+        live = [record for record in found if not self._expired(record, now)]
+        if not live:
+            raise _Refusal(401, "none of the presented service tokens is valid")
+        return rights_faults.union_of_roles([live[0], *found])
 
     def _reads_stale_cache(self, call: Call) -> bool:
         """The revocation-skipped-on-* faults: calls that find a deleted token in a stale cache."""
@@ -469,6 +522,8 @@ class ServiceTokenApi:
             if self.faults.on("roles-case-insensitive"):
                 managers = {role.casefold() for role in self.manager_roles}
                 return any(role.casefold() in managers for role in roles)
+            if self.faults.on("role-substring-manages"):
+                return rights_faults.role_substring_manages(roles, self.manager_roles)
         return not self.manager_roles.isdisjoint(roles)
 
     # ---- responses ------------------------------------------------------------------
@@ -813,6 +868,8 @@ class ServiceTokenApi:
                 raise _Refusal(400, f"roles[{index}] must be a string, got {_json_type(role)}")
             if not _utf8_safe(role):
                 raise _Refusal(400, f"roles[{index}] contains an unpaired UTF-16 surrogate")
+        if self._faulty and self.faults.on("role-comma-split"):
+            roles = rights_faults.roles_split_at_commas(roles)
         if self._varied:
             self._check_roles_known(roles)
         if self._faulty and self.faults.on("many-roles-500") and len(roles) > ROLE_SLOTS:

@@ -253,6 +253,10 @@ def _misread_ttl(ttl: str, faults: FaultSet) -> str | None:
     """The ttl as the faulty server reads it (None: the default)."""
     if faults.on("ttl-long-units-default") and not _SHORT_TTL.fullmatch(ttl):
         return None
+    if faults.on("ttl-days-read-as-hours"):
+        match = _TTL_UNIT.fullmatch(ttl)
+        if match and match["unit"] in ("d", "day", "days"):
+            return match["number"] + "h"
     if faults.on("ttl-unit-by-first-letter"):
         match = _TTL_UNIT.fullmatch(ttl)
         if match:

@@ -200,6 +200,32 @@ FAULTS: dict[str, str] = {
     # -- issue 19 (h19paths): secrets in disguise ---------------------------------------------
     "error-echoes-secret-prefix": "a 403 names the caller by the first 16 characters of its token",
     "list-leaks-base64-secret": "list items carry the base64 of the secret of tokens this process knows",
+    # -- issue 19: what a token may do off the happy path (rights_faults.py) -----------------
+    "role-substring-manages": (
+        "a role that merely contains a manager role's name (stackstate-admin-readonly) grants token management"
+    ),
+    "role-comma-split": "a role holding a comma is stored as two roles, split at the comma",
+    "sliding-expiry-on-use": (
+        "each accepted use moves a token's expiry to that moment plus its original lifetime (an idle "
+        "timeout); the list shows the original expiration"
+    ),
+    "use-cache-survives-delete": (
+        "a token accepted once is cached for every later call and a delete does not empty that cache: a "
+        "token used before its delete keeps working (one never used is refused)"
+    ),
+    "near-miss-secret-on-token-calls": (
+        "the token calls (list, create, delete) retry an unknown secret without its last character, so a "
+        "live token with one character appended manages tokens; server/status and server/info refuse it"
+    ),
+    "two-credentials-union": (
+        "a request presenting several service tokens is let in when any one is live, with the roles of "
+        "every presented token that is stored (expired ones too)"
+    ),
+    "bootstrap-delete-not-revoking": (
+        "the bootstrap token is matched against the configuration when the store does not know it, so "
+        "deleting it removes it from the list but it keeps authenticating with its configured roles"
+    ),
+    "ttl-days-read-as-hours": "a ttl in days ('7d', '2 days') is read as that many hours",
 }
 
 

@@ -22,7 +22,15 @@ import pytest
 
 from sts_conformance import fleet, settle
 from sts_conformance import preconditions as pre
-from sts_conformance.checks import FORMS, expect_refused, expect_status, json_body, listed, working_forms
+from sts_conformance.checks import (
+    CLOCK_MARGIN_MS,
+    FORMS,
+    expect_refused,
+    expect_status,
+    json_body,
+    listed,
+    working_forms,
+)
 from sts_conformance.client import AuthForm
 from sts_conformance.journal import Journal
 from sts_conformance.plugin import STATE_KEY, is_active
@@ -188,6 +196,12 @@ def test_bootstrap_token_without_manager_role_passes_probe_but_cannot_manage(tar
             f"creating a token {what}: expected refusal with {forbidden}, got {created.get('status')}"
         )
         assert not created.get("listed"), f"creating a token {what} was refused, yet the token is listed"
+        deleted = inst.manage.get("delete-as-unprivileged")  # (only where another credential made a victim)
+        if deleted is not None:
+            assert deleted["status"] in forbidden, (
+                f"deleting token {deleted['id']} {what}: expected refusal with {forbidden}, got {deleted['status']}"
+            )
+            assert deleted["kept"], f"deleting token {deleted['id']} {what} was refused, yet it is gone from the list"
         return
     if external_bootstrap is None or external_bootstrap[0] != UNPRIVILEGED:
         _no_bootstrap_to_check(target, UNPRIVILEGED)
@@ -199,6 +213,12 @@ def test_bootstrap_token_without_manager_role_passes_probe_but_cannot_manage(tar
     body = {"name": ledger.name("boot-unprivileged"), "roles": [target.profile.manager_role]}
     resp, _ = ledger.create_raw(body, token=token, form=form)  # journalled: a wrong accept is cleaned up
     expect_refused(resp, forbidden, "creating a manager token with the unprivileged bootstrap token")
+    victim = ledger.create("boot-victim", roles=[target.profile.unprivileged_role])
+    resp = target.client.delete_token(token, victim.id, form=form)
+    expect_refused(resp, forbidden, f"deleting token {victim.id} with the unprivileged bootstrap token")
+    assert listed(ledger.list_items(), victim.id) is not None, (
+        f"deleting token {victim.id} with the unprivileged bootstrap token was refused, yet it is gone from the list"
+    )
 
 
 @pytest.mark.requirement("ST-BOOT-004")
@@ -267,3 +287,63 @@ def test_bootstrap_token_works_within_its_ttl_then_is_refused(target, ttl_spelli
             f"a bootstrap token whose ttl {ttl_spelling!r} has passed, presented as {form.value}: expected "
             f"refusal with {' or '.join(map(str, target.expect.unauthenticated_status))}, got {after.status}"
         )
+
+
+# -- issue 19: the bootstrap token's lifecycle ----------------------------------------------------
+
+
+def _long_ttl_recorded(target) -> fleet.Instance:
+    inst = _recorded(target, fleet.LONG)
+    if inst is None:
+        _no_bootstrap_to_check(target, fleet.LONG)
+    if _never_accepted(inst, target):
+        pre.block("ST-BOOT-001", f"the bootstrap token with ttl {inst.ttl!r} was never accepted")
+    found = inst.manage.get("bootstrap") or {}
+    if not 200 <= found.get("list", 0) < 300:
+        why = f"the manager bootstrap token with ttl {inst.ttl!r} could not list tokens ({found.get('list')})"
+        pre.block("ST-BOOT-002", why)
+    if found.get("id") is None:
+        pytest.skip(
+            f"the bootstrap token cannot be told apart in the list ({found.get('candidates', 0)} entries not made "
+            "by this suite; on a launched deployment it is the only one): not listed, or other tokens exist"
+        )
+    return inst
+
+
+@pytest.mark.requirement("ST-BOOT-006")
+def test_long_bootstrap_ttl_listed_as_start_plus_ttl(target):
+    """A bootstrap token with ttl 7d is listed as expiring 7 days after it was created (server clock)."""
+    inst = _long_ttl_recorded(target)
+    expiration = inst.manage["bootstrap"].get("expiration")
+    ttl_ms = fleet.duration_ms(inst.ttl or "")
+    assert ttl_ms is not None
+    if expiration is None:
+        pytest.skip(f"the bootstrap token with ttl {inst.ttl!r} is listed without an expiration: nothing to compare")
+    first = [s for s in inst.first.values() if s.accepted and s.server_ms is not None]
+    if not first:
+        pytest.skip("the deployment sent no usable Date header: its clock cannot be read")
+    answered = min(first, key=lambda s: s.at)
+    # created between the start (reconfiguration) and the first accepted call, on the server's clock
+    latest = (answered.server_ms or 0) + 1000 + CLOCK_MARGIN_MS
+    earliest = (answered.server_ms or 0) - (answered.at - inst.launched_at) * 1000 - CLOCK_MARGIN_MS
+    assert isinstance(expiration, int) and earliest + ttl_ms <= expiration <= latest + ttl_ms, (
+        f"the bootstrap token with ttl {inst.ttl!r} is listed as expiring at {expiration!r}, "
+        f"{(expiration - (answered.server_ms or 0)) / 3_600_000 if isinstance(expiration, int) else '?'} h after "
+        f"its first accepted call; expected {ttl_ms / 3_600_000:g} h after its creation "
+        f"(between {int(earliest + ttl_ms)} and {latest + ttl_ms})"
+    )
+
+
+@pytest.mark.requirement("ST-BOOT-005")
+def test_deleted_bootstrap_token_is_refused(target):
+    """Where the bootstrap token may be deleted, it is refused once deleted."""
+    inst = _long_ttl_recorded(target)
+    deleted = inst.manage.get("delete-bootstrap")
+    assert deleted is not None, "the bootstrap token was found in the list, but no delete of it was recorded"
+    if not 200 <= deleted["status"] < 300:
+        pytest.skip(f"the target does not let the bootstrap token be deleted (the delete answered {deleted['status']})")
+    after = deleted["after"]
+    assert after["status"] in target.expect.unauthenticated_status, (
+        f"the bootstrap token, deleted (with itself: {deleted['status']}), was then accepted ({after['status']}) in "
+        f"form {AuthForm[deleted['form']].value}: the delete did not revoke it"
+    )

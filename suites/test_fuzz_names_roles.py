@@ -29,6 +29,7 @@ from sts_conformance.redact import REDACTOR
 from sts_conformance.strategies import (
     BOUNDARY_LENGTHS,
     LENGTH_ALPHABETS,
+    PREDEFINED_ROLES,
     name_traits,
     names,
     names_of_length,
@@ -38,6 +39,7 @@ from sts_conformance.strategies import (
 from sts_conformance.tokens import OwnedToken
 
 #: what one generated create costs the target: the create, a list, a probe and a delete when accepted
+#: (and, for a role list, one call made with the new token to judge what it may do)
 REQUESTS_PER_EXAMPLE = 4
 
 
@@ -121,8 +123,13 @@ def _release(ledger, tok: OwnedToken, items: list[dict[str, Any]]) -> None:
     )
 
 
-def create_and_judge(target, ledger, body: dict[str, Any], *, must_authenticate: bool, form: AuthForm) -> Outcome:
-    """Send one create request and hold the answer to "accepted exactly, or refused cleanly"."""
+def create_and_judge(
+    target, ledger, body: dict[str, Any], *, must_authenticate: bool, form: AuthForm, manages: bool | None = None
+) -> Outcome:
+    """Send one create request and hold the answer to "accepted exactly, or refused cleanly".
+
+    ``manages``: whether the new token must (True) or must not (False) be let into token
+    management, judged with one list call made with it; None leaves it unjudged."""
     what = f"create with name {show(body['name'])} and roles [{', '.join(show(r, 24) for r in body['roles'])}]"
     try:
         resp, tok = ledger.create_raw(body, attribute=False)
@@ -147,6 +154,8 @@ def create_and_judge(target, ledger, body: dict[str, Any], *, must_authenticate:
         _judge_accepted(
             target, ledger, body, tok, resp, what, listed_items, must_authenticate=must_authenticate, form=form
         )
+        if manages is not None:
+            _judge_rights(target, tok, what, manages=manages, form=form)
     finally:
         _release(ledger, tok, listed_items or ledger.list_items())
     return Outcome(True, status)
@@ -189,6 +198,34 @@ def _judge_accepted(
         assert probe.status_code not in unauthenticated_only, (
             f"{what}: the new token is refused as unauthenticated ({probe.status_code}) in {form.value}"
         )
+
+
+def _judge_rights(target, tok: OwnedToken, what: str, *, manages: bool, form: AuthForm) -> None:
+    """The new token may list tokens exactly when its roles hold the manager role (ST-ROLE-001/007)."""
+    resp = target.client.list_tokens(tok.secret, form=form)
+    if manages:
+        assert resp.is_success, f"{what}: the token holds the manager role, yet its list call got {resp.status_code}"
+        return
+    refused = (*target.expect.forbidden_status, *target.expect.unauthenticated_status)
+    assert resp.status_code in refused, (
+        f"{what}: no role of the token is the manager role, yet its list call got {resp.status_code} "
+        f"(expected refusal with {' or '.join(map(str, sorted(set(refused))))})"
+    )
+
+
+def _may_manage(roles: list[str], profile) -> bool | None:
+    """Whether a token with ``roles`` must manage tokens (True), must not (False), or may either (None):
+    the manager role grants it; generated names and the unprivileged role grant nothing; other
+    predefined roles, and an empty list, are left to ST-ROLE-006 (older releases let power users
+    manage; what no role at all may do is not documented)."""
+    if profile.manager_role in roles:
+        return True
+    if not roles:
+        return None
+    others = set(PREDEFINED_ROLES) | {"stackstate-k8s-admin"}
+    if any(role in others and role != profile.unprivileged_role for role in roles):
+        return None
+    return False
 
 
 def _assert_created_nothing(ledger, name: str, what: str, status: int) -> None:
@@ -278,7 +315,11 @@ def test_any_role_list_accepted_exactly_or_refused_cleanly(target, ledger, obser
     def check(roles: list[str], form: AuthForm) -> None:
         body = {"name": ledger.name("fuzz-roles"), "roles": roles}
         # a token holding a role the profile names must pass the probe; others need only be recognised
-        outcome = create_and_judge(target, ledger, body, must_authenticate=bool(set(known) & set(roles)), form=form)
+        must_authenticate = bool(set(known) & set(roles))
+        manages = _may_manage(roles, target.profile)
+        outcome = create_and_judge(
+            target, ledger, body, must_authenticate=must_authenticate, form=form, manages=manages
+        )
         tally.add(role_traits(roles, known), outcome)
 
     _run(check, target, request)

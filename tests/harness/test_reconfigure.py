@@ -136,8 +136,8 @@ def _statuses(report: Path) -> dict[str, str]:
     ("key_spellings", "configurations", "lower_case_key"),
     [
         # what current charts read: the servicetoken key is not tried (no rollout for it, no warning)
-        pytest.param("", 3, "not-applicable", id="chart-keys"),
-        pytest.param("key_spellings: [serviceToken, servicetoken]", 4, "passed", id="both-keys-asked"),
+        pytest.param("", 4, "not-applicable", id="chart-keys"),
+        pytest.param("key_spellings: [serviceToken, servicetoken]", 5, "passed", id="both-keys-asked"),
     ],
 )
 def test_bootstrap_checks_run_against_a_reconfigured_external_deployment(
@@ -150,7 +150,7 @@ def test_bootstrap_checks_run_against_a_reconfigured_external_deployment(
     done = run_suites("--target", str(profile), report_dir=work / "reports")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     got = _statuses(work / "reports")
-    for rid in ("ST-BOOT-001", "ST-BOOT-002", "ST-BOOT-003"):
+    for rid in ("ST-BOOT-001", "ST-BOOT-002", "ST-BOOT-003", "ST-BOOT-005", "ST-BOOT-006"):
         assert got[rid] == "passed", (rid, got[rid])
     assert got["ST-BOOT-004"] == lower_case_key
     doc = json.loads((work / "reports" / "conformance.json").read_text(encoding="utf-8"))
@@ -158,7 +158,7 @@ def test_bootstrap_checks_run_against_a_reconfigured_external_deployment(
         t for r in doc["requirements"] for t in r["tests"] if "test_authorization[bootstrap-expired/" in t["nodeid"]
     ]
     assert len(expired) == 10 and all(t["outcome"] == "passed" for t in expired), expired
-    # one configuration per ttl spelling, and one under the seed's `servicetoken` key when asked for
+    # one configuration per ttl spelling, one with a long ttl, and one under the `servicetoken` key when asked for
     last = f"bootstrap {configurations}/{configurations}"
     assert f"bootstrap 1/{configurations}" in done.stderr and last in done.stderr, done.stderr
     assert "putting the deployment back" in done.stderr

@@ -112,6 +112,15 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "create-binds-extra-token": ("ST-ERR-004",),
     "error-echoes-secret-prefix": ("ST-ONCE-006",),
     "list-leaks-base64-secret": ("ST-ONCE-002",),
+    # -- issue 19: what a token may do off the happy path (roles, use, the bootstrap token) --
+    "role-substring-manages": ("ST-ROLE-007",),
+    "role-comma-split": ("ST-ROLE-008", "ST-ROLE-007"),
+    "sliding-expiry-on-use": ("ST-EXP-011",),
+    "use-cache-survives-delete": ("ST-AUTH-014",),
+    "near-miss-secret-on-token-calls": ("ST-AUTH-006",),
+    "two-credentials-union": ("ST-AUTH-015",),
+    "bootstrap-delete-not-revoking": ("ST-BOOT-005",),
+    "ttl-days-read-as-hours": ("ST-BOOT-006",),
 }
 #: every fault entry of the matrix: the server's faults and the CLI's ("cli:NAME")
 FAULT_ENTRIES = {**FAULTS, **{f"cli:{name}": text for name, text in CLI_FAULTS.items()}}

@@ -421,6 +421,61 @@ def empty_dedicated_subject_accepted(lab: Lab) -> bool:
     return resp.status_code == 200
 
 
+# -- issue 19: what a token may do off the happy path -----------------------------------------
+
+
+def substring_role_cannot_manage(lab: Lab) -> bool:
+    return not _manages(lab, [f"{MANAGER}-readonly"])
+
+
+def comma_role_kept_whole(lab: Lab) -> bool:
+    role = f"{GUEST},stackstate-power-user"
+    name = unique_name("comma")
+    assert lab.api.create({"name": name, "roles": [role]}).status_code == 200
+    return bool(lab.api.by_name(name)["roles"] == [role])
+
+
+def used_token_expires_as_created(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([GUEST], expiry=START_MS + 3000)
+    lab.clock.advance(2000)
+    used = lab.api.status_with(secret).status_code == 200
+    lab.clock.advance(1500)
+    return used and lab.api.status_with(secret).status_code == 401
+
+
+def used_token_refused_after_delete(lab: Lab) -> bool:
+    token_id, secret = lab.api.new_token([GUEST])
+    assert lab.api.status_with(secret).status_code == 200
+    assert lab.api.delete(token_id).status_code == 204
+    return lab.api.status_with(secret).status_code == 401
+
+
+def extended_token_refused_on_token_calls(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([MANAGER])
+    return lab.api.list_tokens(token=secret + "x").status_code == 401
+
+
+def two_credentials_not_combined(lab: Lab) -> bool:
+    _, guest = lab.api.new_token([GUEST])
+    _, manager = lab.api.new_token([MANAGER], expiry=START_MS + 1000)
+    lab.clock.advance(2000)
+    headers = {"X-API-Key": guest, "Authorization": f"ApiKey {manager}"}
+    return lab.api.http.get("/api/security/tokens", headers=headers).status_code in (401, 403)
+
+
+def deleted_bootstrap_refused(lab: Lab) -> bool:
+    api = lab.boot(_boot_yaml())
+    (entry,) = [item for item in api.list_tokens(token=BOOT_SECRET).json() if item["name"] == "bootstrap"]
+    assert api.delete(entry["id"], token=BOOT_SECRET).status_code == 204
+    return api.status_with(BOOT_SECRET).status_code == 401
+
+
+def bootstrap_ttl_in_days_listed(lab: Lab) -> bool:
+    api = lab.boot(_boot_yaml(ttl="7d"))
+    (entry,) = [item for item in api.list_tokens(token=BOOT_SECRET).json() if item["name"] == "bootstrap"]
+    return bool(entry.get("expiration") == START_MS + 7 * DAY_MS)
+
+
 PROBES: dict[str, Probe] = {
     "x-api-key-ignored": x_api_key_accepted,
     "any-auth-scheme": other_schemes_refused,
@@ -486,6 +541,14 @@ PROBES: dict[str, Probe] = {
     "dedicated-subject-empty-refused": empty_dedicated_subject_accepted,
     # issue 19 (h19paths): paths and methods, server errors, disguised secrets
     **PATH_AND_ERROR_PROBES,
+    "role-substring-manages": substring_role_cannot_manage,
+    "role-comma-split": comma_role_kept_whole,
+    "sliding-expiry-on-use": used_token_expires_as_created,
+    "use-cache-survives-delete": used_token_refused_after_delete,
+    "near-miss-secret-on-token-calls": extended_token_refused_on_token_calls,
+    "two-credentials-union": two_credentials_not_combined,
+    "bootstrap-delete-not-revoking": deleted_bootstrap_refused,
+    "ttl-days-read-as-hours": bootstrap_ttl_in_days_listed,
 }
 
 
