@@ -4,4 +4,4 @@ The plugin stays passive until ``suites/conftest.py`` activates it, so the proje
 tests (``tests/``) never launch or contact a target by accident.
 """
 
-pytest_plugins = ["sts_conformance.plugin", "sts_conformance.fixtures.auth"]
+pytest_plugins = ["sts_conformance.plugin", "sts_conformance.checking.fixtures"]

@@ -14,63 +14,39 @@ import functools
 import json
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
 import pytest
 
-from . import __version__, interrupts, late_use, servertime
-from . import preconditions as pre
-from .client import EXCHANGES, ApiClient, AuthForm, Exchange
-from .errors import HarnessError, TargetUnavailable
-from .fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
-from .hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
-from .journal import Journal, outstanding, read_events
-from .prepare import Credential, Prepared, prepare
-from .profile import TargetProfile, load_profile, resolve_profile_path
-from .reconfigure import Reconfigurer, announce
-from .redact import REDACTOR, install_logging_filter
-from .requirements import catalogue
-from .settle import SETTLE
-from .target import Connection, ManagedProcess, connect
-from .throttle import THROTTLE, TargetThrottled, record_file
-from .tokens import CLEANUP_SECONDS, Leftover, TokenLedger, run_prefix, sweep
-
-STATE_KEY = pytest.StashKey["RunState"]()
+from sts_conformance import __version__
+from sts_conformance.checking import late_use
+from sts_conformance.checking.fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
+from sts_conformance.checking.hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
+from sts_conformance.checking.reconfigure import Reconfigurer, announce
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.errors import HarnessError, TargetUnavailable
+from sts_conformance.core.redact import REDACTOR, install_logging_filter
+from sts_conformance.core.requirements import catalogue
+from sts_conformance.run import STATE_KEY, RunState, finish_tokens, is_active
+from sts_conformance.target import servertime
+from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, Exchange
+from sts_conformance.target.connect import Connection, ManagedProcess, connect
+from sts_conformance.target.profile import TargetProfile, load_profile, resolve_profile_path
+from sts_conformance.target.settle import SETTLE
+from sts_conformance.target.throttle import THROTTLE, TargetThrottled, record_file
+from sts_conformance.tokens import interrupts
+from sts_conformance.tokens.journal import Journal
+from sts_conformance.tokens.ledger import TokenLedger, run_prefix
+from sts_conformance.tokens.prepare import Credential, Prepared, prepare
 
 # Reports in reports/ and the run's verdict and exit status live in their own plugin module; so
 # does the judging of server errors no check noticed (ST-ERR-001).
-pytest_plugins = ["sts_conformance.reporting.hooks", "sts_conformance.server_errors"]
-
-
-@dataclass
-class RunState:
-    """What a run knows about its target; one per process (controller and each worker)."""
-
-    profile: TargetProfile
-    connection: Connection
-    run_id: str
-    run_dir: Path
-    worker: str
-    prepared: Prepared = field(default_factory=Prepared)
-    started_at: float = field(default_factory=time.time)
-    process: ManagedProcess | None = None
-    #: controller only: the ledger of the tokens prepared at the start, and what the final cleanup left
-    prep_ledger: TokenLedger | None = None
-    leftovers: list[Leftover] | None = None
-    #: further bootstrap configurations were taken through their scenarios (fleet.py, reconfigure.py)
-    has_instances: bool = False
-    time_budget: float = DEFAULT_TIME_BUDGET_S
-
-    @property
-    def controller(self) -> bool:
-        return self.prep_ledger is not None
+pytest_plugins = ["sts_conformance.reporting.hooks", "sts_conformance.checking.server_errors"]
 
 
 class _Resources:
@@ -130,21 +106,12 @@ def _seconds(text: str) -> float:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from . import hypothesis_profiles  # noqa: F401  registers quick/thorough before Hypothesis reads its options
+    from sts_conformance.checking import hypothesis_profiles  # noqa: F401  registers quick/thorough before Hypothesis reads its options
 
     install_logging_filter()
     config.addinivalue_line(
         "markers", f"{pre.MARKER}(*requirements): the foundations (requirement ids) this check stands on"
     )
-
-
-def strict_gating(config: pytest.Config) -> bool:
-    """SHOULD failures fail the run only under pytest's own ``--strict`` (ini ``strict``)."""
-    return bool(config.getini("strict"))
-
-
-def is_active(config: pytest.Config) -> bool:
-    return STATE_KEY in config.stash
 
 
 def activate(config: pytest.Config) -> None:
@@ -253,46 +220,6 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
 
 
-def finish_tokens(config: pytest.Config) -> list[Leftover]:
-    """Controller, once, at the end: delete whatever any process of the run left, and say what could not be.
-
-    Reads every journal of the run (the controller's and each worker's), so tokens of a worker
-    that was killed, or of a create whose answer never came, are found too.
-    """
-    state = config.stash.get(STATE_KEY, None)
-    if state is None or not state.controller:
-        return []
-    if state.leftovers is not None:
-        return state.leftovers
-    ledger = state.prep_ledger
-    assert ledger is not None
-    deadline = time.monotonic() + CLEANUP_SECONDS
-    # throttled deletes are waited out up to the cleanup's own deadline, also once the budget is spent
-    with interrupts.shielded(), THROTTLE.until(deadline):
-        ledger.cleanup(deadline)  # the tokens prepared at the start: by their ids, quietly
-        pending = outstanding(read_events(state.run_dir))
-        if pending:
-            sys.stderr.write(f"sts-conformance: cleaning up {len(pending)} token(s) the run may have left\n")
-        state.leftovers = sweep(
-            ledger.client,
-            ledger.admin_token,
-            ledger.admin_form,
-            pending,
-            baseline=state.prepared.baseline,
-            journal=ledger.journal,
-            deadline=deadline,
-            verify_prefix=run_prefix(state.run_id),
-        )
-    if state.leftovers:
-        reporting = config.pluginmanager.get_plugin("sts-conformance-reporting")
-        if reporting is None:  # no report will say it: say it here
-            sys.stderr.write(
-                f"sts-conformance: {len(state.leftovers)} token(s) created by this run could not be deleted:\n"
-                + "".join(f"  {left}\n" for left in state.leftovers)
-            )
-    return state.leftovers
-
-
 # -- reports (sts_conformance/reporting) ---------------------------------------------------
 
 
@@ -311,7 +238,7 @@ EXIT_HARNESS_ERROR = 3
 
 def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, exc: HarnessError) -> None:
     """Replace any earlier reports with an error report: this run stops before any check."""
-    from .reporting.hooks import start_failed
+    from sts_conformance.reporting.hooks import start_failed
 
     start_failed(config, profile, exc)
 

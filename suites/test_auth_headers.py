@@ -3,7 +3,7 @@ near-miss credentials (empty, truncated, extended, case-altered) that must be re
 
 Every check here presents credentials to the probe the run chose at its start: the profile's
 ``probe_path`` when it refuses an anonymous request, else ``server/info``
-(``sts_conformance/probe.py``).
+(``sts_conformance/target/probe.py``).
 
 Which credential states are accepted or refused on which call is the authorization matrix's
 question (``test_authorization_matrix.py``); this module looks at how a credential is
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance.checks import FORM_REQUIREMENT, FORMS, expect_refused
-from sts_conformance.client import AuthForm
-from sts_conformance.prepare import VALID_UNPRIVILEGED
-from sts_conformance.redact import REDACTOR
+from sts_conformance.checking.checks import FORM_REQUIREMENT, FORMS, expect_refused
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import AuthForm
+from sts_conformance.tokens.prepare import VALID_UNPRIVILEGED
 
 #: Near misses of a real secret; each must be refused (ST-AUTH-006). The matrix sends unknown,
 #: malformed and missing credentials.

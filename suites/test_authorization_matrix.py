@@ -11,7 +11,7 @@ No public source says what ``server/status`` answers without a credential. When 
 probe answered an anonymous request at the start of the run, that is one finding (the
 no-credential cell, ST-AUTH-012, a SHOULD), and the other refusal cells of that column are
 skipped: a public call refuses no one, and the same refusals are judged on server/info and
-the token calls (``sts_conformance/probe.py``).
+the token calls (``sts_conformance/target/probe.py``).
 
 What each cell expects comes from the documented behaviour: a valid manager token is accepted
 everywhere; an unprivileged one passes the probe and server info and is refused token
@@ -37,19 +37,19 @@ from typing import Any
 import httpx
 import pytest
 
-from sts_conformance import fleet, server_errors
-from sts_conformance import preconditions as pre
-from sts_conformance import prepare as prep
-from sts_conformance import probe as probes
-from sts_conformance.checks import (
+from sts_conformance.checking import fleet, server_errors
+from sts_conformance.checking.checks import (
     CLOCK_MARGIN_MS,
     FORM_REQUIREMENT,
     block_if_creates_fail,
     expect_accepted_before,
     listed,
 )
-from sts_conformance.client import EXCHANGES, TOKENS_PATH, AuthForm, Exchange, exchange_of, recorded_response
-from sts_conformance.redact import REDACTOR
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target import probe as probes
+from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, AuthForm, Exchange, exchange_of, recorded_response
+from sts_conformance.tokens import prepare as prep
 
 UNKNOWN = "unknown"
 MALFORMED = "malformed"

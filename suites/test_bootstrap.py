@@ -3,10 +3,10 @@
 The checks need deployments configured in several ways: a bootstrap token with the manager
 role, one with only the unprivileged role, one under the seed document's ``servicetoken``
 key, one per ttl spelling. The controller takes each configuration through a recorded
-scenario at the start of the run (``sts_conformance/fleet.py``): on a managed target, further
+scenario at the start of the run (``sts_conformance/checking/fleet.py``): on a managed target, further
 instances it launches (their ttls run out while other checks run); on an external target with
 ``bootstrap.reconfigure``, the deployment itself, reconfigured and restored before the other
-checks (``sts_conformance/reconfigure.py``). The checks here judge what was recorded.
+checks (``sts_conformance/checking/reconfigure.py``). The checks here judge what was recorded.
 
 On an external target without ``reconfigure`` only the bootstrap token the profile names
 (``bootstrap.token``, with ``bootstrap.roles``) can be checked, live; the rest is skipped,
@@ -20,9 +20,8 @@ from typing import NoReturn
 
 import pytest
 
-from sts_conformance import fleet, settle
-from sts_conformance import preconditions as pre
-from sts_conformance.checks import (
+from sts_conformance.checking import fleet
+from sts_conformance.checking.checks import (
     CLOCK_MARGIN_MS,
     FORMS,
     expect_refused,
@@ -31,11 +30,13 @@ from sts_conformance.checks import (
     listed,
     working_forms,
 )
-from sts_conformance.client import AuthForm
-from sts_conformance.journal import Journal
+from sts_conformance.core import preconditions as pre
 from sts_conformance.plugin import STATE_KEY, is_active
-from sts_conformance.profile import BootstrapSettings
-from sts_conformance.tokens import TokenLedger
+from sts_conformance.target import settle
+from sts_conformance.target.client import AuthForm
+from sts_conformance.target.profile import BootstrapSettings
+from sts_conformance.tokens.journal import Journal
+from sts_conformance.tokens.ledger import TokenLedger
 
 MANAGER = fleet.MANAGER
 UNPRIVILEGED = fleet.UNPRIVILEGED

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance.checks import (
+from sts_conformance.checking.checks import (
     CLOCK_MARGIN_MS,
     FORM_REQUIREMENT,
     block_if_creates_fail,
@@ -31,8 +30,9 @@ from sts_conformance.checks import (
     listed,
     validate,
 )
-from sts_conformance.client import AuthForm
-from sts_conformance.prepare import EXPIRED_MANAGER, EXPIRED_UNPRIVILEGED, SHORT_LIFE_MS, VALID_UNPRIVILEGED
+from sts_conformance.core import preconditions as pre
+from sts_conformance.target.client import AuthForm
+from sts_conformance.tokens.prepare import EXPIRED_MANAGER, EXPIRED_UNPRIVILEGED, SHORT_LIFE_MS, VALID_UNPRIVILEGED
 
 DAY_MS = 86_400_000
 #: 2100-01-01T00:00:00Z: read as seconds, this would be a date some 130,000 years ahead

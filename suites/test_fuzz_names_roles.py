@@ -21,12 +21,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from sts_conformance.checks import block_if_creates_fail, json_body, listed, validate, working_forms
-from sts_conformance.client import AuthForm
-from sts_conformance.hypothesis_profiles import run_seeded, suite_settings
-from sts_conformance.journal import token_id
-from sts_conformance.redact import REDACTOR
-from sts_conformance.strategies import (
+from sts_conformance.checking.checks import block_if_creates_fail, json_body, listed, validate, working_forms
+from sts_conformance.checking.hypothesis_profiles import run_seeded, suite_settings
+from sts_conformance.checking.strategies import (
     BOUNDARY_LENGTHS,
     LENGTH_ALPHABETS,
     PREDEFINED_ROLES,
@@ -36,7 +33,10 @@ from sts_conformance.strategies import (
     role_lists,
     role_traits,
 )
-from sts_conformance.tokens import OwnedToken
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import AuthForm
+from sts_conformance.tokens.journal import token_id
+from sts_conformance.tokens.ledger import OwnedToken
 
 #: what one generated create costs the target: the create, a list, a probe and a delete when accepted
 #: (and, for a role list, one call made with the new token to judge what it may do)

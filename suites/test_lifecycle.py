@@ -7,9 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance import settle
-from sts_conformance.checks import (
+from sts_conformance.checking.checks import (
     block_if_creates_fail,
     expect_no_server_error,
     expect_status,
@@ -17,7 +15,9 @@ from sts_conformance.checks import (
     listed,
     validate,
 )
-from sts_conformance.journal import token_id
+from sts_conformance.core import preconditions as pre
+from sts_conformance.target import settle
+from sts_conformance.tokens.journal import token_id
 
 # every check here creates tokens and reads them back from the list
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)

@@ -27,12 +27,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from sts_conformance import settle
-from sts_conformance.checks import block_if_creates_fail, expect_refused, json_body, listed, working_forms
-from sts_conformance.client import AuthForm
-from sts_conformance.hypothesis_profiles import base_settings, run_seeded, suite_settings
-from sts_conformance.journal import token_id
-from sts_conformance.tokens import OwnedToken
+from sts_conformance.checking.checks import block_if_creates_fail, expect_refused, json_body, listed, working_forms
+from sts_conformance.checking.hypothesis_profiles import base_settings, run_seeded, suite_settings
+from sts_conformance.target import settle
+from sts_conformance.target.client import AuthForm
+from sts_conformance.tokens.journal import token_id
+from sts_conformance.tokens.ledger import OwnedToken
 
 DAY_MS = 24 * 3600 * 1000
 #: At most this many live tokens at once: keeps every step's checks short on a remote target.

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from sts_conformance import disguise
-from sts_conformance import preconditions as pre
-from sts_conformance.checks import block_if_creates_fail, json_body
-from sts_conformance.prepare import STATES
-from sts_conformance.redact import REDACTOR
+from sts_conformance.checking.checks import block_if_creates_fail, json_body
+from sts_conformance.core import disguise
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.tokens.prepare import STATES
 
 # every check here creates tokens and reads them back from the list
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)

@@ -38,12 +38,12 @@ from typing import Any
 import httpx
 import pytest
 
-from sts_conformance import fleet
-from sts_conformance import preconditions as pre
-from sts_conformance import prepare as prep
-from sts_conformance.checks import listed
-from sts_conformance.client import EXCHANGES, Exchange, exchange_of
-from sts_conformance.redact import REDACTOR
+from sts_conformance.checking import fleet
+from sts_conformance.checking.checks import listed
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import EXCHANGES, Exchange, exchange_of
+from sts_conformance.tokens import prepare as prep
 
 NONE = "none"
 UNPRIVILEGED = prep.VALID_UNPRIVILEGED

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from sts_conformance import late_use
-from sts_conformance import preconditions as pre
-from sts_conformance import prepare as prep
-from sts_conformance.checks import CLOCK_MARGIN_MS, FORM_REQUIREMENT, FORMS, expect_refused
-from sts_conformance.client import AuthForm
-from sts_conformance.redact import REDACTOR
-from sts_conformance.usage import CALL_KINDS, NEAR_MISSES, call_as, near_miss, refused_now
+from sts_conformance.checking import late_use
+from sts_conformance.checking.checks import CLOCK_MARGIN_MS, FORM_REQUIREMENT, FORMS, expect_refused
+from sts_conformance.checking.usage import CALL_KINDS, NEAR_MISSES, call_as, near_miss, refused_now
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import AuthForm
+from sts_conformance.tokens import prepare as prep
 
 #: the requirement that says a valid manager token is accepted on each call: a check whose
 #: token was refused before its delete stands on it

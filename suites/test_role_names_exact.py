@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance.checks import block_if_creates_fail, expect_refused, listed
-from sts_conformance.tokens import OwnedToken
+from sts_conformance.checking.checks import block_if_creates_fail, expect_refused, listed
+from sts_conformance.core import preconditions as pre
+from sts_conformance.tokens.ledger import OwnedToken
 
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance.checks import block_if_creates_fail, expect_refused, listed
-from sts_conformance.tokens import OwnedToken
+from sts_conformance.checking.checks import block_if_creates_fail, expect_refused, listed
+from sts_conformance.core import preconditions as pre
+from sts_conformance.tokens.ledger import OwnedToken
 
 # every check here creates tokens and reads them back from the list
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)

@@ -16,7 +16,7 @@ mistakes a client makes every day, each cell judged on its own:
   secret, nor its timestamp; an ``id`` and ``roles`` in a delete's body change nothing about
   what is deleted.
 
-Every other 5xx a check meets is ST-ERR-001's (``sts_conformance/server_errors.py``). The calls
+Every other 5xx a check meets is ST-ERR-001's (``sts_conformance/checking/server_errors.py``). The calls
 of all three tables are made once, together, with the admin credential, then one list shows
 what they did (about 30 requests, no waits).
 """
@@ -30,11 +30,11 @@ from typing import Any
 import httpx
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance import server_errors
-from sts_conformance.checks import block_if_creates_fail, listed
-from sts_conformance.client import EXCHANGES, Exchange, exchange_of
-from sts_conformance.redact import REDACTOR
+from sts_conformance.checking import server_errors
+from sts_conformance.checking.checks import block_if_creates_fail, listed
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import EXCHANGES, Exchange, exchange_of
 
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
 
@@ -287,7 +287,7 @@ def test_read_only_fields_never_bind(mistakes, call):
 def test_preparation_got_no_server_error(target):
     """The requests the run made while preparing, before any check, got no 5xx that no foundation judged.
 
-    (Every check's own requests are judged where they are made: ``sts_conformance/server_errors.py``.)
+    (Every check's own requests are judged where they are made: ``sts_conformance/checking/server_errors.py``.)
     """
     seen = [Exchange(**e) for e in target.prepared.server_errors]
     if not seen:

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from .document import FORMAT, FORMAT_VERSION, build_report
-from .html import render_html
-from .markdown import render_summary
-from .results import NOT_APPLICABLE_PREFIX
+from sts_conformance.reporting.document import FORMAT, FORMAT_VERSION, build_report
+from sts_conformance.reporting.html import render_html
+from sts_conformance.reporting.markdown import render_summary
+from sts_conformance.reporting.results import NOT_APPLICABLE_PREFIX
 
 __all__ = [
     "FORMAT",

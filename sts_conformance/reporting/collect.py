@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from ..errors import TargetUnavailable
-from ..preconditions import Blocked
-from .results import (
+from sts_conformance.core.errors import TargetUnavailable
+from sts_conformance.core.preconditions import Blocked
+from sts_conformance.reporting.results import (
     KIND_HARNESS,
     KIND_TARGET,
     KIND_UNREACHABLE,

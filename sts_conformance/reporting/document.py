@@ -1,6 +1,6 @@
 """The report document (``conformance.json``): what a run knows, in the documented shape.
 
-The shape is described by ``sts_conformance/schemas/conformance-report.json`` and, for
+The shape is described by ``sts_conformance/reporting/schemas/conformance-report.json`` and, for
 people, by ``docs/report-format.md``. Change all three together and bump
 :data:`FORMAT_VERSION`: the minor number for additions a reader may ignore, the major
 number for anything that changes or removes what a reader relies on.
@@ -21,12 +21,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from .. import __version__, throttle
-from ..client import ApiClient, AuthForm, TlsSettings
-from ..profile import TargetProfile
-from ..redact import REDACTOR
-from ..requirements import Requirement
-from .results import PhaseRecord, RunOutcome, evaluate, mask_data
+from sts_conformance import __version__
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.core.requirements import Requirement
+from sts_conformance.reporting.results import PhaseRecord, RunOutcome, evaluate, mask_data
+from sts_conformance.target import throttle
+from sts_conformance.target.client import ApiClient, AuthForm, TlsSettings
+from sts_conformance.target.profile import TargetProfile
 
 FORMAT = "sts-conformance-report"
 FORMAT_VERSION = "2.1"

@@ -18,18 +18,20 @@ from typing import Any
 
 import pytest
 
-from ..client import TlsSettings
-from ..errors import HarnessError, ProfileError
-from ..plugin import STATE_KEY, finish_tokens, is_active, strict_gating
-from ..profile import TargetProfile
-from ..redact import REDACTOR
-from ..requirements import catalogue, catalogue_version
-from ..settle import summary as settle_summary
-from ..throttle import TargetThrottled, read_totals
-from . import JUNIT_NAME, remove_reports, write_reports
-from .collect import KIND_PROPERTY, failure_kind, record_from_report
-from .document import RunInfo, build_report, git_commit, profile_for_report, public_url, server_info
-from .results import (
+from sts_conformance.core.errors import HarnessError, ProfileError
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.core.requirements import catalogue, catalogue_version
+from sts_conformance.reporting import JUNIT_NAME, remove_reports, write_reports
+from sts_conformance.reporting.collect import KIND_PROPERTY, failure_kind, record_from_report
+from sts_conformance.reporting.document import (
+    RunInfo,
+    build_report,
+    git_commit,
+    profile_for_report,
+    public_url,
+    server_info,
+)
+from sts_conformance.reporting.results import (
     EXIT_ERROR,
     EXIT_USAGE,
     RESULT_ERROR,
@@ -39,6 +41,11 @@ from .results import (
     clip_details,
     clip_message,
 )
+from sts_conformance.run import STATE_KEY, finish_tokens, is_active, strict_gating
+from sts_conformance.target.client import TlsSettings
+from sts_conformance.target.profile import TargetProfile
+from sts_conformance.target.settle import summary as settle_summary
+from sts_conformance.target.throttle import TargetThrottled, read_totals
 
 _MAX_WARNINGS = 50
 

@@ -15,8 +15,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from ..settle import describe as describe_settle
-from .results import (
+from sts_conformance.reporting.results import (
     BLOCKED,
     ERROR,
     EXPECTED_FAILURE,
@@ -28,6 +27,7 @@ from .results import (
     STATUSES,
     UNEXPECTEDLY_PASSING,
 )
+from sts_conformance.target.settle import describe as describe_settle
 
 _TEMPLATE = Path(__file__).with_name("page.html")
 _OPEN_EXCHANGES = 2

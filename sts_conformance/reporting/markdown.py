@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..settle import describe as describe_settle
-from .results import BLOCKED, ERROR, FAILED, STATUSES, UNEXPECTEDLY_PASSING
+from sts_conformance.reporting.results import BLOCKED, ERROR, FAILED, STATUSES, UNEXPECTEDLY_PASSING
+from sts_conformance.target.settle import describe as describe_settle
 
 _ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
 _MAX_LISTED = 25

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..preconditions import blocked_by
-from ..redact import REDACTOR
-from ..requirements import Requirement
+from sts_conformance.core.preconditions import blocked_by
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.core.requirements import Requirement
 
 # -- the vocabulary ------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from sts_conformance.cli_runner import CliRunner
-from sts_conformance.client import server_time_ms
-from sts_conformance.errors import ProfileError
-from sts_conformance.tokens import OwnedToken
+from sts_conformance.checking.cli_runner import CliRunner
+from sts_conformance.core.errors import ProfileError
+from sts_conformance.target.client import server_time_ms
+from sts_conformance.tokens.ledger import OwnedToken
 
 #: how long the expiring credential lives on the server's clock
 EXPIRING_LIFETIME_MS = 2000

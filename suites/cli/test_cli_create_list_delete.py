@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance import settle
-from sts_conformance.checks import expect_refused, listed
-from sts_conformance.cli_runner import (
+from sts_conformance.checking.checks import expect_refused, listed
+from sts_conformance.checking.cli_runner import (
     CliCreate,
     CliResult,
     TableError,
@@ -27,6 +25,8 @@ from sts_conformance.cli_runner import (
     parse_roles,
     parse_table,
 )
+from sts_conformance.core import preconditions as pre
+from sts_conformance.target import settle
 
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does

@@ -14,9 +14,9 @@ from typing import Any, cast
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance.checks import listed
-from sts_conformance.cli_runner import CliResult, concurrently, create_with_cli, listed_by_api
+from sts_conformance.checking.checks import listed
+from sts_conformance.checking.cli_runner import CliResult, concurrently, create_with_cli, listed_by_api
+from sts_conformance.core import preconditions as pre
 
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does

@@ -15,8 +15,7 @@ from typing import Any, cast
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance.cli_runner import (
+from sts_conformance.checking.cli_runner import (
     CliCreate,
     CliResult,
     TableError,
@@ -27,6 +26,7 @@ from sts_conformance.cli_runner import (
     listed_by_api,
     parse_table,
 )
+from sts_conformance.core import preconditions as pre
 
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does

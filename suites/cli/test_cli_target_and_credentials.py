@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from sts_conformance import preconditions as pre
-from sts_conformance import settle
-from sts_conformance.cli_runner import CliResult, concurrently, created_secret, json_output, listed_by_api
-from sts_conformance.journal import token_id
-from sts_conformance.redact import REDACTOR
+from sts_conformance.checking.cli_runner import CliResult, concurrently, created_secret, json_output, listed_by_api
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target import settle
+from sts_conformance.tokens.journal import token_id
 
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sts_conformance.cli_table import parse_table
+from sts_conformance.checking.cli_table import parse_table
 from sts_reference.clock import FakeClock
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import RunningServer, running_server

@@ -63,7 +63,10 @@ def _arm() -> None:
     """Wrap what the moment needs; at import, before the conformance plugin launches anything."""
     if not AT:
         return
-    from sts_conformance import client, fleet, target, tokens
+    from sts_conformance.checking import fleet
+    from sts_conformance.target import client
+    from sts_conformance.target import connect as target
+    from sts_conformance.tokens import ledger as tokens
 
     if AT == "launch":
         _wrap(target, "wait_until_answers", lambda *a, **k: fire())

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import respx
 
-from sts_conformance.cleanup import main
-from sts_conformance.profile import TARGET_ENV
+from sts_conformance.target.profile import TARGET_ENV
+from sts_conformance.tokens.cleanup import main
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import RunningServer, running_server
 
@@ -405,7 +405,7 @@ def test_missing_profile_file(capsys, tmp_path):
 
 
 def test_unreachable_target(capsys, tmp_path):
-    from sts_conformance.target import free_port
+    from sts_conformance.target.connect import free_port
 
     path = write_profile(tmp_path / "t.yaml", f"http://127.0.0.1:{free_port()}")
     status, out, err = run(capsys, "--target", str(path), "--yes")
@@ -475,7 +475,7 @@ def test_no_target_is_a_usage_error_never_the_embedded_reference(capsys):
 
 def test_the_console_script_is_declared():
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    assert scripts.get("sts-conformance-cleanup") == "sts_conformance.cleanup:main"
+    assert scripts.get("sts-conformance-cleanup") == "sts_conformance.tokens.cleanup:main"
 
 
 def test_runs_as_a_module_in_a_subprocess(target):
@@ -483,7 +483,7 @@ def test_runs_as_a_module_in_a_subprocess(target):
     env[ADMIN_ENV] = ADMIN
     args = ["--target", str(target.profile), "--run-id", "4d5e6f", "--yes"]
     done = subprocess.run(
-        [sys.executable, "-m", "sts_conformance.cleanup", *args],
+        [sys.executable, "-m", "sts_conformance.tokens.cleanup", *args],
         capture_output=True,
         text=True,
         timeout=60,

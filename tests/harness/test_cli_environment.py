@@ -20,11 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sts_conformance.cli_runner import CliResult, CliRunner, CliTimedOut, CliUnavailable, no_answer_kind
-from sts_conformance.client import PROXY_VARIABLES, TLS_VARIABLES
-from sts_conformance.errors import HarnessError
-from sts_conformance.profile import parse_profile
-from sts_conformance.target import free_port
+from sts_conformance.checking.cli_runner import CliResult, CliRunner, CliTimedOut, CliUnavailable, no_answer_kind
+from sts_conformance.core.errors import HarnessError
+from sts_conformance.target.client import PROXY_VARIABLES, TLS_VARIABLES
+from sts_conformance.target.connect import free_port
+from sts_conformance.target.profile import parse_profile
 from sts_reference import cli as reference_cli
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import RunningServer, running_server

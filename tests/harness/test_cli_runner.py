@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sts_conformance.cli_runner import CliRunner, CliUnavailable, split_command
-from sts_conformance.client import PROXY_VARIABLES, TLS_VARIABLES, ApiClient, AuthForm
-from sts_conformance.errors import ProfileError
-from sts_conformance.profile import parse_profile
-from sts_conformance.redact import REDACTOR
-from sts_conformance.tokens import TokenLedger
+from sts_conformance.checking.cli_runner import CliRunner, CliUnavailable, split_command
+from sts_conformance.core.errors import ProfileError
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import PROXY_VARIABLES, TLS_VARIABLES, ApiClient, AuthForm
+from sts_conformance.target.profile import parse_profile
+from sts_conformance.tokens.ledger import TokenLedger
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import running_server
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sts_conformance.target import free_port
+from sts_conformance.target.connect import free_port
 
 from .suite_run import run_suites
 from .tls_support import neutral_environment

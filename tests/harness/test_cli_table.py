@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sts_conformance.cli_runner import (
+from sts_conformance.checking.cli_runner import (
     CliResult,
     TableError,
     cell_date,
@@ -13,7 +13,7 @@ from sts_conformance.cli_runner import (
     parse_roles,
     parse_table,
 )
-from sts_conformance.redact import REDACTOR
+from sts_conformance.core.redact import REDACTOR
 
 FOUR_COLUMNS = """\
 ID              | NAME        | EXPIRATION | ROLES

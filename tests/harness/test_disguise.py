@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from sts_conformance.disguise import (
+from sts_conformance.core.disguise import (
     CLEAR,
     ENCODED,
     FRAGMENT,
@@ -24,7 +24,7 @@ from sts_conformance.disguise import (
     how_carried,
     random_part,
 )
-from sts_conformance.redact import Redactor, fingerprint
+from sts_conformance.core.redact import Redactor, fingerprint
 
 SVCTOK = "svctok-" + "Qx7_kP2-aZ9mWc4nLr8tYb1vHs6dJf3e"  # 32 URL-safe base64 characters, like the reference's
 HEX = "3f9a0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccdd"

@@ -11,13 +11,13 @@ import httpx
 import pytest
 import respx
 
-from sts_conformance.checks import listed
-from sts_conformance.client import ApiClient, AuthForm
-from sts_conformance.journal import Journal, Pending, duplicate_ids, outstanding, read_events, token_id
-from sts_conformance.preconditions import Blocked
-from sts_conformance.settle import SETTLE, Consistency
-from sts_conformance.throttle import THROTTLE
-from sts_conformance.tokens import BROKEN_AFTER, TokenLedger, sweep
+from sts_conformance.checking.checks import listed
+from sts_conformance.core.preconditions import Blocked
+from sts_conformance.target.client import ApiClient, AuthForm
+from sts_conformance.target.settle import SETTLE, Consistency
+from sts_conformance.target.throttle import THROTTLE
+from sts_conformance.tokens.journal import Journal, Pending, duplicate_ids, outstanding, read_events, token_id
+from sts_conformance.tokens.ledger import BROKEN_AFTER, TokenLedger, sweep
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import running_server
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from sts_conformance import probe
-from sts_conformance.client import ApiClient
-from sts_conformance.profile import parse_profile
+from sts_conformance.target import probe
+from sts_conformance.target.client import ApiClient
+from sts_conformance.target.profile import parse_profile
 from sts_reference.testing import running_server
 
 STATUS, INFO = "/api/server/status", "/api/server/info"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sts_conformance import fleet
-from sts_conformance.errors import ProfileError
-from sts_conformance.profile import DEFAULT_PROFILE, load_profile, parse_profile, resolve_profile_path
+from sts_conformance.checking import fleet
+from sts_conformance.core.errors import ProfileError
+from sts_conformance.target.profile import DEFAULT_PROFILE, load_profile, parse_profile, resolve_profile_path
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "targets"
 

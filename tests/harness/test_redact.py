@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sts_conformance.redact import REDACTOR, Redactor, fingerprint, install_logging_filter
+from sts_conformance.core.redact import REDACTOR, Redactor, fingerprint, install_logging_filter
 
 
 def test_registered_secret_is_replaced_by_its_fingerprint():

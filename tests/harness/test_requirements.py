@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sts_conformance.requirements import LEVELS, catalogue, source_kind, source_parts, sources_markdown
+from sts_conformance.core.requirements import LEVELS, catalogue, source_kind, source_parts, sources_markdown
 
 SUITES = Path(__file__).resolve().parents[2] / "suites"
 _MARKER = re.compile(r"requirement\(\s*[\"'](ST-[A-Z]+-\d{3})[\"']")
@@ -136,8 +136,8 @@ def test_spec_sources_name_an_operation_or_model_of_the_spec():
 
 
 def test_docs_sources_page_agrees_with_the_catalogue():
-    """docs/sources.md is what `python -m sts_conformance.requirements` writes from the catalogue."""
+    """docs/sources.md is what `python -m sts_conformance.core.requirements` writes from the catalogue."""
     page = ROOT / "docs" / "sources.md"
     assert page.read_text(encoding="utf-8") == sources_markdown(), (
-        "docs/sources.md is out of date: run `python -m sts_conformance.requirements > docs/sources.md`"
+        "docs/sources.md is out of date: run `python -m sts_conformance.core.requirements > docs/sources.md`"
     )

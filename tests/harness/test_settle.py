@@ -15,11 +15,11 @@ import httpx
 import pytest
 import respx
 
-from sts_conformance import servertime, settle
-from sts_conformance.client import ApiClient, AuthForm
-from sts_conformance.profile import parse_profile
-from sts_conformance.settle import GIVE_UP_AFTER, MIN_WINDOW_S, Consistency, Settler
-from sts_conformance.tokens import TokenLedger
+from sts_conformance.target import servertime, settle
+from sts_conformance.target.client import ApiClient, AuthForm
+from sts_conformance.target.profile import parse_profile
+from sts_conformance.target.settle import GIVE_UP_AFTER, MIN_WINDOW_S, Consistency, Settler
+from sts_conformance.tokens.ledger import TokenLedger
 
 API = "http://target.test/api/security/tokens"
 STATUS = "http://target.test/api/server/status"
@@ -237,7 +237,7 @@ def test_waits_are_counted_per_thread_note():
 
 def test_tokens_of_the_run_on_a_launched_instance_are_deleted_before_it_stops_observer_last():
     """Everything named with the run's prefix goes, with the observer (itself last); nothing else is touched."""
-    from sts_conformance.fleet import Instance, _leave_nothing
+    from sts_conformance.checking.fleet import Instance, _leave_nothing
 
     items = [
         {"id": 1, "name": "bootstrap", "roles": []},

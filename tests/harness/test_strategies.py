@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from sts_conformance import hypothesis_profiles as hp
-from sts_conformance import strategies as s
-from sts_conformance.redact import Redactor
+from sts_conformance.checking import hypothesis_profiles as hp
+from sts_conformance.checking import strategies as s
+from sts_conformance.core.redact import Redactor
 
 # Searching for an example without shrinking: only whether one exists matters here.
 SEARCH = settings(

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from sts_conformance.client import ApiClient, TlsSettings
-from sts_conformance.errors import ProfileError, TargetUnavailable
-from sts_conformance.profile import load_profile, parse_profile
+from sts_conformance.core.errors import ProfileError, TargetUnavailable
 from sts_conformance.reporting.document import server_info
-from sts_conformance.target import connect
+from sts_conformance.target.client import ApiClient, TlsSettings
+from sts_conformance.target.connect import connect
+from sts_conformance.target.profile import load_profile, parse_profile
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import RunningServer, running_server
 

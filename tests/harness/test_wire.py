@@ -21,13 +21,12 @@ import httpx
 import pytest
 import respx
 
-from sts_conformance import client as client_module
-from sts_conformance.cli_runner import CliResult, throttled
-from sts_conformance.client import EXCHANGES, ApiClient, AuthForm, exchange_of, recorded_response
-from sts_conformance.fleet import carried
-from sts_conformance.journal import ANSWERED, INTENT, Journal, read_events
-from sts_conformance.redact import REDACTOR
-from sts_conformance.throttle import (
+from sts_conformance.checking.cli_runner import CliResult, throttled
+from sts_conformance.checking.fleet import carried
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target import client as client_module
+from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, exchange_of, recorded_response
+from sts_conformance.target.throttle import (
     BARE_503_RETRIES,
     TargetThrottled,
     Throttle,
@@ -37,7 +36,8 @@ from sts_conformance.throttle import (
     record_file,
     retry_after_s,
 )
-from sts_conformance.tokens import TokenLedger
+from sts_conformance.tokens.journal import ANSWERED, INTENT, Journal, read_events
+from sts_conformance.tokens.ledger import TokenLedger
 
 ADMIN = "wire-admin-0123456789abcdef"
 BASE = "http://target.test"
@@ -239,7 +239,7 @@ def test_throttling_beyond_the_budget_is_a_harness_error_naming_it(own_throttle)
 
 def test_a_503_without_retry_after_that_persists_is_the_checks_to_judge(monkeypatch):
     """A 503 with no Retry-After through a few seconds of backoff may be a broken server: the check gets it."""
-    monkeypatch.setattr("sts_conformance.throttle.backoff_s", lambda attempt, rng=None: 0.0)
+    monkeypatch.setattr("sts_conformance.target.throttle.backoff_s", lambda attempt, rng=None: 0.0)
     with respx.mock(assert_all_mocked=True) as mock:
         route = mock.get(API).mock(return_value=httpx.Response(503))
         with ApiClient(BASE) as c:
@@ -305,7 +305,7 @@ def test_http2_gzip_answers_through_nginx(tmp_path: Path):
     with external_reference(tmp_path / "reference", extra_args=("--variant", "gzip")) as reference:
         nginx = Nginx(binary, tmp_path / "nginx", pki, reference.port).start()
         try:
-            from sts_conformance.client import TlsSettings
+            from sts_conformance.target.client import TlsSettings
 
             with ApiClient(nginx.url, tls=TlsSettings(ca_bundle=str(pki.ca_pem))) as c:
                 resp = c.list_tokens(reference.token)

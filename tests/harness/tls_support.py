@@ -26,7 +26,7 @@ from pathlib import Path
 
 import trustme
 
-from sts_conformance.target import free_port, write_auth_config
+from sts_conformance.target.connect import free_port, write_auth_config
 
 from .suite_run import ROOT
 
@@ -289,6 +289,6 @@ def negotiated_protocol(url: str, ca_pem: Path) -> str | None:
 #: the certificate and proxy variables, blanked so that a run sees only what a test gives it
 #: (an empty value counts as unset for Python, httpx and the reference CLI)
 def neutral_environment(**given: str) -> dict[str, str]:
-    from sts_conformance.client import PROXY_VARIABLES, TLS_VARIABLES
+    from sts_conformance.target.client import PROXY_VARIABLES, TLS_VARIABLES
 
     return {**dict.fromkeys((*TLS_VARIABLES, *PROXY_VARIABLES), ""), "STS_TARGET": "", **given}

@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from sts_conformance.requirements import catalogue
+from sts_conformance.core.requirements import catalogue
 from sts_reference.faults import CLI_FAULTS, FAULTS
 from sts_reference.variants import VARIANTS
 

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from sts_conformance.disguise import how_carried
+from sts_conformance.core.disguise import how_carried
 
 from .support import ADMIN, unique_name
 

@@ -50,7 +50,7 @@ class Probe:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from sts_conformance.redact import REDACTOR
+        from sts_conformance.core.redact import REDACTOR
 
         secrets_dir = os.environ.get("STS_PROBE_SECRETS")
         if secrets_dir:

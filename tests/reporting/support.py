@@ -13,7 +13,7 @@ from sts_conformance.reporting.results import PhaseRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = Path(__file__).resolve().parent / "recorded"
-SCHEMA = ROOT / "sts_conformance" / "schemas" / "conformance-report.json"
+SCHEMA = ROOT / "sts_conformance" / "reporting" / "schemas" / "conformance-report.json"
 REFERENCE = ROOT / "fixtures" / "targets" / "reference.yaml"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sts_conformance.compare import main
+from sts_conformance.reporting.compare import main
 
 from .support import ROOT, recorded_doc
 
@@ -121,7 +121,14 @@ def test_label_count_must_match(tmp_path, two_runs, capsys):
 def test_installed_command(tmp_path, two_runs):
     """The console script declared in pyproject runs (the module form, as the script does)."""
     done = subprocess.run(
-        [sys.executable, "-m", "sts_conformance.compare", *map(str, two_runs), "--out", str(tmp_path / "cmp")],
+        [
+            sys.executable,
+            "-m",
+            "sts_conformance.reporting.compare",
+            *map(str, two_runs),
+            "--out",
+            str(tmp_path / "cmp"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sts_conformance.redact import fingerprint
+from sts_conformance.core.redact import fingerprint
 
 from .support import profile, read_report, run_suite
 

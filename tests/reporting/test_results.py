@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sts_conformance.core.requirements import Requirement
 from sts_conformance.reporting.results import (
     KIND_HARNESS,
     KIND_TARGET,
@@ -15,7 +16,6 @@ from sts_conformance.reporting.results import (
     evaluate,
     skip_settings,
 )
-from sts_conformance.requirements import Requirement
 
 CATALOGUE = {
     "ST-A-001": Requirement("ST-A-001", "MUST", "must one", "seed", "A"),

@@ -15,7 +15,7 @@ from sts_conformance.reporting import render_html, render_summary
 from sts_conformance.reporting.collect import failure_kind
 from sts_conformance.reporting.document import RunInfo, build_report
 from sts_conformance.reporting.results import KIND_UNREACHABLE, PhaseRecord, RunOutcome
-from sts_conformance.throttle import TargetThrottled, ThrottleStats
+from sts_conformance.target.throttle import TargetThrottled, ThrottleStats
 
 from .support import SCHEMA, recorded_doc, recorded_records
 from .test_writers import recorded_catalogue

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 import jsonschema
 import pytest
 
-from sts_conformance.profile import load_profile
+from sts_conformance.core.requirements import Requirement
 from sts_conformance.reporting import render_html, render_summary, write_reports
 from sts_conformance.reporting.document import (
     RunInfo,
@@ -24,7 +24,7 @@ from sts_conformance.reporting.document import (
     public_url,
 )
 from sts_conformance.reporting.results import RunOutcome
-from sts_conformance.requirements import Requirement
+from sts_conformance.target.profile import load_profile
 
 from .support import SCHEMA, recorded_doc, recorded_records, statuses
 

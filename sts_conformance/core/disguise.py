@@ -13,7 +13,7 @@ A response carries a secret when it holds the secret itself, or
   each), 12 of hex digits (4 bits each). The random part is what follows a short letters-only
   prefix (``svctok-``); a secret without one (a bootstrap token, 64 hex digits) is all random
   part. Fragments are looked for only in secrets the target issued (:attr:`Redactor.issued
-  <sts_conformance.redact.Redactor.issued>`): a secret an operator chose, such as a bootstrap
+  <sts_conformance.core.redact.Redactor.issued>`): a secret an operator chose, such as a bootstrap
   token like ``stackstate-bootstrap-2024``, may share 8 characters with a role or a name by
   design, while 48 random bits turn up by chance in a run's responses with a probability
   below 10^-7 (2^-48 per position, about 10^5 positions and a few hundred secrets).

@@ -35,13 +35,13 @@ from typing import Any
 
 import httpx
 
-from .client import ApiClient
-from .errors import HarnessError
-from .journal import token_id
-from .profile import TARGET_ENV, TargetProfile, load_profile
-from .redact import REDACTOR
-from .target import Connection, connect
-from .tokens import NAME_PREFIX, run_prefix
+from sts_conformance.core.errors import HarnessError
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import ApiClient
+from sts_conformance.target.connect import Connection, connect
+from sts_conformance.target.profile import TARGET_ENV, TargetProfile, load_profile
+from sts_conformance.tokens.journal import token_id
+from sts_conformance.tokens.ledger import NAME_PREFIX, run_prefix
 
 PROG = "sts-conformance-cleanup"
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from .errors import ProfileError
-from .settle import Consistency, parse_consistency
+from sts_conformance.core.errors import ProfileError
+from sts_conformance.target.settle import Consistency, parse_consistency
 
 #: The profile used when no target is given: the embedded reference deployment.
-DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "targets" / "reference.yaml"
+DEFAULT_PROFILE = Path(__file__).resolve().parents[2] / "fixtures" / "targets" / "reference.yaml"
 
 #: Environment variable naming a profile when ``--target`` is not given.
 TARGET_ENV = "STS_TARGET"

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from .client import TOKENS_PATH, AuthForm
-from .redact import REDACTOR
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import TOKENS_PATH, AuthForm
 
 #: the kinds of call a credential is presented on, in the authorization matrix's order
 CALL_KINDS = ("probe", "server-info", "list", "create", "delete")

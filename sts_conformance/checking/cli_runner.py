@@ -12,7 +12,7 @@ is split with :func:`shlex.split` and run without a shell, in a clean environmen
   before v3.1) and as ``STS_CA_CERT_PATH`` (read by ``sts`` v3.1 and later, which then
   builds its own transport and ignores the proxy variables); without one,
   ``SSL_CERT_FILE``/``SSL_CERT_DIR`` from the suite's own environment; the proxy variables
-  (:data:`~sts_conformance.client.PROXY_VARIABLES`) when set, and the variables the profile
+  (:data:`~sts_conformance.target.client.PROXY_VARIABLES`) when set, and the variables the profile
   lists under ``cli.env`` when set; never an ``STS_CLI_*`` variable of the suite's environment;
 - the target and the credential, either as ``STS_CLI_URL``/``STS_CLI_SERVICE_TOKEN`` (the
   default: the secret stays out of the process list) or as ``--url``/``--service-token``;
@@ -41,7 +41,7 @@ What the product's CLI prints, and what this module accepts:
   ``[SUCCESS]``; failure lines with ``❌`` or ``[ERROR]``; ANSI colour codes are ignored;
 - ``list`` prints a table ``ID | NAME | EXPIRATION | ROLES``, newer CLIs with a further
   ``DEDICATED_SUBJECT`` column, long cells wrapped onto continuation lines:
-  :func:`~sts_conformance.cli_table.parse_table` finds the columns by the header and joins
+  :func:`~sts_conformance.checking.cli_table.parse_table` finds the columns by the header and joins
   wrapped cells back.
 """
 
@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from .cli_table import (  # noqa: F401  (the table is read there; re-exported for the checks)
+from sts_conformance.checking.cli_table import (  # noqa: F401  (the table is read there; re-exported for the checks)
     NO_TOKENS,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
@@ -73,13 +73,13 @@ from .cli_table import (  # noqa: F401  (the table is read there; re-exported fo
     parse_roles,
     parse_table,
 )
-from .cli_terminal import secrets_in_files, stdout_for
-from .client import PROXY_VARIABLES, TLS_VARIABLES
-from .errors import HarnessError
-from .profile import CLI_ENV_RESERVED, TargetProfile
-from .redact import REDACTOR, fingerprint
-from .throttle import THROTTLE
-from .tokens import OwnedToken, TokenLedger
+from sts_conformance.checking.cli_terminal import secrets_in_files, stdout_for
+from sts_conformance.core.errors import HarnessError
+from sts_conformance.core.redact import REDACTOR, fingerprint
+from sts_conformance.target.client import PROXY_VARIABLES, TLS_VARIABLES
+from sts_conformance.target.profile import CLI_ENV_RESERVED, TargetProfile
+from sts_conformance.target.throttle import THROTTLE
+from sts_conformance.tokens.ledger import OwnedToken, TokenLedger
 
 SUCCESS_MARKERS = ("✅", "[SUCCESS]")
 ERROR_MARKERS = ("❌", "[ERROR]")

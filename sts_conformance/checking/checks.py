@@ -16,10 +16,10 @@ import httpx
 import jsonschema
 import pytest
 
-from . import preconditions as pre
-from .client import AuthForm
-from .journal import token_id
-from .redact import REDACTOR
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import AuthForm
+from sts_conformance.tokens.journal import token_id
 
 _SCHEMAS = Path(__file__).with_name("schemas") / "service-tokens.json"
 

@@ -35,15 +35,16 @@ from typing import Any
 
 import httpx
 
-from . import disguise, settle
-from .client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, exchange_of, server_time_ms
-from .errors import HarnessError
-from .journal import Journal, token_id
-from .prepare import Sample
-from .probe import choose as choose_probe
-from .profile import TargetProfile
-from .redact import REDACTOR
-from .target import ManagedProcess
+from sts_conformance.core import disguise
+from sts_conformance.core.errors import HarnessError
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target import settle
+from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, exchange_of, server_time_ms
+from sts_conformance.target.connect import ManagedProcess
+from sts_conformance.target.probe import choose as choose_probe
+from sts_conformance.target.profile import TargetProfile
+from sts_conformance.tokens.journal import Journal, token_id
+from sts_conformance.tokens.prepare import Sample
 
 UNPRIVILEGED = "unprivileged-role"
 LOWER_CASE_KEY = "lower-case-key"

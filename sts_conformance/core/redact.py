@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 
-from .disguise import encoded_forms, fragments
+from sts_conformance.core.disguise import encoded_forms, fragments
 
 _TOKEN_SHAPE = re.compile(r"svctok-[A-Za-z0-9_\-.~+/=]{4,}")
 _MIN_SECRET = 6

@@ -26,14 +26,14 @@ from typing import Any
 
 import httpx
 
-from . import preconditions as pre
-from . import probe as probes
-from . import servertime, settle
-from .client import EXCHANGES, ApiClient, AuthForm, server_time_ms
-from .journal import token_id
-from .profile import TargetProfile
-from .redact import REDACTOR
-from .tokens import LedgerError, TokenLedger, elapsed_s
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target import probe as probes
+from sts_conformance.target import servertime, settle
+from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, server_time_ms
+from sts_conformance.target.profile import TargetProfile
+from sts_conformance.tokens.journal import token_id
+from sts_conformance.tokens.ledger import LedgerError, TokenLedger, elapsed_s
 
 #: how far ahead of the server's clock the expiring credentials expire
 SHORT_LIFE_MS = 3_000

@@ -101,14 +101,14 @@ def catalogue_version(path: Path = CATALOGUE) -> str:
 def sources_markdown(path: Path = CATALOGUE) -> str:
     """``docs/sources.md``: each requirement with the public text it rests on.
 
-    Written by ``python -m sts_conformance.requirements > docs/sources.md``.
+    Written by ``python -m sts_conformance.core.requirements > docs/sources.md``.
     """
     reqs = catalogue(path)
     lines = [
         "# Where each requirement comes from",
         "",
-        "Generated from `sts_conformance/requirements.yaml` (catalogue version "
-        f"{catalogue_version(path)}) by `python -m sts_conformance.requirements > docs/sources.md`;",
+        "Generated from `sts_conformance/core/requirements.yaml` (catalogue version "
+        f"{catalogue_version(path)}) by `python -m sts_conformance.core.requirements > docs/sources.md`;",
         "the project's tests check that this page agrees with the catalogue.",
         "",
         "Each source names the public text that states the requirement:",

@@ -5,7 +5,7 @@ Requests`` (or ``503 Service Unavailable``), with or without ``Retry-After``, an
 nothing for them. Such an answer says nothing about the service-token feature, so no check
 ever sees it (except a 503 without ``Retry-After`` that persists through a few seconds of
 backoff: that may be a broken server rather than a busy one, and is the check's to judge):
-:class:`~sts_conformance.client.ApiClient` waits as ``Retry-After`` says
+:class:`~sts_conformance.target.client.ApiClient` waits as ``Retry-After`` says
 (seconds, or an HTTP-date read against the answer's own ``Date``) or, without it, backs
 off exponentially with jitter, and sends the same request again -- a create too, since a
 throttled create did nothing (its journal entry, written before the first attempt, stays
@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from .errors import TargetUnavailable
+from sts_conformance.core.errors import TargetUnavailable
 
 #: the answers that mean "not now" rather than anything about the request
 THROTTLE_STATUSES = frozenset({429, 503})

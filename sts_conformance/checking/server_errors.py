@@ -1,7 +1,7 @@
 """No 5xx, ever: a server error that no check judged fails ST-ERR-001 (a pytest plugin).
 
 The suite's client records every answer in the 5xx range a check receives
-(:meth:`ExchangeLog.server_errors <sts_conformance.client.ExchangeLog.server_errors>`). A
+(:meth:`ExchangeLog.server_errors <sts_conformance.target.client.ExchangeLog.server_errors>`). A
 check whose own assertions judge the status (a fuzzed name must get 2xx or 4xx, a malformed
 body a 4xx, ...) fails on its own requirement when it gets a 5xx, and a check that cannot
 go on because a foundation failed is blocked by it: either way the run already names the
@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from .client import EXCHANGES, Exchange
-from .preconditions import Blocked
-from .requirements import catalogue
+from sts_conformance.core.preconditions import Blocked
+from sts_conformance.core.requirements import catalogue
+from sts_conformance.target.client import EXCHANGES, Exchange
 
 REQUIREMENT = "ST-ERR-001"
 #: how many of a check's server errors its failure message lists

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from .client import ApiClient
-from .profile import TargetProfile
+from sts_conformance.target.client import ApiClient
+from sts_conformance.target.profile import TargetProfile
 
 #: the spec's call with a documented 401, below the API root
 SERVER_INFO = "/server/info"

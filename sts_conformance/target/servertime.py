@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from .client import ApiClient, AuthForm, server_time_ms
+from sts_conformance.target.client import ApiClient, AuthForm, server_time_ms
 
 DATE = "date"
 BODY = "body"

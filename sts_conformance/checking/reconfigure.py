@@ -29,14 +29,23 @@ from pathlib import Path
 
 import httpx
 
-from .client import ApiClient, TlsSettings
-from .errors import ProfileError, TargetUnavailable
-from .fleet import LONG, Instance, ScenarioTools, matrix_label, max_ttl_ms, plan, run_scenario, waitable_ttl
-from .journal import token_id
-from .profile import TargetProfile
-from .redact import REDACTOR
-from .target import Connection, new_bootstrap_secret, wait_until_answers, write_auth_config
-from .tokens import TokenLedger
+from sts_conformance.checking.fleet import (
+    LONG,
+    Instance,
+    ScenarioTools,
+    matrix_label,
+    max_ttl_ms,
+    plan,
+    run_scenario,
+    waitable_ttl,
+)
+from sts_conformance.core.errors import ProfileError, TargetUnavailable
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.client import ApiClient, TlsSettings
+from sts_conformance.target.connect import Connection, new_bootstrap_secret, wait_until_answers, write_auth_config
+from sts_conformance.target.profile import TargetProfile
+from sts_conformance.tokens.journal import token_id
+from sts_conformance.tokens.ledger import TokenLedger
 
 _OUTPUT_TAIL = 20
 

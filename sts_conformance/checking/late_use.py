@@ -28,9 +28,9 @@ from pathlib import Path
 
 import httpx
 
-from .client import EXCHANGES, ApiClient, AuthForm
-from .prepare import EXPIRED_MANAGER, Prepared, Sample
-from .profile import TargetProfile
+from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm
+from sts_conformance.target.profile import TargetProfile
+from sts_conformance.tokens.prepare import EXPIRED_MANAGER, Prepared, Sample
 
 #: how long before its expiry the token is used once more, and how long after it it is presented again
 LEAD_MS = 1_000

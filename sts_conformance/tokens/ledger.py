@@ -34,12 +34,22 @@ from typing import Any
 
 import httpx
 
-from . import preconditions as pre
-from . import settle
-from .client import ApiClient, AuthForm
-from .journal import GONE, ID, JOURNAL_GLOB, Journal, Pending, duplicate_ids, outstanding, parse_events, token_id
-from .redact import REDACTOR, fingerprint
-from .throttle import TargetThrottled
+from sts_conformance.core import preconditions as pre
+from sts_conformance.core.redact import REDACTOR, fingerprint
+from sts_conformance.target import settle
+from sts_conformance.target.client import ApiClient, AuthForm
+from sts_conformance.target.throttle import TargetThrottled
+from sts_conformance.tokens.journal import (
+    GONE,
+    ID,
+    JOURNAL_GLOB,
+    Journal,
+    Pending,
+    duplicate_ids,
+    outstanding,
+    parse_events,
+    token_id,
+)
 
 #: Every token name the suite makes starts with this, then the run id: ``stsct-1a2b3c-gw0-auth-7``.
 NAME_PREFIX = "stsct-"

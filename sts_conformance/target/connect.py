@@ -27,11 +27,11 @@ from pathlib import Path
 import httpx
 import yaml
 
-from . import settle
-from .client import ApiClient, AuthForm, TlsSettings
-from .errors import TargetUnavailable
-from .profile import TargetProfile
-from .redact import REDACTOR
+from sts_conformance.core.errors import TargetUnavailable
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target import settle
+from sts_conformance.target.client import ApiClient, AuthForm, TlsSettings
+from sts_conformance.target.profile import TargetProfile
 
 _handed_out: set[int] = set()
 _ports_lock = threading.Lock()

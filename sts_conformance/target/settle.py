@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ProfileError
+from sts_conformance.core.errors import ProfileError
 
 T = TypeVar("T")
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .errors import ProfileError
-from .redact import REDACTOR
-from .throttle import THROTTLE, THROTTLE_STATUSES, gives_up_on
+from sts_conformance.core.errors import ProfileError
+from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.throttle import THROTTLE, THROTTLE_STATUSES, gives_up_on
 
 if TYPE_CHECKING:
-    from .profile import TargetProfile
+    from sts_conformance.target.profile import TargetProfile
 
 TOKENS_PATH = "/security/tokens"
 #: HTTP/2 where the target offers it (ALPN on TLS), as an ingress does, when h2 is installed

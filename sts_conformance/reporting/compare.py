@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .reporting import FORMAT, FORMAT_VERSION, write_text
-from .reporting.html import badge, e, page
-from .reporting.markdown import cell
-from .reporting.results import (
+from sts_conformance.reporting import FORMAT, FORMAT_VERSION, write_text
+from sts_conformance.reporting.html import badge, e, page
+from sts_conformance.reporting.markdown import cell
+from sts_conformance.reporting.results import (
     BLOCKED,
     ERROR,
     EXPECTED_FAILURE,

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .redact import REDACTOR, fingerprint
+from sts_conformance.core.redact import REDACTOR, fingerprint
 
 #: rows of the pseudo-terminal (any value: nothing is laid out by height)
 _ROWS = 50
