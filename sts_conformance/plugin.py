@@ -41,8 +41,9 @@ from sts_conformance.target.settle import SETTLE
 from sts_conformance.target.throttle import THROTTLE, TargetThrottled, record_file
 from sts_conformance.tokens import interrupts
 from sts_conformance.tokens.journal import Journal
-from sts_conformance.tokens.ledger import TokenLedger, run_prefix
+from sts_conformance.tokens.ledger import TokenLedger
 from sts_conformance.tokens.prepare import Credential, Prepared, prepare
+from sts_conformance.tokens.sweep import run_prefix
 
 # Reports in reports/ and the run's verdict and exit status live in their own plugin module; so
 # does the judging of server errors no check noticed (ST-ERR-001).

@@ -22,8 +22,9 @@ from sts_conformance.target.profile import TargetProfile
 from sts_conformance.target.throttle import THROTTLE
 from sts_conformance.tokens import interrupts
 from sts_conformance.tokens.journal import outstanding, read_events
-from sts_conformance.tokens.ledger import CLEANUP_SECONDS, Leftover, TokenLedger, run_prefix, sweep
+from sts_conformance.tokens.ledger import TokenLedger
 from sts_conformance.tokens.prepare import Prepared
+from sts_conformance.tokens.sweep import CLEANUP_SECONDS, Leftover, run_prefix, sweep
 
 STATE_KEY = pytest.StashKey["RunState"]()
 

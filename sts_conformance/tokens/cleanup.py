@@ -41,7 +41,7 @@ from sts_conformance.target.client import ApiClient
 from sts_conformance.target.connect import Connection, connect
 from sts_conformance.target.profile import TARGET_ENV, TargetProfile, load_profile
 from sts_conformance.tokens.journal import token_id
-from sts_conformance.tokens.ledger import NAME_PREFIX, run_prefix
+from sts_conformance.tokens.sweep import NAME_PREFIX, run_prefix
 
 PROG = "sts-conformance-cleanup"
 

@@ -7,7 +7,7 @@ interruption (exit status 2), fixtures are torn down, tokens are deleted and lau
 processes are stopped. Only the first signal interrupts: any later SIGINT/SIGTERM (a second
 Ctrl-C, a CI runner that sends SIGINT then SIGTERM, a signal to every process of the group
 that reaches one twice) is noted and ignored, so it cannot cut the winding-down short and
-leave tokens behind; the cleanup itself is bounded in time (``tokens.CLEANUP_SECONDS``),
+leave tokens behind; the cleanup itself is bounded in time (``sweep.CLEANUP_SECONDS``),
 and SIGKILL still ends everything at once.
 """
 

@@ -17,7 +17,8 @@ from sts_conformance.target.client import ApiClient, AuthForm
 from sts_conformance.target.settle import SETTLE, Consistency
 from sts_conformance.target.throttle import THROTTLE
 from sts_conformance.tokens.journal import Journal, Pending, duplicate_ids, outstanding, read_events, token_id
-from sts_conformance.tokens.ledger import BROKEN_AFTER, TokenLedger, sweep
+from sts_conformance.tokens.ledger import BROKEN_AFTER, TokenLedger
+from sts_conformance.tokens.sweep import sweep
 from sts_reference.config import BootstrapSpec
 from sts_reference.testing import running_server
 
