@@ -51,7 +51,7 @@ def _unguarded_list(api: ServiceTokenApi) -> Any:
 
 def _get_one(api: ServiceTokenApi) -> Any:
     """get-token-by-id-returns-secret: one token, for a manager, with the secret a debug cache kept."""
-    from .app import _Refusal
+    from .api_common import _Refusal
 
     async def handle(request: Request) -> Response:
         try:
@@ -73,7 +73,7 @@ def _get_one(api: ServiceTokenApi) -> Any:
 def _overridden_delete(api: ServiceTokenApi) -> Any:
     """method-override-skips-role-check: a POST that asks to be a DELETE is one, once authenticated;
     the role check hangs on the DELETE route, which this request never took."""
-    from .app import _Refusal
+    from .api_common import _Refusal
 
     async def handle(request: Request) -> Response:
         wanted = [request.headers.get(h, "") for h in OVERRIDE_HEADERS] + [

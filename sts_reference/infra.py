@@ -113,7 +113,7 @@ class _MalformedCredential400:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _malformed(scope):
-            from .app import _Refusal  # the app's own error shape
+            from .api_common import _Refusal  # the app's own error shape
 
             response = self.api.error(_Refusal(400, "the credential header cannot be parsed"), scope)
             await response(scope, receive, send)

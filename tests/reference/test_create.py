@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sts_reference.app import MAX_NAME_LENGTH
+from sts_reference.api_common import MAX_NAME_LENGTH
 
 from .support import DAY_MS, START_MS, Api, VendorSchemas, http_client, unique_name
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sts_reference.app import MAX_BODY_BYTES, MAX_NAME_LENGTH
+from sts_reference.api_common import MAX_BODY_BYTES, MAX_NAME_LENGTH
 
 from .support import ADMIN, START_MS, Api, raw_request
 

@@ -1,0 +1,278 @@
+"""What the reference server's request handlers share: limits, names, error shapes, and the state.
+
+:class:`ApiState` declares the state one :class:`~sts_reference.app.ServiceTokenApi` keeps
+(set up in its ``__init__``) and the methods its parts call on each other, so that each part
+(:mod:`.auth` authenticates and authorizes, :mod:`.token_calls` answers the token calls,
+:mod:`.app` wires them into routes) can be read, and type-checked, on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+from . import rights_faults
+from .clock import Clock
+from .config import BootstrapSpec
+from .faults import FaultSet
+from .lag import Lag
+from .store import TokenRecord, TokenStore
+from .variants import VariantSet
+
+logger = logging.getLogger("sts_reference")
+
+MAX_NAME_LENGTH = 256
+"""Longest accepted token name, in characters (Unicode code points)."""
+
+MAX_DEDICATED_SUBJECT_LENGTH = 256
+MAX_BODY_BYTES = 64 * 1024
+"""Larger request bodies get 413 without being parsed."""
+
+SECRET_PREFIX = "svctok-"
+SECRET_RANDOM_BYTES = 24
+"""192 random bits, rendered in the URL-safe base64 alphabet (no header quoting needed)."""
+
+BOOTSTRAP_TOKEN_NAME = "bootstrap"
+
+Call = Literal["status", "info", "list", "create", "delete"]
+"""The API call a request makes; some faults check a token differently on different calls."""
+MANAGEMENT_CALLS: frozenset[Call] = frozenset({"list", "create", "delete"})
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+# Used only by the deliberate faults (faults.py).
+GENERATED_SECRET_LENGTH = len(SECRET_PREFIX) + len(secrets.token_urlsafe(SECRET_RANDOM_BYTES))
+EXPIRY_GRACE_MS = 30_000
+ID_RACE_WINDOW_S = 0.005
+"""How long the id-race fault takes between reading the last id and storing the next (a database round trip)."""
+NAME_COLUMN_LENGTH = 255
+NAME_CUT_LENGTH = 64
+POWER_USER_ROLE = "stackstate-power-user"
+PREFIX_MATCH_MIN = 8
+LIST_LIMIT = 20
+DEBUG_PRINCIPAL_HEADER = "X-Debug-Principal"
+ROLE_SLOTS = 8
+SECRET_HINT_LENGTH = 16
+
+# Used only by the variants (variants.py).
+PREDEFINED_ROLES = frozenset(
+    {
+        "stackstate-admin",
+        "stackstate-power-user",
+        "stackstate-k8s-troubleshooter",
+        "stackstate-guest",
+        "stackstate-k8s-admin",
+    }
+)
+"""The roles the product defines (SaaS adds stackstate-k8s-admin); the unknown-roles-refused
+variant accepts these and the manager roles."""
+SHORT_NAME_LENGTH = 64
+HEX_SECRET_BYTES = 32
+
+# Shaped like a product release so that clients checking the server version accept it;
+# the commit field says which server this really is.
+SERVER_INFO: dict[str, Any] = {
+    "version": {
+        "major": 6,
+        "minor": 0,
+        "patch": 0,
+        "diff": "",
+        "commit": "sts-reference",
+        "isDev": False,
+    },
+    "deploymentMode": "SelfHosted",
+    "applicationDomains": ["Observability"],
+    "platformVersion": "6.0.0",
+}
+
+_TOKEN_ID = re.compile(r"-?[0-9]{1,20}", re.ASCII)
+_OWS = b" \t"
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(SECRET_RANDOM_BYTES)
+
+
+def _scheme_and_credentials(value: bytes) -> tuple[bytes, bytes]:
+    """An Authorization header value split into its scheme word and what follows it."""
+    scheme, _, credentials = value.strip(_OWS).replace(b"\t", b" ").partition(b" ")
+    return scheme, credentials.strip(_OWS)
+
+
+def _credential_text(scope: Scope) -> str | None:
+    """The credential a request carries, as text, without judging it (for the faults that echo it)."""
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            return value.strip(_OWS).decode("latin-1")
+        if name == b"authorization":
+            return _scheme_and_credentials(value)[1].decode("latin-1")
+    return None
+
+
+def _presented_in_authorization(scope: Scope) -> bool:
+    return any(
+        name == b"authorization" and _scheme_and_credentials(value)[0].lower() == b"apikey"
+        for name, value in scope["headers"]
+    )
+
+
+class _Refusal(Exception):
+    """Ends a request with an error response."""
+
+    def __init__(self, status: int, message: str, *, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+
+
+def _invalid_expiry(message: str) -> _Refusal:
+    return _Refusal(400, message, error_type="ServiceTokenInvalidExpiryError")
+
+
+def _utf8_safe(value: str) -> bool:
+    # JSON can carry lone surrogates ("\ud800"); they cannot be stored or echoed as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _lenient_epoch_ms(value: object) -> object:
+    """The expiry-lenient-parsing fault: dates and date-times as epoch ms (00:00 UTC when no
+    time is given), numbers with a fraction cut to an integer; anything else unchanged."""
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return value
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return int(when.timestamp() * 1000)
+    return value
+
+
+def _reject_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction or exponent"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+class ApiState:
+    """The state of a ServiceTokenApi, and the methods its parts share (declared for type checking)."""
+
+    store: TokenStore
+    clock: Clock
+    manager_roles: frozenset[str]
+    faults: FaultSet
+    variants: VariantSet
+    #: read on every request: one attribute check keeps the faithful path free of fault and variant lookups
+    _faulty: bool
+    _varied: bool
+    bootstrap: BootstrapSpec | None
+    _by_digest: dict[bytes, TokenRecord]
+    _digest_by_id: dict[int, bytes]
+    _keeps_stale_cache: bool
+    _stale_by_digest: dict[bytes, TokenRecord]
+    _keeps_secrets: bool
+    _secrets: dict[int, str]
+    _secret_key: bytes
+    _sliding: rights_faults.SlidingExpiry | None
+    _used_cache: dict[bytes, TokenRecord] | None
+    _bootstrap_record: TokenRecord | None
+    _last_id: int | None
+    _lag: Lag
+    _deleted_ids: set[int]
+
+    if TYPE_CHECKING:
+        # the methods one part calls on another (defined in auth.py, token_calls.py and app.py)
+        def _presented_secret(self, scope: Scope, call: Call) -> bytes: ...
+        def _presented_secrets(self, scope: Scope, call: Call) -> set[bytes]: ...
+        def _x_api_key_ignored(self, call: Call) -> bool: ...
+        def _scheme_accepted(self, scheme: bytes) -> bool: ...
+        def _expired(self, record: TokenRecord, now: int) -> bool: ...
+        def authenticate(self, scope: Scope, call: Call) -> TokenRecord: ...
+        def _faulty_lookup(self, presented: bytes, call: Call) -> TokenRecord | None: ...
+        def _used(self, digest: bytes, record: TokenRecord, now: int) -> None: ...
+        def _union_of(self, presented: set[bytes]) -> TokenRecord: ...
+        def _reads_stale_cache(self, call: Call) -> bool: ...
+        def _expiry_skipped(self, scope: Scope, call: Call, record: TokenRecord) -> bool: ...
+        def _quoted(self, presented: bytes) -> str: ...
+        def _loose_match(self, presented: bytes) -> TokenRecord | None: ...
+        def _has_credential(self, scope: Scope) -> bool: ...
+        def _remember(self, digest: bytes, record: TokenRecord) -> None: ...
+        def _forget(self, removed: Iterable[int]) -> None: ...
+        def authorize_manager(self, scope: Scope, call: Call) -> TokenRecord: ...
+        def _role_check_skipped(self, call: Call) -> bool: ...
+        def _may_manage(self, roles: tuple[str, ...]) -> bool: ...
+        async def tokens(self, request: Request) -> Response: ...
+        async def list_tokens(self, request: Request) -> Response: ...
+        def listing(self) -> Response: ...
+        def _varied_listing(self, records: list[TokenRecord]) -> list[TokenRecord]: ...
+        def _purge_expired(self) -> None: ...
+        def _hidden_by_fault(self, record: TokenRecord) -> bool: ...
+        def _faulty_listed_id(self, record: TokenRecord) -> int | str: ...
+        @staticmethod
+        def _colliding_id(record: TokenRecord) -> int: ...
+        async def create_token(self, request: Request) -> Response: ...
+        def _bind_extra_fields(
+            self, body: Mapping[str, Any], secret: str, token_id: int | None
+        ) -> tuple[str, int | None]: ...
+        def _check_name_free(self, name: str) -> None: ...
+        def _faulty_secret(self, name: str, roles: list[str]) -> str | None: ...
+        async def _faulty_id(self) -> int | None: ...
+        async def delete_token(self, request: Request) -> Response: ...
+        def _before_varied_delete(self, token_id: int) -> None: ...
+        def _delete(self, token_id: int) -> list[int]: ...
+        def _faulty_delete(self, token_id: int) -> list[int]: ...
+        @staticmethod
+        def _parse_token_id(text: str) -> int: ...
+        async def _read_json_object(self, request: Request) -> dict[str, Any]: ...
+        def _validate_new_token(self, body: Mapping[str, Any]) -> tuple[str, list[str], int | None, str | None]: ...
+        def _check_roles_known(self, roles: list[str]) -> None: ...
+        def _check_expiry_ahead(self, expiry: int | None) -> None: ...
+        def _name_as_misstored(self, name: str) -> str: ...
+        def __init__(
+            self,
+            store: TokenStore,
+            clock: Clock,
+            *,
+            manager_roles: Iterable[str],
+            faults: FaultSet,
+            variants: VariantSet,
+            bootstrap: BootstrapSpec | None,
+        ) -> None: ...
+        def create_bootstrap_token(self) -> None: ...
+        def error(self, refusal: _Refusal, scope: Scope | None = None) -> Response: ...
+        def _varied_status(self, status: int) -> int: ...
+        async def server_status(self, request: Request) -> Response: ...
+        async def server_info(self, request: Request) -> Response: ...
