@@ -600,11 +600,15 @@ def create_with_cli(
     return CliCreate(result, name, secret, adopted, document)
 
 
-def listed_by_api(ledger: TokenLedger, names: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """The API list entries carrying each of ``names``."""
-    wanted = set(names)
+def listed_by_api(
+    ledger: TokenLedger, names: Iterable[str], *, expect: Iterable[str] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """The API list entries carrying each of ``names``; read again within the list's settle window
+    until it shows every name in ``expect`` (tokens the CLI said it created)."""
+    wanted, shown = set(names), set(expect)
     found: dict[str, list[dict[str, Any]]] = {n: [] for n in wanted}
-    for item in ledger.list_items():
+    items = ledger.list_until(lambda items: shown <= {i.get("name") for i in items}) if shown else ledger.list_items()
+    for item in items:
         if item.get("name") in wanted:
             found[item["name"]].append(item)
     return found

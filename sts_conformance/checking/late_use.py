@@ -4,7 +4,9 @@ A target that renews a token on use (a sliding expiry: each use moves the expiry
 every check that waits out an expiry without touching the token meanwhile. So, in the
 background of the run, the controller presents the expiring manager token prepared at the
 start (``prepare.py``) about a second before its expiry, in both header forms, and again
-about a second after the expiry: that second call must be refused (ST-EXP-011). No check
+about a second after the expiry, using it every 0.4 s in between (so that a renewal on use
+cannot run out before the judged call, however late the thread wakes): that last call must be
+refused (ST-EXP-011). No check
 waits for this; the record is written to the run's directory and judged by any worker.
 
 When to call is read from the Date headers of the calls made right after the token's create
@@ -35,6 +37,8 @@ from sts_conformance.tokens.prepare import EXPIRED_MANAGER, Prepared, Sample
 #: how long before its expiry the token is used once more, and how long after it it is presented again
 LEAD_MS = 1_000
 AFTER_MS = 1_000
+#: between the two, the token is presented this often (a use a sliding expiry would renew it on)
+KEEP_USING_S = 0.4
 _FILE = "late-use.json"
 
 
@@ -80,15 +84,26 @@ def start(profile: TargetProfile, url: str, prepared: Prepared, run_dir: Path) -
     stop = threading.Event()
     expiry, secret = cred.expiration, cred.secret
 
+    probe_path = prepared.probe_path or profile.probe_path
+    forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
+
     def run() -> None:
         record = LateUse(expiry)
+        after_at = use_at + (LEAD_MS + AFTER_MS) / 1000
         try:
             with EXCHANGES.muted(), ApiClient.for_profile(profile, url) as client:
-                for at, into in ((use_at, record.before), (use_at + (LEAD_MS + AFTER_MS) / 1000, record.after)):
-                    if stop.wait(max(0.0, at - time.time())):
+                if stop.wait(max(0.0, use_at - time.time())):
+                    return
+                for form in forms:
+                    record.before[form.name] = Sample.of(client.probe(probe_path, secret, form))
+                # keep using it until the judged call: a renewal on use (a sliding expiry) then never
+                # runs out before that call, however late a loaded machine wakes this thread
+                while (left := after_at - time.time()) > 0:
+                    if stop.wait(min(KEEP_USING_S, left)):
                         return
-                    for form in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION):
-                        into[form.name] = Sample.of(client.probe(profile.probe_path, secret, form))
+                    client.probe(probe_path, secret, forms[0])
+                for form in forms:
+                    record.after[form.name] = Sample.of(client.probe(probe_path, secret, form))
         except httpx.HTTPError as exc:
             record.error = f"a call got no answer: {type(exc).__name__}"
         _publish(run_dir, record)

@@ -168,6 +168,22 @@ def bad_dates(today: date) -> dict[str, str]:
     }
 
 
+def journalled(ledger, names: dict[str, str], role: str) -> dict[str, str]:
+    """Each create the CLI is about to send, journalled first (name -> journal key): a token it makes
+    that the list never shows is still looked for, and named if it stays, at the end of the run."""
+    return {name: ledger.intend(name, [role]) for name in names.values()}
+
+
+def answered(ledger, keys: dict[str, str], names: dict[str, str], cases, results) -> list[str]:
+    """The names the CLI said it created (exit 0), journalled as answered either way."""
+    made = []
+    for case, res in zip(cases, results, strict=True):
+        ledger.journal.answered(keys[names[case]], 200 if res.exit_code == 0 else 400)
+        if res.exit_code == 0:
+            made.append(names[case])
+    return made
+
+
 @dataclass(frozen=True)
 class Refused:
     value: str
@@ -187,11 +203,13 @@ def refused(cli, target, ledger) -> dict[str, Refused]:
         args = ["service-token", "create", "--name", names[case], "--roles", role, "--expiration", values[case]]
         return cli.run(*args, token=target.admin_token)
 
+    keys = journalled(ledger, names, role)
     results = concurrently(*(lambda c=c: attempt(c) for c in values))
-    found = listed_by_api(ledger, names.values())
+    made = answered(ledger, keys, names, values, results)
+    found = listed_by_api(ledger, names.values(), expect=made)
     for name, entries in found.items():
         if entries:
-            ledger.adopt(name)  # created despite the bad date: the check fails, cleanup removes it
+            ledger.adopt(name, key=keys[name])  # created despite the bad date: the check fails, cleanup removes it
     return {
         case: Refused(values[case], names[case], res, found[names[case]])
         for case, res in zip(values, results, strict=True)
@@ -251,11 +269,13 @@ def edges(cli, target, ledger) -> dict[str, Edge]:
         args = ["service-token", "create", "--name", names[case], "--roles", role, "--expiration", EDGE_DATES[case]]
         return cli.run(*args, token=target.admin_token, output="json")
 
+    keys = journalled(ledger, names, role)
     results = concurrently(*(lambda c=c: attempt(c) for c in EDGE_DATES))
-    found = listed_by_api(ledger, names.values())
+    made = answered(ledger, keys, names, EDGE_DATES, results)
+    found = listed_by_api(ledger, names.values(), expect=made)
     for name, entries in found.items():
         if entries:
-            ledger.adopt(name)  # whatever it created is cleaned up
+            ledger.adopt(name, key=keys[name])  # whatever it created is cleaned up
     return {
         case: Edge(EDGE_DATES[case], names[case], res, found[names[case]])
         for case, res in zip(EDGE_DATES, results, strict=True)
