@@ -168,55 +168,51 @@ def bad_dates(today: date) -> dict[str, str]:
     }
 
 
-def journalled(ledger, names: dict[str, str], role: str) -> dict[str, str]:
-    """Each create the CLI is about to send, journalled first (name -> journal key): a token it makes
-    that the list never shows is still looked for, and named if it stays, at the end of the run."""
-    return {name: ledger.intend(name, [role]) for name in names.values()}
-
-
-def answered(ledger, keys: dict[str, str], names: dict[str, str], cases, results) -> list[str]:
-    """The names the CLI said it created (exit 0), journalled as answered either way."""
-    made = []
-    for case, res in zip(cases, results, strict=True):
-        ledger.journal.answered(keys[names[case]], 200 if res.exit_code == 0 else 400)
-        if res.exit_code == 0:
-            made.append(names[case])
-    return made
-
-
 @dataclass(frozen=True)
-class Refused:
+class Attempt:
+    """One ``create --expiration VALUE`` by the CLI: what it did, and what the API lists under its name."""
+
     value: str
     name: str
     result: CliResult
     created: list[dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def refused(cli, target, ledger) -> dict[str, Refused]:
-    """Every bad --expiration tried at once, then one API list to see what each created."""
-    values = bad_dates(server_today(target))
-    names = {case: ledger.name(f"cli-baddate-{case}") for case in values}
+def attempt_dates(
+    cli, target, ledger, label: str, values: dict[str, str], output: str | None = None
+) -> dict[str, Attempt]:
+    """Every ``--expiration`` of ``values`` tried at once, then the API list to see what each created.
+
+    Each create is journalled before the CLI sends it: a token the list never shows is still looked
+    for, and named if it stays, at the end of the run. The list is read again, within its settle
+    window, until it shows every token the CLI said it created (exit 0).
+    """
+    names = {case: ledger.name(f"{label}-{case}") for case in values}
     role = target.profile.unprivileged_role
+    keys = {name: ledger.intend(name, [role]) for name in names.values()}
 
     def attempt(case: str) -> CliResult:
         args = ["service-token", "create", "--name", names[case], "--roles", role, "--expiration", values[case]]
-        return cli.run(*args, token=target.admin_token)
+        return cli.run(*args, token=target.admin_token, output=output)
 
-    keys = journalled(ledger, names, role)
-    results = concurrently(*(lambda c=c: attempt(c) for c in values))
-    made = answered(ledger, keys, names, values, results)
+    results = dict(zip(values, concurrently(*(lambda c=c: attempt(c) for c in values)), strict=True))
+    for case, res in results.items():
+        ledger.journal.answered(keys[names[case]], 200 if res.exit_code == 0 else 400)
+    made = [names[case] for case, res in results.items() if res.exit_code == 0]
     found = listed_by_api(ledger, names.values(), expect=made)
     for name, entries in found.items():
         if entries:
-            ledger.adopt(name, key=keys[name])  # created despite the bad date: the check fails, cleanup removes it
-    return {
-        case: Refused(values[case], names[case], res, found[names[case]])
-        for case, res in zip(values, results, strict=True)
-    }
+            ledger.adopt(name, key=keys[name])  # whatever it created is cleaned up
+    return {case: Attempt(values[case], names[case], results[case], found[names[case]]) for case in values}
 
 
-def _expect_refused_date(refused: dict[str, Refused], case: str, observe) -> None:
+@pytest.fixture(scope="module")
+def refused(cli, target, ledger) -> dict[str, Attempt]:
+    """Every bad --expiration tried at once (a token made despite it fails the check; cleanup removes it)."""
+    return attempt_dates(cli, target, ledger, "cli-baddate", bad_dates(server_today(target)))
+
+
+def _expect_refused_date(refused: dict[str, Attempt], case: str, observe) -> None:
     r = refused[case]
     res = r.result
     shown = res.describe(hide_unparsed=[r.name, r.value])  # a token printed in an unexpected form stays hidden
@@ -251,35 +247,10 @@ def test_past_expiration_refused(refused, case, observe):
 EDGE_DATES = {"zero-date": "0001-01-01", "epoch-start": "1970-01-01", "far-future": "9999-12-31"}
 
 
-@dataclass(frozen=True)
-class Edge:
-    value: str
-    name: str
-    result: CliResult
-    created: list[dict[str, Any]]
-
-
 @pytest.fixture(scope="module")
-def edges(cli, target, ledger) -> dict[str, Edge]:
-    """Every edge date tried at once, then one API list to see what each created."""
-    names = {case: ledger.name(f"cli-edge-{case}") for case in EDGE_DATES}
-    role = target.profile.unprivileged_role
-
-    def attempt(case: str) -> CliResult:
-        args = ["service-token", "create", "--name", names[case], "--roles", role, "--expiration", EDGE_DATES[case]]
-        return cli.run(*args, token=target.admin_token, output="json")
-
-    keys = journalled(ledger, names, role)
-    results = concurrently(*(lambda c=c: attempt(c) for c in EDGE_DATES))
-    made = answered(ledger, keys, names, EDGE_DATES, results)
-    found = listed_by_api(ledger, names.values(), expect=made)
-    for name, entries in found.items():
-        if entries:
-            ledger.adopt(name, key=keys[name])  # whatever it created is cleaned up
-    return {
-        case: Edge(EDGE_DATES[case], names[case], res, found[names[case]])
-        for case, res in zip(EDGE_DATES, results, strict=True)
-    }
+def edges(cli, target, ledger) -> dict[str, Attempt]:
+    """Every edge date tried at once, read back as JSON."""
+    return attempt_dates(cli, target, ledger, "cli-edge", EDGE_DATES, output="json")
 
 
 @pytest.mark.requirement("ST-CLI-013")
