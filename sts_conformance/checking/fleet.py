@@ -532,6 +532,9 @@ class Fleet:
         self.name_prefix = name_prefix
         (run_dir / "instances").mkdir(mode=0o700, exist_ok=True)
         self._lock = threading.Lock()
+        #: notified when a launch leaves its start-up: close() waits for those under way
+        self._started = threading.Condition(self._lock)
+        self._starting = 0
         self._processes: list[ManagedProcess] = []
         self._closed = False
 
@@ -549,17 +552,25 @@ class Fleet:
             if self._closed:
                 return
             self._processes.append(proc)
+            self._starting += 1
         inst.launched_at = time.time()
+        closed = True
         try:
             proc.start()
         except HarnessError as exc:
             inst.error = f"it did not start: {exc}"
         except Exception as exc:  # a thread must always say what became of its instance
             inst.error = f"it did not start: {type(exc).__name__}: {exc}"
-        with self._lock:
-            closed = self._closed
-        if closed:  # the run ended while it started: a process started after close() is stopped here
-            proc.stop()
+        finally:
+            with self._lock:
+                closed = self._closed
+            if closed:  # the run ended while it started: a process started after close() is stopped here
+                with contextlib.suppress(Exception):
+                    proc.stop()
+            with self._started:
+                self._starting -= 1
+                self._started.notify_all()
+        if closed:
             return
         if inst.error is not None:
             publish(self.run_dir, inst, DONE)
@@ -620,6 +631,10 @@ class Fleet:
         for proc in procs:
             with contextlib.suppress(Exception):
                 proc.stop()
+        # a launch still starting stops its own process once it is up; wait for those (bounded), or the
+        # run could end, and its daemon threads with it, leaving a process that came up just after
+        with self._started:
+            self._started.wait_for(lambda: self._starting == 0, timeout=self.profile.launch_timeout + 5)
 
 
 def _leave_nothing(
