@@ -13,28 +13,17 @@ import pytest
 
 from sts_conformance.reporting import render_html, render_summary
 from sts_conformance.reporting.collect import failure_kind
-from sts_conformance.reporting.document import RunInfo, build_report
-from sts_conformance.reporting.results import KIND_UNREACHABLE, PhaseRecord, RunOutcome
+from sts_conformance.reporting.results import KIND_UNREACHABLE, PhaseRecord
 from sts_conformance.target.throttle import TargetThrottled, ThrottleStats
 
-from .support import SCHEMA, recorded_doc, recorded_records
-from .test_writers import recorded_catalogue
+from .support import SCHEMA, recorded_records
+from .test_writers import rebuild
 
 GAVE_UP = "the target throttled the run for longer than it may wait: GET /security/tokens answered 429"
 
 
 def _doc(throttling: ThrottleStats, extra: tuple[PhaseRecord, ...] = ()) -> dict:
-    doc = recorded_doc("serial-pass")
-    info = RunInfo(
-        catalogue_version=doc["suite"]["catalogue_version"],
-        started_at=0.0,
-        finished_at=1.0,
-        target=doc["target"],
-        profile=doc["profile"],
-        throttling=throttling.as_dict(),
-    )
-    records = [*recorded_records("serial-pass"), *extra]
-    return build_report(records, recorded_catalogue(doc), RunOutcome(), info)
+    return rebuild("serial-pass", extra=extra, throttling=throttling.as_dict())
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import jsonschema
 import pytest
@@ -23,7 +24,7 @@ from sts_conformance.reporting.document import (
     profile_for_report,
     public_url,
 )
-from sts_conformance.reporting.results import RunOutcome
+from sts_conformance.reporting.results import PhaseRecord, RunOutcome
 from sts_conformance.target.profile import load_profile
 
 from .support import SCHEMA, recorded_doc, recorded_records, statuses
@@ -43,8 +44,9 @@ def recorded_catalogue(doc: dict) -> dict[str, Requirement]:
     return {r["id"]: Requirement(r["id"], r["level"], r["title"], r["source"], r["area"]) for r in doc["requirements"]}
 
 
-def rebuild(name: str, *, strict: bool = False) -> dict:
-    """The report built again from the run's recorded phase records."""
+def rebuild(name: str, *, strict: bool = False, extra: tuple[PhaseRecord, ...] = (), **run: Any) -> dict:
+    """The report built again from the run's recorded phase records (and ``extra`` ones); ``run``
+    sets further RunInfo fields."""
     doc = recorded_doc(name)
     info = RunInfo(
         catalogue_version=doc["suite"]["catalogue_version"],
@@ -54,8 +56,10 @@ def rebuild(name: str, *, strict: bool = False) -> dict:
         profile=doc["profile"],
         commit=doc["suite"]["commit"],
         workers=doc["run"]["workers"],
+        **run,
     )
-    return build_report(recorded_records(name), recorded_catalogue(doc), RunOutcome(strict=strict), info)
+    records = [*recorded_records(name), *extra]
+    return build_report(records, recorded_catalogue(doc), RunOutcome(strict=strict), info)
 
 
 @pytest.mark.parametrize("name", RUNS)
