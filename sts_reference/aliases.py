@@ -5,19 +5,21 @@ path is 404 and any other method 405, and a trailing slash is not redirected. A 
 often grows more: a route kept from an older API, a framework's method override, an
 undocumented ``GET`` of one token. Each fault below adds one such route, with the defect
 that makes it dangerous; ``app.create_app`` appends :func:`routes` after the documented ones,
-so a documented path and method always reach its own handler first.
+so a documented path and method always reach its own handler first. The routes see the app
+through :class:`~sts_reference.token_calls.TokenCalls` (the calls and the state they share),
+never through ``app.py``, which imports this module.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-if TYPE_CHECKING:
-    from .app import ServiceTokenApi
+from .api_common import _Refusal
+from .token_calls import TokenCalls
 
 TOKENS = "/api/security/tokens"
 ONE_TOKEN = TOKENS + "/{token_id}"
@@ -26,7 +28,7 @@ OVERRIDE_HEADERS = ("x-http-method-override", "x-method-override")
 OVERRIDE_PARAMETER = "_method"
 
 
-def routes(api: ServiceTokenApi) -> list[Route]:
+def routes(api: TokenCalls) -> list[Route]:
     """The extra routes the server's faults add (none for the faithful server)."""
     faults = api.faults
     extra: list[Route] = []
@@ -42,16 +44,15 @@ def routes(api: ServiceTokenApi) -> list[Route]:
     return extra
 
 
-def _unguarded_list(api: ServiceTokenApi) -> Any:
+def _unguarded_list(api: TokenCalls) -> Any:
     async def handle(request: Request) -> Response:
         return api.listing()  # trailing-slash-skips-auth: no authorize_manager here
 
     return handle
 
 
-def _get_one(api: ServiceTokenApi) -> Any:
+def _get_one(api: TokenCalls) -> Any:
     """get-token-by-id-returns-secret: one token, for a manager, with the secret a debug cache kept."""
-    from .api_common import _Refusal
 
     async def handle(request: Request) -> Response:
         try:
@@ -70,10 +71,9 @@ def _get_one(api: ServiceTokenApi) -> Any:
     return handle
 
 
-def _overridden_delete(api: ServiceTokenApi) -> Any:
+def _overridden_delete(api: TokenCalls) -> Any:
     """method-override-skips-role-check: a POST that asks to be a DELETE is one, once authenticated;
     the role check hangs on the DELETE route, which this request never took."""
-    from .api_common import _Refusal
 
     async def handle(request: Request) -> Response:
         wanted = [request.headers.get(h, "") for h in OVERRIDE_HEADERS] + [

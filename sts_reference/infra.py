@@ -22,6 +22,8 @@ do, as ASGI middleware around the reference app:
     across credentials would see an anonymous call accepted; the suite keeps no cookies.
 
 Nothing here changes what the service-token feature does for a request that gets through.
+The middleware sees the app through :class:`~sts_reference.api_common.ApiState` (its clock and
+its error shape), never through ``app.py``, which imports this module.
 """
 
 from __future__ import annotations
@@ -32,15 +34,12 @@ import re
 import secrets
 import threading
 from email.utils import formatdate
-from typing import TYPE_CHECKING
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .api_common import ApiState, _Refusal
 from .variants import VariantSet
-
-if TYPE_CHECKING:
-    from .app import ServiceTokenApi
 
 #: the variants this module implements
 INFRA_VARIANTS = ("gzip", "rate-limit", "null-optional-fields", "malformed-credential-400", "session-cookies")
@@ -55,7 +54,7 @@ _TOKENS_PATH = "/api/security/tokens"
 _OWS = b" \t"
 
 
-def wrap(app: ASGIApp, api: ServiceTokenApi, variants: VariantSet) -> ASGIApp:
+def wrap(app: ASGIApp, api: ApiState, variants: VariantSet) -> ASGIApp:
     """``app`` with the infrastructure variants in ``variants``; ``app`` itself when there are none."""
     if variants.on("null-optional-fields"):
         app = _NullOptionalFields(app)
@@ -81,7 +80,7 @@ def _presents_credential(scope: Scope) -> bool:
 class _RateLimit:
     """Every RATE_LIMIT_EVERY-th request gets 429 before anything is done for it."""
 
-    def __init__(self, app: ASGIApp, api: ServiceTokenApi) -> None:
+    def __init__(self, app: ASGIApp, api: ApiState) -> None:
         self.app = app
         self.api = api
         self._count = itertools.count(1)
@@ -107,14 +106,12 @@ class _RateLimit:
 class _MalformedCredential400:
     """A credential header that cannot be parsed is a bad request."""
 
-    def __init__(self, app: ASGIApp, api: ServiceTokenApi) -> None:
+    def __init__(self, app: ASGIApp, api: ApiState) -> None:
         self.app = app
         self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _malformed(scope):
-            from .api_common import _Refusal  # the app's own error shape
-
             response = self.api.error(_Refusal(400, "the credential header cannot be parsed"), scope)
             await response(scope, receive, send)
             return
