@@ -51,6 +51,8 @@ INT64_MAX = 2**63 - 1
 # Used only by the deliberate faults (faults.py).
 GENERATED_SECRET_LENGTH = len(SECRET_PREFIX) + len(secrets.token_urlsafe(SECRET_RANDOM_BYTES))
 EXPIRY_GRACE_MS = 30_000
+#: set in a request's scope when its credential came from a session cookie (infra.py), not the request
+SESSION_SCOPE_KEY = "sts.session"
 ID_RACE_WINDOW_S = 0.005
 """How long the id-race fault takes between reading the last id and storing the next (a database round trip)."""
 NAME_COLUMN_LENGTH = 255
@@ -211,6 +213,7 @@ class ApiState:
     _last_id: int | None
     _lag: Lag
     _deleted_ids: set[int]
+    _session_records: dict[bytes, TokenRecord] | None
 
     if TYPE_CHECKING:
         # the methods one part calls on another (defined in auth.py, token_calls.py and app.py)

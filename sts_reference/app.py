@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import aliases, infra, rights_faults
+from . import aliases, infra, rights_faults, stray_credentials
 from .api_common import (
     BOOTSTRAP_TOKEN_NAME,
     DEBUG_PRINCIPAL_HEADER,
@@ -148,6 +148,8 @@ class ServiceTokenApi(Authentication, TokenCalls):
         self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter
         self._lag = Lag(variants, clock)  # the list-lag, revocation-lag and late-bootstrap-token variants
         self._deleted_ids: set[int] = set()  # the double-delete-500 fault's tombstones
+        # the session-outlives-delete fault: what a session cookie was made for, kept past a delete
+        self._session_records: dict[bytes, TokenRecord] | None = {} if faults.on("session-outlives-delete") else None
 
     # ---- start-up -------------------------------------------------------------------
 
@@ -315,7 +317,7 @@ def create_app(
     app.state.api = api
     counted: ASGIApp = app if stats is None else count_requests(app, stats)
     delayed = counted if delay_ms <= 0 else _Delayed(counted, delay_ms / 1000)
-    wrapped = infra.wrap(delayed, api, api.variants)
+    wrapped = infra.wrap(stray_credentials.wrap(delayed, api.faults), api, api.variants)
     return wrapped if api.variants.on("no-date-header") else _DateHeader(wrapped, clock)
 
 

@@ -21,6 +21,7 @@ from .api_common import (
     POWER_USER_ROLE,
     PREFIX_MATCH_MIN,
     SECRET_HINT_LENGTH,
+    SESSION_SCOPE_KEY,
     ApiState,
     Call,
     _credential_text,
@@ -126,6 +127,8 @@ class Authentication(ApiState):
                 record = self._loose_match(presented)  # not cached: the cache is keyed by exact secrets
                 if record is not None:
                     return record
+            if record is None and self._session_records is not None and scope.get(SESSION_SCOPE_KEY):
+                record = self._session_records.get(digest)  # session-outlives-delete
             if record is None and self._faulty:
                 record = self._faulty_lookup(presented, call)
             if record is None:
@@ -158,6 +161,8 @@ class Authentication(ApiState):
             self._sliding.used(record, now)
         if self._used_cache is not None:
             self._used_cache[digest] = record
+        if self._session_records is not None:
+            self._session_records[digest] = record
 
     def _union_of(self, presented: set[bytes]) -> TokenRecord:
         """The two-credentials-union fault: any live token of those presented lets the request in, with
@@ -182,6 +187,8 @@ class Authentication(ApiState):
         if call == "list" and self.faults.on("list-ignores-expiry"):
             return True
         if record.bootstrap and call != "status" and self.faults.on("bootstrap-ttl-only-on-status"):
+            return True
+        if scope.get(SESSION_SCOPE_KEY) and self.faults.on("session-outlives-expiry"):
             return True
         return self.faults.on("expiry-skipped-for-authorization-header") and _presented_in_authorization(scope)
 

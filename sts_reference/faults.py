@@ -32,6 +32,25 @@ FAULTS: dict[str, str] = {
     "token-case-insensitive": "secrets are compared without regard to case (a case-insensitive lookup)",
     "status-public": "server/status answers 200 to a request without any credential, like a public health check",
     "server-info-public": "server/info answers 200 to a request without any credential, like a public version endpoint",
+    # issue 23 item 6: a credential anywhere but the two documented headers
+    "query-api-key-accepted": (
+        "a gateway in front of the API moves an 'api_key' query parameter into X-API-Key, so a token "
+        "in the URL (logged by every proxy on the way) authenticates"
+    ),
+    "basic-auth-password-accepted": (
+        "'Authorization: Basic' is decoded and its password looked up as a service token, whatever the user name"
+    ),
+    "json-body-token-accepted": (
+        "a request without a credential header whose JSON body carries a 'token' field is authenticated by it"
+    ),
+    "session-outlives-delete": (
+        "the session cookie set on an accepted call keeps the token it was made for, so the cookie alone "
+        "still authenticates after that token is deleted"
+    ),
+    "session-outlives-expiry": (
+        "the session cookie set on an accepted call is never checked against the token's expiry, so the "
+        "cookie alone still authenticates after the token expired"
+    ),
     # -- revoking, ids and the list ---------------------------------------------------------
     "delete-not-revoking": ("DELETE removes the token from the list but a cached copy keeps authenticating"),
     "delete-removes-next": (

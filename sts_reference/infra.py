@@ -20,6 +20,8 @@ do, as ASGI middleware around the reference app:
     as that credential (re-checked: a deleted or expired token's session ends with it). A
     credential in the request always wins over the cookie. A client that replays cookies
     across credentials would see an anonymous call accepted; the suite keeps no cookies.
+    The session faults (``session-outlives-delete``, ``session-outlives-expiry``) set the same
+    cookies, whose sessions then outlive their token.
 
 Nothing here changes what the service-token feature does for a request that gets through.
 The middleware sees the app through :class:`~sts_reference.api_common.ApiState` (its clock and
@@ -38,7 +40,7 @@ from email.utils import formatdate
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api_common import ApiState, _Refusal
+from .api_common import SESSION_SCOPE_KEY, ApiState, _Refusal
 from .variants import VariantSet
 
 #: the variants this module implements
@@ -46,6 +48,8 @@ INFRA_VARIANTS = ("gzip", "rate-limit", "null-optional-fields", "malformed-crede
 #: rate-limit: one request in this many is throttled
 RATE_LIMIT_EVERY = 25
 SESSION_COOKIE = "STSSESSION"
+#: faults of the session (auth.py): they need its cookies whatever the variants
+SESSION_FAULTS = ("session-outlives-delete", "session-outlives-expiry")
 #: the optional fields null-optional-fields writes as null when absent
 LISTED_OPTIONAL = ("expiration", "description", "dedicatedSubject")
 CREATED_OPTIONAL = ("expiration",)
@@ -60,7 +64,7 @@ def wrap(app: ASGIApp, api: ApiState, variants: VariantSet) -> ASGIApp:
         app = _NullOptionalFields(app)
     if variants.on("malformed-credential-400"):
         app = _MalformedCredential400(app, api)
-    if variants.on("session-cookies"):
+    if variants.on("session-cookies") or any(api.faults.on(name) for name in SESSION_FAULTS):
         app = _SessionCookies(app)
     if variants.on("gzip"):
         app = GZipMiddleware(app, minimum_size=1)
@@ -151,7 +155,7 @@ class _SessionCookies:
         if credential is None:
             session = self._session_of(scope)
             if session is not None:
-                scope = dict(scope, headers=[*scope["headers"], session])
+                scope = dict(scope, headers=[*scope["headers"], session], **{SESSION_SCOPE_KEY: True})
             await self.app(scope, receive, send)
             return
 

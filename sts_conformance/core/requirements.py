@@ -28,6 +28,7 @@ SOURCE_KINDS: dict[str, str] = {
     "cli: ": "a file of the sts CLI's source (StackVista/stackstate-cli)",
     "chart: stackstate-k8s ": "a template or values file of the Helm chart (StackVista/helm-charts)",
     "RFC ": "a standard",
+    "OWASP ": "a standard of the OWASP Foundation (the API Security Top 10)",
 }
 
 
@@ -49,7 +50,7 @@ def source_parts(source: str) -> list[str]:
     pieces.append(source[start:].strip())
     parts: list[str] = []
     for piece in filter(None, pieces):
-        if parts and not _LABEL.match(piece) and not piece.startswith("RFC "):
+        if parts and not _LABEL.match(piece) and not piece.startswith(("RFC ", "OWASP ")):
             parts[-1] = f"{parts[-1]}; {piece}"
         else:
             parts.append(piece)

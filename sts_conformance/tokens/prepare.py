@@ -64,6 +64,9 @@ class Sample:
     status: int
     server_ms: int | None
     at: float
+    #: what the answer handed back on its own that could stand for the credential (``issued_credentials``):
+    #: header name -> value, each a secret (masked wherever shown)
+    issued: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:
@@ -71,7 +74,31 @@ class Sample:
 
     @classmethod
     def of(cls, resp: httpx.Response) -> Sample:
-        return cls(resp.status_code, servertime.reading_ms(resp), time.time())
+        return cls(resp.status_code, servertime.reading_ms(resp), time.time(), issued_credentials(resp))
+
+
+#: answer headers that hand back a credential beside Set-Cookie (a session or access token)
+ISSUED_HEADERS = ("x-auth-token", "x-session-token", "x-access-token", "x-api-key", "authorization")
+
+
+def issued_credentials(resp: httpx.Response) -> dict[str, str]:
+    """What ``resp`` hands back that a later request could present instead of the token: its
+    cookies as one ``Cookie`` header, and any credential-like answer header, each registered as a secret.
+
+    The suite's client never sends these on its own (it keeps no cookies); a check presents them
+    deliberately, alone, to see that they die with the token they were issued for."""
+    found: dict[str, str] = {}
+    cookies = [c.split(";", 1)[0].strip() for c in resp.headers.get_list("set-cookie")]
+    cookies = [c for c in cookies if "=" in c and c.split("=", 1)[1]]
+    if cookies:
+        found["Cookie"] = "; ".join(cookies)
+        REDACTOR.register(*(c.split("=", 1)[1] for c in cookies))
+    for name in ISSUED_HEADERS:
+        value = resp.headers.get(name)
+        if value:
+            found[name] = value
+            REDACTOR.register(value.partition(" ")[2] or value)
+    return found
 
 
 @dataclass
@@ -169,6 +196,10 @@ class Prepared:
         prepared = cls(**{**data, "credentials": creds})
         for cred in creds.values():
             REDACTOR.register(cred.secret, issued=True)
+            for sample in cred.samples.values():
+                for name, value in sample.issued.items():
+                    parts = [c.split("=", 1)[1] for c in value.split("; ")] if name == "Cookie" else [value]
+                    REDACTOR.register(*parts)
         return prepared
 
 
@@ -324,6 +355,9 @@ def _prepare(
         if state not in made:
             continue
         cred, tok = made[state]
+        if state == DELETED_UNPRIVILEGED:
+            # used once before its delete: what the answer hands back must die with it (ST-AUTH-021)
+            cred.samples["probe/X_API_KEY"] = Sample.of(client.probe(probe_path, tok.secret, AuthForm.X_API_KEY))
         try:
             resp = ledger.client.delete_token(ledger.admin_token, tok.id, form=form)
         except httpx.HTTPError as exc:

@@ -37,6 +37,12 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "x-api-key-ignored": ("ST-AUTH-003",),
     "any-auth-scheme": ("ST-AUTH-010",),
     "x-api-token-accepted": ("ST-AUTH-010",),
+    # issue 23 item 6: credentials only where documented, and what the target hands back dies with its token
+    "query-api-key-accepted": ("ST-AUTH-020",),
+    "basic-auth-password-accepted": ("ST-AUTH-020",),
+    "json-body-token-accepted": ("ST-AUTH-020",),
+    "session-outlives-delete": ("ST-AUTH-021",),
+    "session-outlives-expiry": ("ST-AUTH-021",),
     "token-prefix-match": ("ST-AUTH-006",),
     "token-cut-to-length": ("ST-AUTH-006",),
     "token-case-insensitive": ("ST-AUTH-006",),
