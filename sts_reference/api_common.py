@@ -60,6 +60,9 @@ NAME_CUT_LENGTH = 64
 POWER_USER_ROLE = "stackstate-power-user"
 PREFIX_MATCH_MIN = 8
 LIST_LIMIT = 20
+#: the list-capped-at-100 fault's cap, and the page of list-paged-at-1000 and list-sorted-truncated
+LIST_CAP = 100
+LIST_PAGE = 1_000
 DEBUG_PRINCIPAL_HEADER = "X-Debug-Principal"
 ROLE_SLOTS = 8
 SECRET_HINT_LENGTH = 16

@@ -181,6 +181,15 @@ FAULTS: dict[str, str] = {
         "are listed under one id, and deleting that id deletes them all"
     ),
     "list-stops-at-20": "the list silently answers only the first 20 tokens in creation order",
+    # issue 23 item 4: caps and pages only a deployment with many tokens reaches
+    "list-capped-at-100": "the list silently answers at most 100 tokens (a default page size), the oldest",
+    "list-paged-at-1000": (
+        "the list answers the first page of 1,000 tokens and says nothing of the rest (no link, no count)"
+    ),
+    "list-sorted-truncated": (
+        "the list is sorted by name and cut at 1,000 entries (a LIMIT after ORDER BY name): tokens whose names "
+        "sort late vanish once a deployment holds more"
+    ),
     "create-500-after-storing": (
         "a failing hook after the create has stored the token answers 500 without the secret: the token "
         "exists and authenticates, but the client never learns it"

@@ -27,7 +27,9 @@ from .api_common import (
     ID_RACE_WINDOW_S,
     INT64_MAX,
     INT64_MIN,
+    LIST_CAP,
     LIST_LIMIT,
+    LIST_PAGE,
     MAX_BODY_BYTES,
     MAX_DEDICATED_SUBJECT_LENGTH,
     MAX_NAME_LENGTH,
@@ -66,6 +68,16 @@ class TokenCalls(ApiState):
             return self.error(refusal, request.scope)
         return self.listing()
 
+    def _faulty_page(self, records: list[TokenRecord]) -> list[TokenRecord]:
+        """The list faults of a large deployment: a cap, a silent first page, a sort then a cut."""
+        if self.faults.on("list-capped-at-100"):
+            return records[:LIST_CAP]
+        if self.faults.on("list-paged-at-1000"):
+            return records[:LIST_PAGE]
+        if self.faults.on("list-sorted-truncated"):
+            return sorted(records, key=lambda record: record.name)[:LIST_PAGE]
+        return records
+
     def listing(self) -> Response:
         """The list answer, for a caller already authorized."""
         if self._varied and self.variants.on("expired-purged"):
@@ -73,6 +85,8 @@ class TokenCalls(ApiState):
         records = self._lag.listed(self.store.list()) if self._varied else self.store.list()
         if self._faulty and self.faults.on("list-stops-at-20"):
             records = records[:LIST_LIMIT]
+        if self._faulty:
+            records = self._faulty_page(records)
         if self._varied:
             records = self._varied_listing(records)
         items = []

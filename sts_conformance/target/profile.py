@@ -48,6 +48,7 @@ _TOP_KEYS = {
     "known_deviations",
     "cli",
     "consistency",
+    "scale_on_external",
 }
 _AUTH_STATUSES = (401, 403)
 #: the bootstrap key spellings: the Helm chart's, and the product page's lower-case one
@@ -171,6 +172,9 @@ class TargetProfile:
     cli_env: tuple[str, ...] = ()
     #: how long an effect of a create or delete may take to show (``settle.py``)
     consistency: Consistency = field(default_factory=Consistency)
+    #: an external target: whether the run may create the ~1,000 tokens of the list-scale check (ST-LIFE-020);
+    #: a managed target always runs it (it is the suite's own throw-away deployment)
+    scale_on_external: bool = False
 
     @property
     def managed(self) -> bool:
@@ -217,6 +221,7 @@ class TargetProfile:
             "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
             "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form, "env": list(self.cli_env)},
             "consistency": self.consistency.as_dict(),
+            "scale_on_external": self.scale_on_external,
         }
 
 
@@ -386,6 +391,12 @@ def parse_profile(
         deviations.append(KnownDeviation(entry["requirement"], reason.strip()))
 
     verify_tls = r.boolean("verify_tls", True)
+    scale_on_external = r.boolean("scale_on_external", False)
+    if scale_on_external and launch is not None:
+        raise ProfileError(
+            f"target profile {source}: scale_on_external is for an external target; a target with launch "
+            "always runs the list-scale check (it is the suite's own deployment)"
+        )
     base_dir = _base_dir(source)
     ca_bundle = r.pem_file("ca_bundle", base_dir, _PEM_CERTIFICATE, "CERTIFICATE")
     if ca_bundle is not None and not verify_tls:
@@ -442,6 +453,7 @@ def parse_profile(
         cli_delete_form=cli_delete_form,
         cli_env=tuple(dict.fromkeys(cli_env)),
         consistency=parse_consistency(data.get("consistency"), source),
+        scale_on_external=scale_on_external,
     )
 
 

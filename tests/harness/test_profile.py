@@ -124,6 +124,16 @@ BROKEN = [
         "bootstrap.key_spellings must list",
         id="key-spellings-empty",
     ),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nscale_on_external: yes please\n",
+        "scale_on_external must be true or false",
+        id="scale-not-a-boolean",
+    ),
+    pytest.param(
+        "name: t\nurl: http://h:{port}\nlaunch: run {port}\nscale_on_external: true\n",
+        "scale_on_external is for an external target",
+        id="scale-on-a-managed-target",
+    ),
 ]
 
 
@@ -184,3 +194,12 @@ def test_bootstrap_key_spellings_default_by_kind_of_target(tmp_path, text, spell
     profile = load_profile(_write(tmp_path, "name: t\n" + text), environ={})
     assert profile.bootstrap.key_spellings == spellings
     assert ("servicetoken" in spellings) == any(i.key == "servicetoken" for i in fleet.plan(profile))
+
+
+def test_the_list_scale_check_is_off_on_an_external_target_unless_allowed(tmp_path):
+    """An external deployment runs the ~1,000-token list check only when its profile allows the cost."""
+    external = "name: t\nurl: http://h\nadmin_token: x\n"
+    assert load_profile(_write(tmp_path, external), environ={}).scale_on_external is False
+    allowed = load_profile(_write(tmp_path, external + "scale_on_external: true\n"), environ={})
+    assert allowed.scale_on_external is True
+    assert allowed.redacted()["scale_on_external"] is True

@@ -23,7 +23,7 @@ from sts_reference.config import load_auth_config
 from sts_reference.faults import FAULTS, FaultSet
 from sts_reference.testing import RunningServer
 
-from .fault_probes_credentials import PROBES as CREDENTIAL_PLACE_PROBES
+from .fault_probes_edges import PROBES as EDGE_PROBES
 from .fault_probes_paths import PROBES as PATH_AND_ERROR_PROBES
 from .support import ADMIN, DAY_MS, START_MS, Api, StartServer, http_client, unique_name
 
@@ -550,8 +550,8 @@ PROBES: dict[str, Probe] = {
     "two-credentials-union": two_credentials_not_combined,
     "bootstrap-delete-not-revoking": deleted_bootstrap_refused,
     "ttl-days-read-as-hours": bootstrap_ttl_in_days_listed,
-    # issue 23 item 6 (h23edges): credentials only where documented; sessions die with their token
-    **CREDENTIAL_PLACE_PROBES,
+    # issue 23 items 4 and 6 (h23edges): the list at scale; credentials only where documented
+    **EDGE_PROBES,
 }
 
 

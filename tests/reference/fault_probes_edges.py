@@ -1,5 +1,5 @@
-"""Probes of the faults of issue 23 item 6: credentials taken from undocumented places, and
-session cookies that outlive their token.
+"""Probes of the faults of issue 23 items 4 and 6: a list cut at the sizes where servers page or
+cap; credentials taken from undocumented places, and session cookies that outlive their token.
 
 Each probe runs a short scenario against a lab (``test_faults.Lab``) and says whether the server
 behaved faithfully; ``test_faults.PROBES`` takes them in. The faithful server sets no cookie, so
@@ -9,6 +9,7 @@ there a cookie presented alone is simply an anonymous request.
 from __future__ import annotations
 
 import base64
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -61,7 +62,27 @@ def session_dies_with_expiry(lab: Any) -> bool:
     return _alone(lab, cookie) == 401
 
 
+def _listed_in_full(lab: Any, count: int) -> bool:
+    """With ``count`` tokens stored (put in the store directly: only the list is probed), all are listed."""
+    store = lab.api.server.store
+    names = {unique_name("many") for _ in range(count)}
+    for name in names:
+        store.create(secret=secrets.token_urlsafe(24), name=name, roles=[GUEST], expiration=None, now_ms=START_MS)
+    return names <= {item["name"] for item in lab.api.listed()}
+
+
+def list_complete_past_100(lab: Any) -> bool:
+    return _listed_in_full(lab, 110)
+
+
+def list_complete_past_1000(lab: Any) -> bool:
+    return _listed_in_full(lab, 1_030)
+
+
 PROBES: dict[str, Probe] = {
+    "list-capped-at-100": list_complete_past_100,
+    "list-paged-at-1000": list_complete_past_1000,
+    "list-sorted-truncated": list_complete_past_1000,
     "query-api-key-accepted": query_api_key_refused,
     "basic-auth-password-accepted": basic_auth_password_refused,
     "json-body-token-accepted": json_body_token_refused,
