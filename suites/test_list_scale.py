@@ -35,7 +35,7 @@ from sts_conformance.tokens.ledger import LedgerError, OwnedToken, TokenLedger
 #: the live-token counts the list is read at: past a page of 100, and past 1,000 and 1,024
 SIZES = (110, 1_030)
 #: requests in flight at once while the tokens are made and deleted
-WORKERS = 8
+WORKERS = 16
 
 T = TypeVar("T")
 R = TypeVar("R")
