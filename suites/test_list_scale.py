@@ -42,8 +42,13 @@ R = TypeVar("R")
 
 
 def _each(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="scale") as pool:
+    """``work`` on each item, :data:`WORKERS` at a time. Interrupted (Ctrl-C, a cancelled job), the calls
+    not yet started are dropped at once, so the run's cleanup has only the tokens already made to sweep."""
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="scale")
+    try:
         return list(pool.map(work, items))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _create_many(ledger: TokenLedger, roles: list[str], count: int) -> list[OwnedToken]:
