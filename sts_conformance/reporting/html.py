@@ -210,6 +210,11 @@ def _problem(req: dict[str, Any]) -> str:
     ]
     if req["status"] in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING) and req.get("reason"):
         parts.append(f'<p class="expected"><b>Known deviation:</b> {e(req["reason"])}</p>')
+    if req["status"] == UNEXPECTEDLY_PASSING and not any(t["outcome"] == UNEXPECTEDLY_PASSING for t in shown):
+        parts.append(
+            '<pre class="msg">None of its checks failed although the profile lists this requirement as a known '
+            "deviation. Remove the entry from known_deviations.</pre>"
+        )
     if req.get("blocks"):
         blocks = req["blocks"]
         parts.append(
@@ -234,7 +239,7 @@ def _test_block(t: dict[str, Any]) -> str:
     if t["outcome"] == UNEXPECTEDLY_PASSING:
         out.append(
             '<div class="label">What happened</div><pre class="msg">The check passed although the profile lists '
-            "this requirement as a known deviation. Remove the entry from known_deviations.</pre>"
+            "it as a known deviation. Remove the entry from known_deviations.</pre>"
         )
     elif t["outcome"] == BLOCKED:
         out.append('<div class="label">Why it could not run</div>')

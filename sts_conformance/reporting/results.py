@@ -192,6 +192,10 @@ def _test_entry(nodeid: str, phases: dict[str, PhaseRecord], outcome: str, decis
             entry["blocked_by"], entry["reason"] = blocker[0], decisive.skip_reason
         if outcome in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING):
             entry["deviation"] = decisive.wasxfail or _xpass_reason(decisive.message)
+        elif outcome == PASSED and decisive.wasxfail is not None:
+            # a passing check of a requirement declared a known deviation as a whole (a non-strict
+            # xfail): no failure by itself; its requirement decides whether the entry is stale
+            entry["deviation"] = decisive.wasxfail
         if outcome in (FAILED, ERROR, EXPECTED_FAILURE, UNEXPECTEDLY_PASSING) and decisive.message:
             entry["message"] = decisive.message
             if decisive.details:
@@ -210,7 +214,7 @@ def _test_entry(nodeid: str, phases: dict[str, PhaseRecord], outcome: str, decis
 
 def _xpass_reason(message: str | None) -> str:
     text = (message or "").removeprefix("[XPASS(strict)]").strip()
-    return re.sub(r"^known deviation ST-[A-Z]+-\d{3}:\s*", "", text)
+    return re.sub(r"^known deviation (?:ST-[A-Z]+-\d{3})? ?(?:\(check .*?\))?:\s+", "", text)
 
 
 # -- the whole run ----------------------------------------------------------------------------
@@ -295,6 +299,9 @@ def _requirement_entry(req: Requirement, tests: list[dict[str, Any]]) -> dict[st
         return entry
     outcomes = {t["outcome"] for t in tests}
     status = next(s for s in _PRECEDENCE if s in outcomes)
+    if status == PASSED and any(t["outcome"] == PASSED and "deviation" in t for t in tests):
+        # declared a known deviation as a whole, and none of its checks failed: the entry is stale
+        status = UNEXPECTEDLY_PASSING
     entry["status"] = status
     deciding = [t for t in tests if t["outcome"] == status]
     if status in (SKIPPED, NOT_APPLICABLE):
@@ -302,7 +309,7 @@ def _requirement_entry(req: Requirement, tests: list[dict[str, Any]]) -> dict[st
         entry["reason"] = "; ".join(dict.fromkeys(t.get("reason", "") for t in skipped if t.get("reason")))
         entry["settings"] = list(dict.fromkeys(s for t in skipped for s in t.get("settings", [])))
     elif status in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING):
-        entry["reason"] = next((t["deviation"] for t in deciding if t.get("deviation")), "")
+        entry["reason"] = next((t["deviation"] for t in deciding + tests if t.get("deviation")), "")
     elif status in (FAILED, ERROR):
         entry["reason"] = next((t["message"] for t in deciding if t.get("message")), "")
     elif status == BLOCKED:

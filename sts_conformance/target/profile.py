@@ -137,8 +137,24 @@ class BootstrapSettings:
 
 @dataclass(frozen=True)
 class KnownDeviation:
-    requirement: str
+    """A deviation the profile declares: a whole requirement, or one check (``check``: its node
+    id, its name or its parameter id), optionally narrowed to the checks of ``requirement``."""
+
+    requirement: str | None
     reason: str
+    check: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"requirement": self.requirement, "reason": self.reason}
+        if self.check is not None:
+            out["check"] = self.check
+        return out
+
+    def label(self) -> str:
+        """How the deviation is named in messages: ``ST-CLI-013``, ``ST-CLI-013 (check zero-date)``."""
+        if self.check is None:
+            return str(self.requirement)
+        return f"{self.requirement} (check {self.check})" if self.requirement else f"(check {self.check})"
 
 
 @dataclass(frozen=True)
@@ -214,7 +230,7 @@ class TargetProfile:
                 "malformed_status": list(self.expect.malformed_statuses()),
                 **{k: getattr(self.expect, k) for k in _CHOICE_KEYS},
             },
-            "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
+            "known_deviations": [d.as_dict() for d in self.known_deviations],
             "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form, "env": list(self.cli_env)},
             "consistency": self.consistency.as_dict(),
         }
@@ -376,14 +392,25 @@ def parse_profile(
     if not isinstance(raw_dev, list):
         raise ProfileError(f"target profile {source}: known_deviations must be a list")
     for i, entry in enumerate(raw_dev):
-        if not isinstance(entry, dict) or not isinstance(entry.get("requirement"), str):
+        where = f"target profile {source}: known_deviations[{i}]"
+        if not isinstance(entry, dict) or not (
+            isinstance(entry.get("requirement"), str) or isinstance(entry.get("check"), str)
+        ):
             raise ProfileError(
-                f"target profile {source}: known_deviations[{i}] needs a 'requirement' id and a 'reason'"
+                f"{where} needs a 'requirement' id or a 'check' (node id or parameter id), and a 'reason'"
             )
+        unknown = sorted(str(k) for k in entry if k not in ("requirement", "check", "reason"))
+        if unknown:
+            raise ProfileError(f"{where}: unknown key(s) {', '.join(unknown)} (known: requirement, check, reason)")
+        for key in ("requirement", "check"):
+            if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+                raise ProfileError(f"{where}: '{key}' must be a non-empty string")
         reason = entry.get("reason")
         if not isinstance(reason, str) or not reason.strip():
-            raise ProfileError(f"target profile {source}: known_deviations[{i}] needs a non-empty 'reason'")
-        deviations.append(KnownDeviation(entry["requirement"], reason.strip()))
+            raise ProfileError(f"{where} needs a non-empty 'reason'")
+        requirement = entry["requirement"].strip() if "requirement" in entry else None
+        check = entry["check"].strip() if "check" in entry else None
+        deviations.append(KnownDeviation(requirement, reason.strip(), check))
 
     verify_tls = r.boolean("verify_tls", True)
     base_dir = _base_dir(source)

@@ -84,6 +84,30 @@ def test_pinned_expectations_are_read():
     assert p.known_deviations[0].requirement == "ST-LIFE-008"
 
 
+def test_known_deviation_may_name_one_check():
+    """An entry names a requirement, one check (node id, name or parameter id), or both."""
+    p = parse_profile(
+        {
+            "name": "t",
+            "url": "http://h",
+            "admin_token": "abcdefgh",
+            "known_deviations": [
+                {"requirement": "ST-CLI-013", "check": "zero-date", "reason": "zero date: no expiry"},
+                {"check": "suites/test_x.py::test_y[a]", "reason": "r"},
+            ],
+        },
+        environ={},
+    )
+    first, second = p.known_deviations
+    assert (first.requirement, first.check, first.label()) == (
+        "ST-CLI-013",
+        "zero-date",
+        "ST-CLI-013 (check zero-date)",
+    )
+    assert (second.requirement, second.check) == (None, "suites/test_x.py::test_y[a]")
+    assert p.redacted()["known_deviations"][0] == first.as_dict()
+
+
 BROKEN = [
     pytest.param("name: [unclosed\n", "not valid YAML at line", id="not-yaml"),
     pytest.param("- a\n- b\n", "expected a mapping", id="top-level-list"),
@@ -112,6 +136,16 @@ BROKEN = [
         "name: t\nurl: http://h\nadmin_token: x\nknown_deviations: [{requirement: ST-LIFE-001}]\n",
         "needs a non-empty 'reason'",
         id="deviation-without-reason",
+    ),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nknown_deviations: [{reason: r}]\n",
+        "needs a 'requirement' id or a 'check'",
+        id="deviation-names-nothing",
+    ),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nknown_deviations: [{check: a, reason: r, case: b}]\n",
+        "unknown key(s) case",
+        id="deviation-unknown-key",
     ),
     pytest.param("name: t\nurl: http://h\nadmin_token: x\nroles: {boss: a}\n", "roles.boss", id="roles-unknown-key"),
     pytest.param(
