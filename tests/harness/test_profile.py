@@ -36,6 +36,7 @@ def test_every_shipped_example_profile_parses(path, monkeypatch):
     """Each documented example under fixtures/targets/ is a valid profile."""
     monkeypatch.setenv("STS_ADMIN_TOKEN", "example-admin-token")
     monkeypatch.setenv("STS_BOOTSTRAP_TOKEN", "example-bootstrap-token")
+    monkeypatch.setenv("STS_REAL_CLI", "/opt/sts/bin/sts")
     profile = load_profile(path)
     assert profile.name
 
