@@ -24,12 +24,12 @@ import httpx
 import pytest
 
 from sts_conformance import __version__
-from sts_conformance.checking import late_use
+from sts_conformance.checking import cli_runner, late_use
 from sts_conformance.checking.fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from sts_conformance.checking.hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
 from sts_conformance.checking.reconfigure import Reconfigurer, announce
 from sts_conformance.core import preconditions as pre
-from sts_conformance.core.errors import HarnessError, TargetUnavailable
+from sts_conformance.core.errors import HarnessError, ProfileError, TargetUnavailable
 from sts_conformance.core.redact import REDACTOR, install_logging_filter
 from sts_conformance.core.requirements import catalogue
 from sts_conformance.run import STATE_KEY, RunState, finish_tokens, is_active
@@ -150,6 +150,10 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     REDACTOR.register(profile.admin_token, profile.bootstrap.token)
     SETTLE.configure(profile.consistency, None)
+    cli_problem = cli_runner.start_problem(profile.cli_command, profile.source) if profile.cli_command else None
+    if cli_problem is not None:
+        _report_start_failure(config, profile, ProfileError(cli_problem))
+        raise pytest.UsageError(cli_problem) from None
 
     # Everything started from here on is stopped by this, also when the run is interrupted
     # while it starts (config cleanups run even then).

@@ -46,6 +46,7 @@ _TOP_KEYS = {
     "bootstrap",
     "expect",
     "known_deviations",
+    "fail_on_inconclusive",
     "cli",
     "consistency",
 }
@@ -167,6 +168,8 @@ class TargetProfile:
     launch: str | None = None
     launch_timeout: float = 30.0
     admin_token: str | None = field(default=None, repr=False)
+    #: the environment variable ``admin_token`` was read from (``${VAR}`` in the file), for messages
+    admin_token_variable: str | None = None
     manager_role: str = "stackstate-admin"
     unprivileged_role: str = "stackstate-guest"
     probe_path: str = "/api/server/status"
@@ -180,6 +183,8 @@ class TargetProfile:
     bootstrap: BootstrapSettings = BootstrapSettings()
     expect: Expectations = Expectations()
     known_deviations: tuple[KnownDeviation, ...] = ()
+    #: a requirement whose checks could not conclude (``inconclusive``) fails the run, as under ``--strict``
+    fail_on_inconclusive: bool = False
     cli_command: str | None = None
     #: ``option`` (``delete --id ID``), ``positional`` (``delete ID``) or ``either`` (``--id`` first)
     cli_delete_form: str = "either"
@@ -231,6 +236,7 @@ class TargetProfile:
                 **{k: getattr(self.expect, k) for k in _CHOICE_KEYS},
             },
             "known_deviations": [d.as_dict() for d in self.known_deviations],
+            "fail_on_inconclusive": self.fail_on_inconclusive,
             "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form, "env": list(self.cli_env)},
             "consistency": self.consistency.as_dict(),
         }
@@ -289,6 +295,7 @@ def parse_profile(
     if "{port}" in url and launch is None:
         raise ProfileError(f"target profile {source}: url contains {{port}} but no launch command is set")
     admin_token = r.string("admin_token", secret=True)
+    refs = _ENV_REF.findall(data["admin_token"]) if isinstance(data.get("admin_token"), str) else []
     if launch is None and not admin_token:
         raise ProfileError(
             f"target profile {source}: admin_token is required for a target without launch "
@@ -454,6 +461,7 @@ def parse_profile(
         launch=launch,
         launch_timeout=r.number("launch_timeout", 30.0),
         admin_token=admin_token,
+        admin_token_variable=refs[0] if len(refs) == 1 else None,
         manager_role=rr.string("manager") or "stackstate-admin",
         unprivileged_role=rr.string("unprivileged") or "stackstate-guest",
         probe_path=probe_path,
@@ -465,6 +473,7 @@ def parse_profile(
         bootstrap=bootstrap,
         expect=expect,
         known_deviations=tuple(deviations),
+        fail_on_inconclusive=r.boolean("fail_on_inconclusive", False),
         cli_command=cli_command,
         cli_delete_form=cli_delete_form,
         cli_env=tuple(dict.fromkeys(cli_env)),

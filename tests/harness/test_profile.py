@@ -41,6 +41,25 @@ def test_every_shipped_example_profile_parses(path, monkeypatch):
     assert profile.name
 
 
+def test_staging_example_needs_only_the_variables_the_readme_exports(monkeypatch):
+    """The README's staging example exports STS_ADMIN_TOKEN only: that is all the profile may need."""
+    import re
+
+    readme = (FIXTURES.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("## Running against a deployment") :]
+    block = block[: block.index("staging.example.yaml\n")]
+    exported = set(re.findall(r"^export (\w+)=", block, re.MULTILINE))
+    text = (FIXTURES / "staging.example.yaml").read_text(encoding="utf-8")
+    used = {
+        m for line in text.splitlines() if not line.lstrip().startswith("#") for m in re.findall(r"\$\{(\w+)\}", line)
+    }
+    assert used == exported == {"STS_ADMIN_TOKEN"}
+    for name in ("STS_BOOTSTRAP_TOKEN", "STS_REAL_CLI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STS_ADMIN_TOKEN", "example-admin-token")
+    assert load_profile(FIXTURES / "staging.example.yaml").admin_token == "example-admin-token"
+
+
 def test_resolution_order_option_then_env_then_default():
     """--target beats STS_TARGET, which beats the embedded reference."""
     assert resolve_profile_path("a.yaml", {"STS_TARGET": "b.yaml"}) == Path("a.yaml")
@@ -83,6 +102,15 @@ def test_pinned_expectations_are_read():
     assert p.expect.duplicate_names == "allowed"
     assert p.expect.roles_compare == "exact"
     assert p.known_deviations[0].requirement == "ST-LIFE-008"
+
+
+def test_fail_on_inconclusive_is_a_boolean_setting():
+    base = {"name": "t", "url": "http://h", "admin_token": "abcdefgh"}
+    assert parse_profile(base, environ={}).fail_on_inconclusive is False
+    p = parse_profile({**base, "fail_on_inconclusive": True}, environ={})
+    assert p.fail_on_inconclusive is True and p.redacted()["fail_on_inconclusive"] is True
+    with pytest.raises(ProfileError, match="fail_on_inconclusive must be true or false"):
+        parse_profile({**base, "fail_on_inconclusive": "yes"}, environ={})
 
 
 def test_known_deviation_may_name_one_check():
