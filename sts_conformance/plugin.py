@@ -24,19 +24,19 @@ import httpx
 import pytest
 
 from sts_conformance import __version__
-from sts_conformance.checking import late_use
+from sts_conformance.checking import cli_runner, late_use
 from sts_conformance.checking.fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from sts_conformance.checking.hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
 from sts_conformance.checking.reconfigure import Reconfigurer, announce
 from sts_conformance.core import preconditions as pre
-from sts_conformance.core.errors import HarnessError, TargetUnavailable
+from sts_conformance.core.errors import HarnessError, ProfileError, TargetUnavailable
 from sts_conformance.core.redact import REDACTOR, install_logging_filter
 from sts_conformance.core.requirements import catalogue
 from sts_conformance.run import STATE_KEY, RunState, finish_tokens, is_active
 from sts_conformance.target import servertime
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, Exchange
 from sts_conformance.target.connect import Connection, ManagedProcess, connect
-from sts_conformance.target.profile import TargetProfile, load_profile, resolve_profile_path
+from sts_conformance.target.profile import KnownDeviation, TargetProfile, load_profile, resolve_profile_path
 from sts_conformance.target.settle import SETTLE
 from sts_conformance.target.throttle import THROTTLE, TargetThrottled, record_file
 from sts_conformance.tokens import interrupts
@@ -150,6 +150,10 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     REDACTOR.register(profile.admin_token, profile.bootstrap.token)
     SETTLE.configure(profile.consistency, None)
+    cli_problem = cli_runner.start_problem(profile.cli_command, profile.source) if profile.cli_command else None
+    if cli_problem is not None:
+        _report_start_failure(config, profile, ProfileError(cli_problem))
+        raise pytest.UsageError(cli_problem) from None
 
     # Everything started from here on is stopped by this, also when the run is interrupted
     # while it starts (config cleanups run even then).
@@ -277,17 +281,47 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     known = catalogue()
-    deviations = {}
+    deviations: tuple[KnownDeviation, ...] = ()
     if is_active(config):
-        deviations = {d.requirement: d.reason for d in config.stash[STATE_KEY].profile.known_deviations}
+        deviations = config.stash[STATE_KEY].profile.known_deviations
+        for d in deviations:
+            if d.requirement is not None and d.requirement not in known:
+                raise pytest.UsageError(
+                    f"target profile {config.stash[STATE_KEY].profile.source}: known_deviations names an unknown "
+                    f"requirement {d.requirement!r}"
+                )
     for item in items:
+        rids = []
         for mark in item.iter_markers("requirement"):
             if not mark.args or mark.args[0] not in known:
                 raise pytest.UsageError(f"{item.nodeid}: requirement marker names an unknown requirement {mark.args!r}")
-            rid = mark.args[0]
-            item.user_properties.append(("requirement", rid))
-            if rid in deviations:
-                item.add_marker(pytest.mark.xfail(reason=f"known deviation {rid}: {deviations[rid]}", strict=True))
+            rids.append(mark.args[0])
+            item.user_properties.append(("requirement", mark.args[0]))
+        _mark_deviation(item, rids, deviations)
+
+
+def _names_check(item: pytest.Item, check: str) -> bool:
+    """Whether a ``known_deviations`` entry's ``check`` names this test: its node id, its name or its parameter id."""
+    callspec = getattr(item, "callspec", None)
+    return check in (item.nodeid, item.name) or (callspec is not None and check == callspec.id)
+
+
+def _mark_deviation(item: pytest.Item, rids: list[str], deviations: tuple[KnownDeviation, ...]) -> None:
+    """Expect this check to fail when the profile declares it (or its requirement) a known deviation.
+
+    An entry naming one check makes that check a strict expected failure: it passing makes the
+    entry stale. An entry naming a requirement expects the requirement to fail, not each of its
+    checks: a check of it that passes is no failure (pytest's non-strict xfail); the entry is
+    stale only when none of the requirement's checks fails (reporting/results.py judges that).
+    """
+    for d in sorted(deviations, key=lambda d: d.check is None):  # an entry for one check first
+        if d.check is not None:
+            if _names_check(item, d.check) and (d.requirement is None or d.requirement in rids):
+                item.add_marker(pytest.mark.xfail(reason=f"known deviation {d.label()}: {d.reason}", strict=True))
+                return
+        elif d.requirement in rids:
+            item.add_marker(pytest.mark.xfail(reason=f"known deviation {d.requirement}: {d.reason}", strict=False))
+            return
 
 
 # -- the target as fixtures -----------------------------------------------------------

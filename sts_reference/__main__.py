@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -146,8 +147,14 @@ def _fail(message: str, status: int = USAGE_ERROR) -> int:
 
 def _list(catalogue: dict[str, str]) -> int:
     width = max(len(name) for name in catalogue)
-    for name, description in catalogue.items():
-        print(f"{name:<{width}}  {description}")
+    try:
+        for name, description in catalogue.items():
+            print(f"{name:<{width}}  {description}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader stopped early (`… faults | head`): not an error; and no second one when Python
+        # flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -53,6 +53,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,6 +118,31 @@ def split_command(command: str, python: str = sys.executable) -> list[str]:
     if not argv:
         raise ValueError("cli.command is empty")
     return argv
+
+
+def start_problem(command: str, source: str) -> str | None:
+    """Why ``cli.command`` cannot be started at all (no such program, not executable), or None.
+
+    Found before any check, from the command alone: what the CLI then does with the target is
+    for ``check_reaches_target`` and the checks.
+    """
+    try:
+        program = split_command(command)[0]
+    except ValueError as exc:
+        return f"target profile {source}: {exc}"
+    path = os.environ.get("PATH", os.defpath)
+    if os.sep in program:
+        if not os.path.isfile(program):
+            return f"target profile {source}: cli.command {command!r}: {program} does not exist"
+        if not os.access(program, os.X_OK):
+            return f"target profile {source}: cli.command {command!r}: {program} is not executable (chmod +x)"
+        return None
+    if shutil.which(program, path=path) is None:
+        return (
+            f"target profile {source}: cli.command {command!r} cannot be started: {program!r} is not on PATH. "
+            "Install the sts CLI, give its full path as cli.command, or leave cli.command out to skip the CLI checks"
+        )
+    return None
 
 
 def strip_ansi(text: str) -> str:

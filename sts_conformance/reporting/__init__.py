@@ -30,6 +30,7 @@ __all__ = [
     "remove_reports",
     "render_html",
     "render_summary",
+    "start_failure_junit",
     "write_reports",
     "write_text",
 ]
@@ -82,6 +83,21 @@ def write_reports(doc: dict[str, Any], report_dir: Path, *, junit: Path | None =
     write_text(summary, render_summary(doc, links))
     files[SUMMARY_NAME] = summary
     return files
+
+
+def start_failure_junit(path: Path, message: str, where: str) -> None:
+    """A ``junit.xml`` for a run that stopped before any check: one test case in error, with the
+    message, so a CI step that reads JUnit shows why instead of the last run's results or nothing."""
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element("testsuite", name="sts-conformance", tests="1", errors="1", failures="0", skipped="0", time="0")
+    case = ET.SubElement(suite, "testcase", classname="sts-conformance.start", name=f"start ({where})", time="0")
+    error = ET.SubElement(case, "error", message=message.splitlines()[0] if message else "the run did not start")
+    error.text = message
+    root = ET.Element("testsuites")
+    root.append(suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
 
 
 def remove_reports(report_dir: Path) -> None:

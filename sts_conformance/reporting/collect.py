@@ -30,7 +30,8 @@ from sts_conformance.reporting.results import (
 #: the user property that carries :func:`failure_kind` from the worker to the controller
 KIND_PROPERTY = "failure_kind"
 _XPASS_PREFIX = "[XPASS(strict)]"
-_DEVIATION_PREFIX = re.compile(r"^known deviation ST-[A-Z]+-\d{3}:\s*")  # the plugin's xfail reason
+#: the plugin's xfail reason: ``known deviation ST-CLI-013: …`` or ``known deviation ST-CLI-013 (check zero-date): …``
+_DEVIATION_PREFIX = re.compile(r"^known deviation (?:ST-[A-Z]+-\d{3})? ?(?:\(check .*?\))?:\s+")
 _UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout, TargetUnavailable)
 
 

@@ -30,7 +30,7 @@ from sts_conformance.target.client import ApiClient, AuthForm, TlsSettings
 from sts_conformance.target.profile import TargetProfile
 
 FORMAT = "sts-conformance-report"
-FORMAT_VERSION = "2.1"
+FORMAT_VERSION = "2.2"
 SUITE_NAME = "sts-conformance"
 _INFO_LIMIT = 4000
 

@@ -21,7 +21,7 @@ import pytest
 from sts_conformance.core.errors import HarnessError, ProfileError
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.core.requirements import catalogue, catalogue_version
-from sts_conformance.reporting import JUNIT_NAME, remove_reports, write_reports
+from sts_conformance.reporting import JUNIT_NAME, remove_reports, start_failure_junit, write_reports
 from sts_conformance.reporting.collect import KIND_PROPERTY, failure_kind, record_from_report
 from sts_conformance.reporting.document import (
     RunInfo,
@@ -172,6 +172,7 @@ class Reporting:
         state = self.config.stash[STATE_KEY]
         outcome = RunOutcome(
             strict=strict_gating(self.config),
+            fail_inconclusive=state.profile.fail_on_inconclusive,
             interrupted=exitstatus == pytest.ExitCode.INTERRUPTED and not self.collection_errors,
             collection_errors=list(self.collection_errors),
         )
@@ -304,9 +305,9 @@ def start_failed(config: pytest.Config, profile: TargetProfile | None, exc: Harn
     try:
         directory.mkdir(parents=True, exist_ok=True)
         remove_reports(directory)
-        if not config.option.xmlpath:
-            (directory / JUNIT_NAME).unlink(missing_ok=True)
-        write_reports(doc, directory)
+        junit = Path(config.option.xmlpath) if config.option.xmlpath else directory / JUNIT_NAME
+        start_failure_junit(junit, message, where)
+        write_reports(doc, directory, junit=junit)
     except OSError as err:  # the run's own message still follows; say why there is no report
         sys.stderr.write(f"sts-conformance: no error report written to {directory}: {err}\n")
     return status

@@ -20,6 +20,7 @@ from sts_conformance.reporting.results import (
     ERROR,
     EXPECTED_FAILURE,
     FAILED,
+    INCONCLUSIVE,
     NOT_APPLICABLE,
     NOT_RUN,
     PASSED,
@@ -36,6 +37,7 @@ STATUS_LABELS = {
     PASSED: "passed",
     FAILED: "failed",
     BLOCKED: "blocked",
+    INCONCLUSIVE: "inconclusive",
     ERROR: "error",
     SKIPPED: "skipped",
     NOT_APPLICABLE: "not applicable",
@@ -145,7 +147,7 @@ def _counts(doc: dict[str, Any]) -> str:
 def _problem_kind(req: dict[str, Any]) -> str:
     if req["status"] == UNEXPECTEDLY_PASSING:
         return "xpass"
-    if req["status"] == BLOCKED:
+    if req["status"] in (BLOCKED, INCONCLUSIVE):
         return "error"
     if req["status"] == ERROR:
         return "error"
@@ -199,8 +201,8 @@ def _leftovers(doc: dict[str, Any]) -> str:
 def _problem(req: dict[str, Any]) -> str:
     kind = _problem_kind(req)
     shown = [t for t in req["tests"] if t["outcome"] in (FAILED, ERROR, UNEXPECTEDLY_PASSING, EXPECTED_FAILURE)]
-    if req["status"] == BLOCKED:
-        shown = [t for t in req["tests"] if t["outcome"] == BLOCKED][:3]
+    if req["status"] in (BLOCKED, INCONCLUSIVE):
+        shown = [t for t in req["tests"] if t["outcome"] == req["status"]][:3]
     parts = [
         f'<article class="problem kind-{kind}" id="req-{e(req["id"])}">',
         f'<h3>{e(req["id"])} <span class="level level-{e(req["level"])}">{e(req["level"])}</span> '
@@ -210,6 +212,11 @@ def _problem(req: dict[str, Any]) -> str:
     ]
     if req["status"] in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING) and req.get("reason"):
         parts.append(f'<p class="expected"><b>Known deviation:</b> {e(req["reason"])}</p>')
+    if req["status"] == UNEXPECTEDLY_PASSING and not any(t["outcome"] == UNEXPECTEDLY_PASSING for t in shown):
+        parts.append(
+            '<pre class="msg">None of its checks failed although the profile lists this requirement as a known '
+            "deviation. Remove the entry from known_deviations.</pre>"
+        )
     if req.get("blocks"):
         blocks = req["blocks"]
         parts.append(
@@ -234,10 +241,13 @@ def _test_block(t: dict[str, Any]) -> str:
     if t["outcome"] == UNEXPECTEDLY_PASSING:
         out.append(
             '<div class="label">What happened</div><pre class="msg">The check passed although the profile lists '
-            "this requirement as a known deviation. Remove the entry from known_deviations.</pre>"
+            "it as a known deviation. Remove the entry from known_deviations.</pre>"
         )
     elif t["outcome"] == BLOCKED:
         out.append('<div class="label">Why it could not run</div>')
+        out.append(f'<pre class="msg">{e(t.get("reason"))}</pre>')
+    elif t["outcome"] == INCONCLUSIVE:
+        out.append('<div class="label">Why it could not conclude (it ran; the target was not judged)</div>')
         out.append(f'<pre class="msg">{e(t.get("reason"))}</pre>')
     elif t.get("message"):
         out.append('<div class="label">What went wrong (expected vs. got)</div>')
@@ -267,6 +277,11 @@ def _problems(doc: dict[str, Any]) -> str:
         ("Known deviations that passed unexpectedly", (r for r in reqs if r["status"] == UNEXPECTEDLY_PASSING)),
         ("Requirements that could not be judged", (r for r in reqs if r["status"] == ERROR)),
         ("Requirements blocked by a failed foundation", (r for r in reqs if r["status"] == BLOCKED)),
+        (
+            "Requirements whose checks could not conclude (inconclusive: not judged, "
+            + ("failing the run)" if _inconclusive_fails(doc) else "--strict or fail_on_inconclusive fails the run)"),
+            sorted((r for r in reqs if r["status"] == INCONCLUSIVE), key=lambda r: r["level"] != "MUST"),
+        ),
         (
             f"SHOULD requirements that failed ({should})",
             (r for r in reqs if r["status"] == FAILED and r["level"] == "SHOULD"),
@@ -298,6 +313,10 @@ def _problems(doc: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _inconclusive_fails(doc: dict[str, Any]) -> bool:
+    return bool(doc["verdict"].get("strict") or (doc.get("profile") or {}).get("fail_on_inconclusive"))
+
+
 def _test_summary(tests: list[dict[str, Any]]) -> str:
     if not tests:
         return '<span class="muted">none</span>'
@@ -309,7 +328,7 @@ def _test_summary(tests: list[dict[str, Any]]) -> str:
 
 def _note(req: dict[str, Any]) -> str:
     status, reason = req["status"], req.get("reason") or ""
-    if status in (FAILED, ERROR, UNEXPECTEDLY_PASSING, BLOCKED):
+    if status in (FAILED, ERROR, UNEXPECTEDLY_PASSING, BLOCKED, INCONCLUSIVE):
         first = reason.splitlines()[0].removeprefix("AssertionError: ") if reason else ""
         if len(first) > 120:
             first = first[:119] + "…"
@@ -366,6 +385,7 @@ _MARKS = {
     PASSED: ("✓", "as documented"),
     FAILED: ("✗", "failed"),
     BLOCKED: ("⊘", "blocked by a failed foundation"),
+    INCONCLUSIVE: ("?", "inconclusive"),
     ERROR: ("!", "could not be judged"),
     SKIPPED: ("·", "skipped"),
     NOT_APPLICABLE: ("·", "not applicable"),

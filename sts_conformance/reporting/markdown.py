@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sts_conformance.reporting.results import BLOCKED, ERROR, FAILED, STATUSES, UNEXPECTEDLY_PASSING
+from sts_conformance.reporting.results import (
+    BLOCKED,
+    ERROR,
+    FAILED,
+    INCONCLUSIVE,
+    NOT_APPLICABLE,
+    SKIPPED,
+    STATUSES,
+    UNEXPECTEDLY_PASSING,
+)
 from sts_conformance.target.settle import describe as describe_settle
 
 _ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
@@ -58,8 +67,17 @@ def render_summary(doc: dict[str, Any], files: dict[str, str] | None = None) -> 
         lines.append(f"| {level} | " + " | ".join(str(by_status.get(s, 0)) for s in shown) + " |")
     lines.append("")
 
-    problems = [r for r in doc["requirements"] if r["status"] in (FAILED, ERROR, UNEXPECTEDLY_PASSING, BLOCKED)]
-    problems.sort(key=lambda r: (r["level"] != "MUST", r["status"] == BLOCKED, r["status"] != FAILED, r["id"]))
+    bad = (FAILED, ERROR, UNEXPECTEDLY_PASSING, BLOCKED, INCONCLUSIVE)
+    problems = [r for r in doc["requirements"] if r["status"] in bad]
+    problems.sort(
+        key=lambda r: (
+            r["level"] != "MUST",
+            r["status"] in (BLOCKED, INCONCLUSIVE),
+            r["status"] == INCONCLUSIVE,
+            r["status"] != FAILED,
+            r["id"],
+        )
+    )
     if problems:
         lines.append("| Requirement | Level | Status | First message |")
         lines.append("|---|---|---|---|")
@@ -69,6 +87,16 @@ def render_summary(doc: dict[str, Any], files: dict[str, str] | None = None) -> 
             )
         if len(problems) > _MAX_LISTED:
             lines.append(f"\n… and {len(problems) - _MAX_LISTED} more; see the HTML report.")
+        lines.append("")
+    unjudged = [r for r in doc["requirements"] if r["status"] in (SKIPPED, NOT_APPLICABLE)]
+    if unjudged:
+        lines.append("**Not judged in this run** — skipped or not applicable, and why:")
+        lines.append("")
+        lines.append("| Requirement | Level | Status | Reason |")
+        lines.append("|---|---|---|---|")
+        for r in sorted(unjudged, key=lambda r: (r["level"] != "MUST", r["status"], r["id"])):
+            reason = first_line(r.get("reason"), 240) or "no reason given"
+            lines.append(f"| {r['id']} | {r['level']} | {r['status']} | {cell(reason)} |")
         lines.append("")
     left = doc.get("leftovers") or []
     if left:

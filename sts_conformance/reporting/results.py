@@ -22,6 +22,7 @@ from sts_conformance.core.requirements import Requirement
 PASSED = "passed"
 FAILED = "failed"
 BLOCKED = "blocked"
+INCONCLUSIVE = "inconclusive"
 ERROR = "error"
 SKIPPED = "skipped"
 NOT_APPLICABLE = "not-applicable"
@@ -30,12 +31,33 @@ UNEXPECTEDLY_PASSING = "unexpectedly-passing"
 NOT_RUN = "not-run"
 
 #: every status a requirement can have, in the order reports show them
-STATUSES = (PASSED, FAILED, BLOCKED, ERROR, SKIPPED, NOT_APPLICABLE, EXPECTED_FAILURE, UNEXPECTEDLY_PASSING, NOT_RUN)
+STATUSES = (
+    PASSED,
+    FAILED,
+    BLOCKED,
+    INCONCLUSIVE,
+    ERROR,
+    SKIPPED,
+    NOT_APPLICABLE,
+    EXPECTED_FAILURE,
+    UNEXPECTEDLY_PASSING,
+    NOT_RUN,
+)
 #: every outcome a single test can have (a test is never "not run": then it has no record)
 TEST_OUTCOMES = STATUSES[:-1]
 
 #: when a requirement's tests disagree, the first status in this list that any test has wins
-_PRECEDENCE = (FAILED, UNEXPECTEDLY_PASSING, ERROR, BLOCKED, EXPECTED_FAILURE, PASSED, SKIPPED, NOT_APPLICABLE)
+_PRECEDENCE = (
+    FAILED,
+    UNEXPECTEDLY_PASSING,
+    ERROR,
+    BLOCKED,
+    INCONCLUSIVE,
+    EXPECTED_FAILURE,
+    PASSED,
+    SKIPPED,
+    NOT_APPLICABLE,
+)
 
 # the run's verdict and its exit status (see docs/report-format.md, "Verdict and exit status")
 RESULT_PASS = "pass"
@@ -56,6 +78,9 @@ KIND_XPASS = "xpass-strict"  # a known deviation that did not fail
 
 #: a skip whose reason starts like this is "not applicable" rather than "skipped"
 NOT_APPLICABLE_PREFIX = "not applicable:"
+#: a skip whose reason starts ``inconclusive:`` (after an exception's qualified name, when the skip was
+#: raised as a class of its own) is a check that ran and could not conclude: "inconclusive"
+_INCONCLUSIVE = re.compile(r"^(?:[A-Za-z_][\w.]*:\s*)?inconclusive:\s*", re.IGNORECASE)
 
 _SKIP_PREFIX = re.compile(r"^Skipped:\s*")
 _SETTING_QUOTED = re.compile(r"\bsetting\s+['\"`]([A-Za-z_][\w.]*)['\"`]")
@@ -82,6 +107,17 @@ def clip(text: str, limit: int) -> str:
     head = limit * 2 // 3
     tail = limit - head
     return f"{text[:head]}\n… ({len(text) - limit} characters left out) …\n{text[-tail:]}"
+
+
+def inconclusive_reason(reason: str | None) -> str | None:
+    """What a skip reason says could not be concluded, when it is an inconclusive check's; else None."""
+    if not reason:
+        return None
+    text = reason.removeprefix("Skipped:").strip()
+    match = _INCONCLUSIVE.match(text)
+    if match is None:
+        return None
+    return text[match.end() :].strip() or "no reason given"
 
 
 def skip_settings(reason: str) -> list[str]:
@@ -170,6 +206,8 @@ def _skipped_outcome(phase: PhaseRecord) -> str:
     reason = phase.skip_reason or ""
     if blocked_by(reason) is not None:
         return BLOCKED
+    if inconclusive_reason(reason) is not None:
+        return INCONCLUSIVE
     return NOT_APPLICABLE if reason.lower().startswith(NOT_APPLICABLE_PREFIX) else SKIPPED
 
 
@@ -186,12 +224,18 @@ def _test_entry(nodeid: str, phases: dict[str, PhaseRecord], outcome: str, decis
         if outcome in (SKIPPED, NOT_APPLICABLE) and decisive.skip_reason:
             entry["reason"] = decisive.skip_reason
             entry["settings"] = skip_settings(decisive.skip_reason)
+        if outcome == INCONCLUSIVE and decisive.skip_reason:
+            entry["reason"] = inconclusive_reason(decisive.skip_reason)
         if outcome == BLOCKED and decisive.skip_reason:
             blocker = blocked_by(decisive.skip_reason)
             assert blocker is not None
             entry["blocked_by"], entry["reason"] = blocker[0], decisive.skip_reason
         if outcome in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING):
             entry["deviation"] = decisive.wasxfail or _xpass_reason(decisive.message)
+        elif outcome == PASSED and decisive.wasxfail is not None:
+            # a passing check of a requirement declared a known deviation as a whole (a non-strict
+            # xfail): no failure by itself; its requirement decides whether the entry is stale
+            entry["deviation"] = decisive.wasxfail
         if outcome in (FAILED, ERROR, EXPECTED_FAILURE, UNEXPECTEDLY_PASSING) and decisive.message:
             entry["message"] = decisive.message
             if decisive.details:
@@ -210,7 +254,7 @@ def _test_entry(nodeid: str, phases: dict[str, PhaseRecord], outcome: str, decis
 
 def _xpass_reason(message: str | None) -> str:
     text = (message or "").removeprefix("[XPASS(strict)]").strip()
-    return re.sub(r"^known deviation ST-[A-Z]+-\d{3}:\s*", "", text)
+    return re.sub(r"^known deviation (?:ST-[A-Z]+-\d{3})? ?(?:\(check .*?\))?:\s+", "", text)
 
 
 # -- the whole run ----------------------------------------------------------------------------
@@ -222,6 +266,8 @@ class RunOutcome:
 
     strict: bool = False
     interrupted: bool = False
+    #: an inconclusive requirement fails the run (``--strict``, or the profile's ``fail_on_inconclusive``)
+    fail_inconclusive: bool = False
     collection_errors: list[HarnessProblem] = field(default_factory=list)
 
 
@@ -295,14 +341,19 @@ def _requirement_entry(req: Requirement, tests: list[dict[str, Any]]) -> dict[st
         return entry
     outcomes = {t["outcome"] for t in tests}
     status = next(s for s in _PRECEDENCE if s in outcomes)
+    if status == PASSED and any(t["outcome"] == PASSED and "deviation" in t for t in tests):
+        # declared a known deviation as a whole, and none of its checks failed: the entry is stale
+        status = UNEXPECTEDLY_PASSING
     entry["status"] = status
     deciding = [t for t in tests if t["outcome"] == status]
     if status in (SKIPPED, NOT_APPLICABLE):
         skipped = [t for t in tests if t["outcome"] in (SKIPPED, NOT_APPLICABLE)]
         entry["reason"] = "; ".join(dict.fromkeys(t.get("reason", "") for t in skipped if t.get("reason")))
         entry["settings"] = list(dict.fromkeys(s for t in skipped for s in t.get("settings", [])))
+    elif status == INCONCLUSIVE:
+        entry["reason"] = "; ".join(dict.fromkeys(t["reason"] for t in deciding if t.get("reason")))
     elif status in (EXPECTED_FAILURE, UNEXPECTEDLY_PASSING):
-        entry["reason"] = next((t["deviation"] for t in deciding if t.get("deviation")), "")
+        entry["reason"] = next((t["deviation"] for t in deciding + tests if t.get("deviation")), "")
     elif status in (FAILED, ERROR):
         entry["reason"] = next((t["message"] for t in deciding if t.get("message")), "")
     elif status == BLOCKED:
@@ -375,6 +426,8 @@ def decide(
     }
     must_blocked = [rid for rid in ids("MUST", BLOCKED) if rid not in excused]
     should_blocked = [rid for rid in ids("SHOULD", BLOCKED) if rid not in excused]
+    must_inconclusive, should_inconclusive = ids("MUST", INCONCLUSIVE), ids("SHOULD", INCONCLUSIVE)
+    inconclusive_fails = run.fail_inconclusive or run.strict
     xpassed = ids(None, UNEXPECTEDLY_PASSING)
     errored = ids(None, ERROR)
     not_run = ids(None, NOT_RUN)
@@ -393,6 +446,15 @@ def decide(
             f"{len(must_blocked)} MUST requirement(s) could not be checked, blocked by a failed foundation: "
             f"{', '.join(must_blocked)}"
         )
+    for level, found in (("MUST", must_inconclusive), ("SHOULD", should_inconclusive)):
+        if not found:
+            continue
+        text = f"{len(found)} {level} requirement(s) inconclusive, not judged: {', '.join(found)}"
+        if inconclusive_fails:
+            why = "--strict" if run.strict else "profile setting fail_on_inconclusive"
+            reasons.append(f"{text} ({why})")
+        else:
+            warnings.append(f"{text} (fails the run with --strict or profile setting fail_on_inconclusive)")
     if xpassed:
         reasons.append(
             f"{len(xpassed)} known deviation(s) passed unexpectedly (remove them from the profile's "
@@ -429,7 +491,13 @@ def decide(
     if run.interrupted:
         result, status = RESULT_ERROR, EXIT_INTERRUPTED
         reasons.insert(0, "the run was interrupted; the results are incomplete")
-    elif must_failed or must_blocked or xpassed or (run.strict and (should_failed or should_blocked)):
+    elif (
+        must_failed
+        or must_blocked
+        or xpassed
+        or (run.strict and (should_failed or should_blocked))
+        or (inconclusive_fails and (must_inconclusive or should_inconclusive))
+    ):
         result, status = RESULT_FAIL, EXIT_FAIL
     elif errored or harness_errors:
         result, status = RESULT_ERROR, EXIT_ERROR
@@ -438,13 +506,21 @@ def decide(
         reasons.append("no check ran")
     else:
         result, status = RESULT_PASS, EXIT_PASS
-        reasons.append("every MUST requirement that ran passed")
+        if must_inconclusive:
+            # never a plain "passed": a gate reading only the first reason must see the hole
+            reasons.append(
+                f"every MUST requirement that ran passed, except {len(must_inconclusive)} inconclusive (not judged): "
+                + ", ".join(must_inconclusive)
+            )
+        else:
+            reasons.append("every MUST requirement that ran passed")
     # a failure is final, but errors seen beside it are still worth saying
     return {
         "result": result,
         "exit_status": status,
         "strict": run.strict,
         "complete": not not_run and not run.interrupted,
+        "inconclusive": must_inconclusive + should_inconclusive,
         "reasons": reasons,
         "warnings": warnings,
     }

@@ -30,7 +30,7 @@ import yaml
 from sts_conformance.core.errors import TargetUnavailable
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import settle
-from sts_conformance.target.client import ApiClient, AuthForm, TlsSettings
+from sts_conformance.target.client import TOKENS_PATH, ApiClient, AuthForm, TlsSettings
 from sts_conformance.target.profile import TargetProfile
 
 _handed_out: set[int] = set()
@@ -307,17 +307,60 @@ def tls_problem(exc: BaseException, url: str, tls: TlsSettings, profile: TargetP
     )
 
 
+def _credential(profile: TargetProfile) -> str:
+    """How messages name the admin credential: with the variable its value came from, if any."""
+    if profile.admin_token_variable:
+        return f"admin_token (from ${{{profile.admin_token_variable}}})"
+    return "admin_token"
+
+
+def _not_found(profile: TargetProfile, url: str) -> str:
+    """The probe path answered 404: a set-up mistake in the url or the paths, never the credential's."""
+    probe_url = f"{url}{profile.probe_path}"
+    api = profile.api_path.rstrip("/")
+    hint = ""
+    if api and url.rstrip("/").endswith(api):
+        hint = (
+            f" url ends in {api!r}, the API's own prefix: give the server's root as url "
+            f"(the API is at url + api_path {profile.api_path!r}) and"
+        )
+    return (
+        f"target {profile.name!r}: {probe_url} answered 404 Not Found, without a credential and with one: "
+        f"there is no such call at that address (the wrong path, or another web server).{hint} check url, "
+        f"api_path and probe_path in {profile.source}"
+    )
+
+
+def _may_not_manage(profile: TargetProfile, url: str, probe_status: int | None, listed: httpx.Response) -> str:
+    tokens_url = f"{url}{profile.api_path}{TOKENS_PATH}"
+    accepted = f"is accepted ({profile.probe_path} answered {probe_status})" if probe_status else "is accepted"
+    if listed.status_code == 404:
+        return (
+            f"target {profile.name!r}: {_credential(profile)} {accepted}, but GET {tokens_url} answered 404 Not "
+            f"Found: the token calls are not at that address; check api_path in {profile.source}"
+        )
+    return (
+        f"target {profile.name!r}: {_credential(profile)} {accepted} but may not list service tokens "
+        f"(GET {tokens_url} answered {listed.status_code}); the suite needs a service token with a role that "
+        f"may manage service tokens (roles.manager: {profile.manager_role!r}; a {profile.unprivileged_role!r} "
+        f"token cannot): give such a token as admin_token in {profile.source}"
+    )
+
+
 def connect(profile: TargetProfile, url: str, admin_token: str, *, strict_admin: bool) -> Connection:
     """Check that the target answers and that the admin credential is accepted.
 
-    With ``strict_admin`` (external targets) a refused admin credential is a setup error;
-    for a managed target the credential is the suite's own bootstrap token, so a refusal is
-    the target's fault and is left to the checks to report.
+    With ``strict_admin`` (external targets) a refused admin credential, or one that may not
+    manage tokens, is a setup error; for a managed target the credential is the suite's own
+    bootstrap token, so a refusal is the target's fault and is left to the checks to report.
+    A probe path that answers 404 with and without the credential is a setup error either way.
     """
     tls = TlsSettings.from_profile(profile)
     with ApiClient(url, profile.api_path, timeout=profile.request_timeout, tls=tls) as client:
         try:
             anonymous = client.probe(profile.probe_path)
+            if anonymous.status_code == 404 and client.probe(profile.probe_path, admin_token).status_code == 404:
+                raise TargetUnavailable(_not_found(profile, url))
         except httpx.HTTPError as exc:
             raise TargetUnavailable(
                 tls_problem(exc, url, tls, profile)
@@ -335,8 +378,19 @@ def connect(profile: TargetProfile, url: str, admin_token: str, *, strict_admin:
                 if anonymous.status_code == 400 and b"certificate" in anonymous.content.lower():
                     hint = "; it asks for a client certificate: set client_cert and client_key"
                 raise TargetUnavailable(
-                    f"target {profile.name!r} refused admin_token on {profile.probe_path} in both header forms "
-                    f"(anonymous call got {anonymous.status_code}); check the credential in {profile.source}" + hint
+                    f"target {profile.name!r} refused {_credential(profile)} on {profile.probe_path} in both header "
+                    f"forms (anonymous call got {anonymous.status_code}); check the credential in {profile.source}"
+                    + hint
                 )
             form = AuthForm.X_API_KEY
+        elif strict_admin:
+            try:
+                listed = client.list_tokens(admin_token, form=form)
+            except httpx.HTTPError as exc:
+                raise TargetUnavailable(
+                    f"target {profile.name!r} stopped answering at the start: {type(exc).__name__}: {exc}"
+                ) from None
+            if not listed.is_success:
+                probe_status = client.probe(profile.probe_path, admin_token, form).status_code
+                raise TargetUnavailable(_may_not_manage(profile, url, probe_status, listed))
     return Connection(url, admin_token, form)

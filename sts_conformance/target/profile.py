@@ -46,6 +46,7 @@ _TOP_KEYS = {
     "bootstrap",
     "expect",
     "known_deviations",
+    "fail_on_inconclusive",
     "cli",
     "consistency",
     "scale_on_external",
@@ -138,8 +139,24 @@ class BootstrapSettings:
 
 @dataclass(frozen=True)
 class KnownDeviation:
-    requirement: str
+    """A deviation the profile declares: a whole requirement, or one check (``check``: its node
+    id, its name or its parameter id), optionally narrowed to the checks of ``requirement``."""
+
+    requirement: str | None
     reason: str
+    check: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"requirement": self.requirement, "reason": self.reason}
+        if self.check is not None:
+            out["check"] = self.check
+        return out
+
+    def label(self) -> str:
+        """How the deviation is named in messages: ``ST-CLI-013``, ``ST-CLI-013 (check zero-date)``."""
+        if self.check is None:
+            return str(self.requirement)
+        return f"{self.requirement} (check {self.check})" if self.requirement else f"(check {self.check})"
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,8 @@ class TargetProfile:
     launch: str | None = None
     launch_timeout: float = 30.0
     admin_token: str | None = field(default=None, repr=False)
+    #: the environment variable ``admin_token`` was read from (``${VAR}`` in the file), for messages
+    admin_token_variable: str | None = None
     manager_role: str = "stackstate-admin"
     unprivileged_role: str = "stackstate-guest"
     probe_path: str = "/api/server/status"
@@ -165,6 +184,8 @@ class TargetProfile:
     bootstrap: BootstrapSettings = BootstrapSettings()
     expect: Expectations = Expectations()
     known_deviations: tuple[KnownDeviation, ...] = ()
+    #: a requirement whose checks could not conclude (``inconclusive``) fails the run, as under ``--strict``
+    fail_on_inconclusive: bool = False
     cli_command: str | None = None
     #: ``option`` (``delete --id ID``), ``positional`` (``delete ID``) or ``either`` (``--id`` first)
     cli_delete_form: str = "either"
@@ -218,7 +239,8 @@ class TargetProfile:
                 "malformed_status": list(self.expect.malformed_statuses()),
                 **{k: getattr(self.expect, k) for k in _CHOICE_KEYS},
             },
-            "known_deviations": [{"requirement": d.requirement, "reason": d.reason} for d in self.known_deviations],
+            "known_deviations": [d.as_dict() for d in self.known_deviations],
+            "fail_on_inconclusive": self.fail_on_inconclusive,
             "cli": {"command": self.cli_command, "delete_form": self.cli_delete_form, "env": list(self.cli_env)},
             "consistency": self.consistency.as_dict(),
             "scale_on_external": self.scale_on_external,
@@ -278,6 +300,7 @@ def parse_profile(
     if "{port}" in url and launch is None:
         raise ProfileError(f"target profile {source}: url contains {{port}} but no launch command is set")
     admin_token = r.string("admin_token", secret=True)
+    refs = _ENV_REF.findall(data["admin_token"]) if isinstance(data.get("admin_token"), str) else []
     if launch is None and not admin_token:
         raise ProfileError(
             f"target profile {source}: admin_token is required for a target without launch "
@@ -381,14 +404,25 @@ def parse_profile(
     if not isinstance(raw_dev, list):
         raise ProfileError(f"target profile {source}: known_deviations must be a list")
     for i, entry in enumerate(raw_dev):
-        if not isinstance(entry, dict) or not isinstance(entry.get("requirement"), str):
+        where = f"target profile {source}: known_deviations[{i}]"
+        if not isinstance(entry, dict) or not (
+            isinstance(entry.get("requirement"), str) or isinstance(entry.get("check"), str)
+        ):
             raise ProfileError(
-                f"target profile {source}: known_deviations[{i}] needs a 'requirement' id and a 'reason'"
+                f"{where} needs a 'requirement' id or a 'check' (node id or parameter id), and a 'reason'"
             )
+        unknown = sorted(str(k) for k in entry if k not in ("requirement", "check", "reason"))
+        if unknown:
+            raise ProfileError(f"{where}: unknown key(s) {', '.join(unknown)} (known: requirement, check, reason)")
+        for key in ("requirement", "check"):
+            if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+                raise ProfileError(f"{where}: '{key}' must be a non-empty string")
         reason = entry.get("reason")
         if not isinstance(reason, str) or not reason.strip():
-            raise ProfileError(f"target profile {source}: known_deviations[{i}] needs a non-empty 'reason'")
-        deviations.append(KnownDeviation(entry["requirement"], reason.strip()))
+            raise ProfileError(f"{where} needs a non-empty 'reason'")
+        requirement = entry["requirement"].strip() if "requirement" in entry else None
+        check = entry["check"].strip() if "check" in entry else None
+        deviations.append(KnownDeviation(requirement, reason.strip(), check))
 
     verify_tls = r.boolean("verify_tls", True)
     scale_on_external = r.boolean("scale_on_external", False)
@@ -438,6 +472,7 @@ def parse_profile(
         launch=launch,
         launch_timeout=r.number("launch_timeout", 30.0),
         admin_token=admin_token,
+        admin_token_variable=refs[0] if len(refs) == 1 else None,
         manager_role=rr.string("manager") or "stackstate-admin",
         unprivileged_role=rr.string("unprivileged") or "stackstate-guest",
         probe_path=probe_path,
@@ -449,6 +484,7 @@ def parse_profile(
         bootstrap=bootstrap,
         expect=expect,
         known_deviations=tuple(deviations),
+        fail_on_inconclusive=r.boolean("fail_on_inconclusive", False),
         cli_command=cli_command,
         cli_delete_form=cli_delete_form,
         cli_env=tuple(dict.fromkeys(cli_env)),

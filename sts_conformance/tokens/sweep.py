@@ -175,7 +175,11 @@ def sweep(
         if not progress_made:
             break
     for p in by_name:
-        if list_problem is not None:
+        if not p.created and p.status is not None and 400 <= p.status < 500 and p.status not in (408, 429):
+            # the target refused the create: no token was made, so none is left, even when the
+            # list cannot be read to confirm it (a credential that may not manage tokens)
+            settle(p)
+        elif list_problem is not None:
             left[p.key] = Leftover(p.name, None, f"id never learnt, and {list_problem}")
         elif not p.created:
             settle(p)  # a refused or unanswered create that left nothing under its name

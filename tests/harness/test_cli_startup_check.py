@@ -60,7 +60,6 @@ def _cli_statuses(report: dict) -> set[str]:
             "the CLI got no HTTP answer from http://127.0.0.1:",
             id="proxy-is-a-closed-port",
         ),
-        pytest.param("/nonexistent/bin/sts", "could not be started", id="cli-not-installed"),
     ],
 )
 def test_cli_that_cannot_reach_the_target_is_a_harness_error(tmp_path, command, message):

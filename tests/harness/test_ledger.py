@@ -467,3 +467,18 @@ def test_a_token_stored_under_an_altered_name_is_still_swept_up():
     assert left == []
     assert deletes[2].call_count == 1, "the entry that is new since the run started is ours"
     assert deletes[1].call_count == 0, "the one listed before the run is not"
+
+
+def test_refused_creates_are_no_leftovers_when_the_list_is_refused_too():
+    """A credential that may not manage tokens: every create got 403 and so does the list. No token was
+    made, so none is reported left; a create that went unanswered still is."""
+    journal = Journal(None)
+    for i in range(3):
+        journal.answered(journal.intent(f"stsct-r1-gw0-t-{i}", []), 403)
+    journal.intent("stsct-r1-gw0-unanswered", [])
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.get(API).mock(return_value=httpx.Response(403))
+        with ApiClient("http://target.test") as c:
+            left = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), deadline=float("inf"))
+    assert [x.name for x in left] == ["stsct-r1-gw0-unanswered"]
+    assert "the list answered 403" in left[0].why

@@ -36,8 +36,28 @@ def test_every_shipped_example_profile_parses(path, monkeypatch):
     """Each documented example under fixtures/targets/ is a valid profile."""
     monkeypatch.setenv("STS_ADMIN_TOKEN", "example-admin-token")
     monkeypatch.setenv("STS_BOOTSTRAP_TOKEN", "example-bootstrap-token")
+    monkeypatch.setenv("STS_REAL_CLI", "/opt/sts/bin/sts")
     profile = load_profile(path)
     assert profile.name
+
+
+def test_staging_example_needs_only_the_variables_the_readme_exports(monkeypatch):
+    """The README's staging example exports STS_ADMIN_TOKEN only: that is all the profile may need."""
+    import re
+
+    readme = (FIXTURES.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("## Running against a deployment") :]
+    block = block[: block.index("staging.example.yaml\n")]
+    exported = set(re.findall(r"^export (\w+)=", block, re.MULTILINE))
+    text = (FIXTURES / "staging.example.yaml").read_text(encoding="utf-8")
+    used = {
+        m for line in text.splitlines() if not line.lstrip().startswith("#") for m in re.findall(r"\$\{(\w+)\}", line)
+    }
+    assert used == exported == {"STS_ADMIN_TOKEN"}
+    for name in ("STS_BOOTSTRAP_TOKEN", "STS_REAL_CLI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STS_ADMIN_TOKEN", "example-admin-token")
+    assert load_profile(FIXTURES / "staging.example.yaml").admin_token == "example-admin-token"
 
 
 def test_resolution_order_option_then_env_then_default():
@@ -84,6 +104,39 @@ def test_pinned_expectations_are_read():
     assert p.known_deviations[0].requirement == "ST-LIFE-008"
 
 
+def test_fail_on_inconclusive_is_a_boolean_setting():
+    base = {"name": "t", "url": "http://h", "admin_token": "abcdefgh"}
+    assert parse_profile(base, environ={}).fail_on_inconclusive is False
+    p = parse_profile({**base, "fail_on_inconclusive": True}, environ={})
+    assert p.fail_on_inconclusive is True and p.redacted()["fail_on_inconclusive"] is True
+    with pytest.raises(ProfileError, match="fail_on_inconclusive must be true or false"):
+        parse_profile({**base, "fail_on_inconclusive": "yes"}, environ={})
+
+
+def test_known_deviation_may_name_one_check():
+    """An entry names a requirement, one check (node id, name or parameter id), or both."""
+    p = parse_profile(
+        {
+            "name": "t",
+            "url": "http://h",
+            "admin_token": "abcdefgh",
+            "known_deviations": [
+                {"requirement": "ST-CLI-013", "check": "zero-date", "reason": "zero date: no expiry"},
+                {"check": "suites/test_x.py::test_y[a]", "reason": "r"},
+            ],
+        },
+        environ={},
+    )
+    first, second = p.known_deviations
+    assert (first.requirement, first.check, first.label()) == (
+        "ST-CLI-013",
+        "zero-date",
+        "ST-CLI-013 (check zero-date)",
+    )
+    assert (second.requirement, second.check) == (None, "suites/test_x.py::test_y[a]")
+    assert p.redacted()["known_deviations"][0] == first.as_dict()
+
+
 BROKEN = [
     pytest.param("name: [unclosed\n", "not valid YAML at line", id="not-yaml"),
     pytest.param("- a\n- b\n", "expected a mapping", id="top-level-list"),
@@ -112,6 +165,16 @@ BROKEN = [
         "name: t\nurl: http://h\nadmin_token: x\nknown_deviations: [{requirement: ST-LIFE-001}]\n",
         "needs a non-empty 'reason'",
         id="deviation-without-reason",
+    ),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nknown_deviations: [{reason: r}]\n",
+        "needs a 'requirement' id or a 'check'",
+        id="deviation-names-nothing",
+    ),
+    pytest.param(
+        "name: t\nurl: http://h\nadmin_token: x\nknown_deviations: [{check: a, reason: r, case: b}]\n",
+        "unknown key(s) case",
+        id="deviation-unknown-key",
     ),
     pytest.param("name: t\nurl: http://h\nadmin_token: x\nroles: {boss: a}\n", "roles.boss", id="roles-unknown-key"),
     pytest.param(

@@ -223,3 +223,23 @@ def test_faults_command_lists_every_fault(capsys: pytest.CaptureFixture[str]) ->
     assert len(lines) == len(FAULTS)
     for line, (name, description) in zip(lines, FAULTS.items(), strict=True):
         assert line.startswith(name + " ") and line.endswith(description)
+
+
+@pytest.mark.parametrize("command", ["faults", "variants"])
+def test_listing_into_a_pipe_closed_early_ends_quietly(command: str) -> None:
+    """``python -m sts_reference faults | head -1``: the reader is gone; no BrokenPipeError traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that has already stopped: every write meets a broken pipe
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sts_reference", command],
+            cwd=REPO,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr

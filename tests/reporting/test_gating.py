@@ -106,6 +106,36 @@ def test_stale_known_deviation_fails_the_run(tmp_path):
     assert "Remove the entry from known_deviations" in (tmp_path / "r" / "conformance.html").read_text("utf-8")
 
 
+@pytest.mark.parametrize(
+    ("how", "exit_status"),
+    [([], 0), (["--strict"], 1), (["fail_on_inconclusive"], 1)],
+    ids=["default", "strict", "profile-setting"],
+)
+def test_inconclusive_must_is_reported_and_fails_the_gate_when_asked(tmp_path, how, exit_status):
+    """A MUST whose check could not conclude: its own status, named in the verdict; exit 1 under --strict
+    or the profile's fail_on_inconclusive, else exit 0 with a verdict that does not read as a plain pass."""
+    target = profile(tmp_path)
+    options = [o for o in how if o.startswith("--")]
+    if "fail_on_inconclusive" in how:
+        target.write_text(target.read_text("utf-8") + "fail_on_inconclusive: true\n", encoding="utf-8")
+    done = run_suite(
+        tmp_path / "r",
+        *options,
+        "--target",
+        str(target),
+        CREATE,
+        X_API_KEY,
+        env={"STS_PROBE_INCONCLUSIVE": "X-API-Key"},
+    )
+    assert done.returncode == exit_status, done.stdout[-3000:]
+    doc = read_report(tmp_path / "r")
+    assert ran(doc) == {"ST-LIFE-001": "passed", "ST-AUTH-003": "inconclusive"}
+    assert doc["verdict"]["inconclusive"] == ["ST-AUTH-003"]
+    assert "every MUST requirement that ran passed\n" not in done.stdout
+    assert "ST-AUTH-003" in done.stdout and "inconclusive" in done.stdout
+    assert "| ST-AUTH-003 | MUST | inconclusive |" in (tmp_path / "r" / "summary.md").read_text("utf-8")
+
+
 def test_harness_error_in_setup_exits_3(tmp_path):
     """A fixture that breaks (not an assertion about the target) is an error, not a failure."""
     done = run_suite(tmp_path / "r", CREATE, DELETE, env={"STS_PROBE_BREAK": "delete_answers"})
@@ -151,7 +181,11 @@ def test_unreachable_target_at_start_leaves_an_error_report(tmp_path):
     assert (doc["verdict"]["result"], doc["verdict"]["exit_status"]) == ("error", 4)
     assert "unreachable" in doc["verdict"]["reasons"][0]
     assert doc["profile"]["admin_token"] == "<set>"
-    assert not (reports / "junit.xml").exists()
+    # junit.xml: the last run's results are gone; one error case says why this run did not start
+    junit = ET.parse(reports / "junit.xml").getroot()
+    cases = junit.findall(".//testcase")
+    error = cases[0].find("error")
+    assert len(cases) == 1 and error is not None and "unreachable" in error.get("message", ""), ET.tostring(junit)
     assert "not-a-real-admin-token-123" not in "".join(p.read_text("utf-8") for p in reports.iterdir())
 
 

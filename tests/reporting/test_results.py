@@ -184,6 +184,58 @@ def test_known_deviation_xfail_is_expected_failure_and_passes():
     assert doc["verdict"]["exit_status"] == 0
 
 
+def _xfailed(nodeid: str, rid: str, reason: str) -> list[PhaseRecord]:
+    recs = phases(nodeid, rid, ("setup", "passed"), ("call", "skipped"), ("teardown", "passed"))
+    recs[1].wasxfail = reason
+    return recs
+
+
+def _xpassed(nodeid: str, rid: str, reason: str) -> list[PhaseRecord]:
+    """A check of a requirement declared a deviation as a whole that passed (pytest's non-strict xpass)."""
+    recs = passing(nodeid, rid)
+    recs[1].wasxfail = reason
+    return recs
+
+
+def test_requirement_deviation_with_one_failing_case_of_three_passes():
+    """A requirement declared a known deviation as a whole deviates when one of its cases fails; the
+    cases that pass are no unexpected pass (the real CLI's ST-CLI-013: zero-date fails, two pass)."""
+    recs = all_pass_except(
+        *_xpassed("t::dev[epoch-start]", "ST-A-001", "zero date"),
+        *_xfailed("t::dev[zero-date]", "ST-A-001", "zero date"),
+        *_xpassed("t::dev[far-future]", "ST-A-001", "zero date"),
+        skip=("ST-A-001",),
+    )
+    doc = run(recs)
+    req = next(r for r in doc["requirements"] if r["id"] == "ST-A-001")
+    assert (req["status"], req["reason"]) == ("expected-failure", "zero date")
+    assert [t["outcome"] for t in req["tests"]] == ["passed", "expected-failure", "passed"]
+    assert (doc["verdict"]["result"], doc["verdict"]["exit_status"]) == ("pass", 0)
+
+
+def test_requirement_deviation_with_no_failing_case_is_stale():
+    """...and is stale (the run fails) only when none of its checks fails."""
+    recs = all_pass_except(
+        *_xpassed("t::dev[a]", "ST-A-001", "zero date"),
+        *_xpassed("t::dev[b]", "ST-A-001", "zero date"),
+        skip=("ST-A-001",),
+    )
+    doc = run(recs)
+    req = next(r for r in doc["requirements"] if r["id"] == "ST-A-001")
+    assert (req["status"], req["reason"]) == ("unexpectedly-passing", "zero date")
+    assert doc["verdict"]["exit_status"] == 1
+    assert any("passed unexpectedly" in r and "ST-A-001" in r for r in doc["verdict"]["reasons"])
+
+
+def test_check_deviation_message_prefix_is_removed():
+    """A stale entry naming one check (a strict xpass) reports the entry's own reason."""
+    message = "[XPASS(strict)] known deviation ST-A-001 (check zero-date): old"
+    doc = run(all_pass_except(*failing_call("t::x[zero-date]", "ST-A-001", kind=KIND_XPASS, message=message)))
+    req = next(r for r in doc["requirements"] if r["id"] == "ST-A-001")
+    assert req["status"] == "unexpectedly-passing"
+    assert req["tests"][-1]["deviation"] == "old"
+
+
 @pytest.mark.parametrize("rid", ["ST-A-001", "ST-A-003"], ids=["MUST", "SHOULD"])
 def test_known_deviation_passing_fails_the_run(rid):
     """A stale known deviation (the check passes) fails the run, whatever the level."""
@@ -258,3 +310,60 @@ def test_observations_taken_once_from_the_last_phase():
 def test_skip_reason_names_the_setting(reason, settings):
     """The setting that caused a skip is read from its reason."""
     assert skip_settings(reason) == settings
+
+
+def _inconclusive(nodeid: str, rid: str, reason: str) -> list[PhaseRecord]:
+    recs = phases(nodeid, rid, ("setup", "passed"), ("call", "skipped"), ("teardown", "passed"))
+    recs[1].skip_reason = reason
+    return recs
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "inconclusive: the call came after the expiry",
+        "sts_conformance.core.preconditions.Inconclusive: inconclusive: the call came after the expiry",
+    ],
+    ids=["plain", "qualified"],
+)
+def test_inconclusive_check_is_its_own_outcome(reason):
+    """A check that could not conclude is inconclusive (not skipped), and so is its requirement."""
+    recs = all_pass_except(*_inconclusive("t::late", "ST-A-001", reason))
+    doc = run(recs)
+    req = next(r for r in doc["requirements"] if r["id"] == "ST-A-001")
+    assert req["status"] == "inconclusive"
+    assert req["reason"] == "the call came after the expiry"
+    assert [t["outcome"] for t in req["tests"]] == ["passed", "inconclusive"]
+    assert doc["counts"]["tests"]["inconclusive"] == 1 and doc["counts"]["tests"]["skipped"] == 0
+
+
+def test_inconclusive_must_passes_only_with_a_warning_and_never_silently():
+    doc = run(all_pass_except(*_inconclusive("t::late", "ST-A-001", "inconclusive: late")))
+    v = doc["verdict"]
+    assert (v["result"], v["exit_status"], v["inconclusive"]) == ("pass", 0, ["ST-A-001"])
+    assert not any(r == "every MUST requirement that ran passed" for r in v["reasons"])
+    assert any("ST-A-001" in r and "inconclusive" in r for r in v["reasons"])
+    assert any("ST-A-001" in w and "--strict" in w for w in v["warnings"])
+
+
+@pytest.mark.parametrize("outcome", [{"strict": True}, {"fail_inconclusive": True}], ids=["strict", "profile-setting"])
+@pytest.mark.parametrize("rid", ["ST-A-001", "ST-A-003"], ids=["MUST", "SHOULD"])
+def test_inconclusive_fails_the_run_under_strict_or_the_profile_setting(outcome, rid):
+    doc = run(all_pass_except(*_inconclusive("t::late", rid, "inconclusive: late")), **outcome)
+    v = doc["verdict"]
+    assert (v["result"], v["exit_status"]) == ("fail", 1)
+    assert any(rid in r and "inconclusive" in r for r in v["reasons"])
+
+
+def test_a_failure_beats_an_inconclusive_case():
+    recs = all_pass_except(
+        *_inconclusive("t::late", "ST-A-001", "inconclusive: late"), *failing_call("t::bad", "ST-A-001")
+    )
+    assert status_of(run(recs), "ST-A-001") == "failed"
+
+
+def test_a_plain_skip_mentioning_inconclusive_later_is_still_a_skip():
+    recs = all_pass_except(
+        *_inconclusive("t::s", "ST-A-003", "needs launch: else inconclusive: maybe"), skip=("ST-A-003",)
+    )
+    assert status_of(run(recs), "ST-A-003") == "skipped"
