@@ -51,6 +51,8 @@ INT64_MAX = 2**63 - 1
 # Used only by the deliberate faults (faults.py).
 GENERATED_SECRET_LENGTH = len(SECRET_PREFIX) + len(secrets.token_urlsafe(SECRET_RANDOM_BYTES))
 EXPIRY_GRACE_MS = 30_000
+#: the shift of the one-hour expiry faults (a time-zone offset): expiry-one-hour-late, expiry-enforced-one-hour-late
+HOUR_MS = 3_600_000
 ID_RACE_WINDOW_S = 0.005
 """How long the id-race fault takes between reading the last id and storing the next (a database round trip)."""
 NAME_COLUMN_LENGTH = 255

@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 
 from sts_conformance.checking.checks import block_if_creates_fail, expect_refused, json_body, listed, working_forms
 from sts_conformance.checking.hypothesis_profiles import base_settings, run_seeded, suite_settings
+from sts_conformance.core import preconditions as pre
 from sts_conformance.target import settle
 from sts_conformance.target.client import AuthForm
 from sts_conformance.tokens.journal import token_id
@@ -234,6 +235,7 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         repeated = sorted({i for i in ids if ids.count(i) > 1}, key=str)
         assert not repeated, f"the list shows id(s) {repeated} more than once"
         compare = self.target.expect.roles_compare
+        expiry_not_kept = self.target.prepared.blocked(pre.EXPIRY_LISTED) is not None
         for tok in self.live:
             entry = listed(items, tok.id)
             assert entry is not None, f"live {_label(tok)} is missing from the list"
@@ -243,7 +245,8 @@ class TokenLifecycleModel(RuleBasedStateMachine):
                 roles == tok.roles if compare == "exact" else isinstance(roles, list) and set(roles) == set(tok.roles)
             )
             assert same, f"{_label(tok)} is listed with roles {roles!r}, created with {tok.roles}"
-            assert entry.get("expiration") == tok.expiration, (
+            # (an expiry not listed as sent is ST-EXP-002's one finding, probed at the start: issue 24)
+            assert entry.get("expiration") == tok.expiration or expiry_not_kept, (
                 f"{_label(tok)} is listed with expiration {entry.get('expiration')!r}, created with {tok.expiration}"
             )
         live_ids = {t.id for t in self.live}
