@@ -20,24 +20,25 @@ a call is the foundation's own, and judges it in full.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import threading
-import weakref
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from sts_conformance.checking.checks import CLOCK_MARGIN_MS, working_forms
 from sts_conformance.core import preconditions as pre
-from sts_conformance.tokens import prepare as prep
+from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm
+from sts_conformance.target.profile import TargetProfile
+from sts_conformance.tokens.prepare import EXPIRED_UNPRIVILEGED, Prepared, Sample
 
 #: the calls whose anonymous refusal is a foundation (the probe's is ``pre.ANONYMOUS_REFUSED``)
 CALLS = tuple(pre.ANONYMOUS_REFUSED_ON)
-#: how often the expired manager token is tried, each time the clock further past its expiry (ms)
-ENFORCEMENT_WAITS_MS = (CLOCK_MARGIN_MS, 3 * CLOCK_MARGIN_MS)
-
-_lock = threading.Lock()
-#: each run's verdict on EXPIRY_ENFORCED (by its target): absent until probed, then None (it held) or why not
-_enforced: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
 
 
 def anonymous_accepted(target: Any, call: str) -> str | None:
@@ -69,42 +70,107 @@ def require_expiry_round_trip(target: Any) -> None:
 
 
 def require_expiry_enforced(target: Any) -> None:
-    """Block the running check unless a token is refused once the clock passed the expiry sent.
+    """Block the running check when a token left alone was accepted after the expiry it was created with.
 
-    Stands on the round trip. Probed once per run and process: the expiring *unprivileged* token
-    prepared at the start (used only right after its create, so a target that renews a token on
-    use has not moved its expiry: that is ST-EXP-011's to judge, on the manager token), tried on
-    the probe when the server's clock is past its expiry by the margin, and once more further on
-    when it was still accepted (an answer cached for a moment is no defect). A probe that cannot
-    be made (no clock, no answer) leaves the foundation unjudged: the checks then judge alone.
+    Stands on the round trip. Judged from the record of :func:`start` (no request here); a record
+    that is missing, or whose calls were not surely after the expiry, leaves the foundation
+    unjudged: the checks then judge on their own.
     """
     require_expiry_round_trip(target)
-    with _lock:
-        if target not in _enforced:
-            _enforced[target] = _probe_enforcement(target)
-    why = _enforced[target]
-    if why is not None:
-        pre.block(pre.EXPIRY_ENFORCED, why)
+    timeout = 10 + 4 * target.profile.request_timeout
+    record = read(target.state.run_dir, timeout)
+    if record is not None and record.failed is not None:
+        pre.block(pre.EXPIRY_ENFORCED, record.failed)
 
 
-def _probe_enforcement(target: Any) -> str | None:
-    if target.prepared.blocked(pre.ANONYMOUS_REFUSED) is not None:
-        return None  # a probe that accepts anyone shows no refusal: ST-AUTH-001 is the finding
-    cred = target.credential(prep.EXPIRED_UNPRIVILEGED)
-    if cred.expiration is None:
-        return None
-    form = working_forms(target)[0]
-    status = now = 0
-    for wait_ms in ENFORCEMENT_WAITS_MS:
+# -- the enforcement probe, in the background of the controller ------------------------------------
+
+#: how long after the expiry (on the server's clock, surely) the token left alone is tried, and tried again
+AFTER_MS = 1_000
+AGAIN_S = 2.0
+_FILE = "expiry-enforced.json"
+
+
+@dataclass
+class Enforcement:
+    """What trying the expiring unprivileged token after its expiry showed: why the foundation failed, or None."""
+
+    expiry_ms: int
+    failed: str | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+def start(profile: TargetProfile, url: str, prepared: Prepared, run_dir: Path) -> Callable[[], None]:
+    """Try the expiring *unprivileged* token once the server's clock is surely past its expiry, in the
+    background (when it was made); returns a closer. That token is used only right after its create, so
+    a target that renews a token on use has not moved its expiry (that is ST-EXP-011's, judged on the
+    manager token). Still accepted then, and once more two seconds later, the foundation failed. One
+    request on a correct target, two on a faulty one.
+    """
+    cred = prepared.credentials.get(EXPIRED_UNPRIVILEGED)
+    if cred is None or cred.expiration is None:
+        return lambda: None
+    accepted = [name.removeprefix("probe/") for name, s in cred.samples.items() if s.accepted]
+    at = _surely_at(list(cred.samples.values()), cred.expiration + AFTER_MS)
+    if at is None or not accepted or prepared.blocked(pre.ANONYMOUS_REFUSED) is not None:
+        _publish(run_dir, Enforcement(cred.expiration or 0))  # unjudged: no clock, no form, no refusing probe
+        return lambda: None
+    stop = threading.Event()
+    expiry, secret, form = cred.expiration, cred.secret, AuthForm[accepted[0]]
+    probe_path = prepared.probe_path or profile.probe_path
+
+    def run() -> None:
+        record = Enforcement(expiry)
         try:
-            now = target.wait_until_server_time(cred.expiration + wait_ms)
-            resp = target.probe(cred.secret, form)
-        except (AssertionError, httpx.HTTPError):
+            with EXCHANGES.muted(), ApiClient.for_profile(profile, url) as client:
+                if stop.wait(max(0.0, at - time.time())):
+                    return
+                for _ in range(2):
+                    sample = Sample.of(client.probe(probe_path, secret, form))
+                    record.samples.append(asdict(sample))
+                    if not sample.accepted or sample.server_ms is None or sample.server_ms < expiry:
+                        break  # refused, or not surely after the expiry: nothing against the target
+                    if len(record.samples) == 2:
+                        record.failed = (
+                            f"a token created with expiryDate {expiry}, left unused since, was still accepted "
+                            f"({sample.status}) on {probe_path} in the {form.value} form at server time "
+                            f"{sample.server_ms}, past that expiry"
+                        )
+                    elif stop.wait(AGAIN_S):
+                        return
+        except httpx.HTTPError:
+            pass  # unjudged: the checks judge on their own
+        _publish(run_dir, record)
+
+    threading.Thread(target=run, name="expiry enforcement probe", daemon=True).start()
+    return stop.set
+
+
+def _surely_at(samples: list[Sample], server_ms: int) -> float | None:
+    """The earliest client time (epoch s) at which the server's clock surely reads ``server_ms``: at client
+    time ``at`` a call read ``s.server_ms`` (whole seconds, truncated), so later it reads at least that
+    plus the time gone by (as ``late_use`` reckons it)."""
+    known = [s for s in samples if s.server_ms is not None]
+    if not known:
+        return None
+    return min(s.at + (server_ms - (s.server_ms or 0)) / 1000 for s in known)
+
+
+def _publish(run_dir: Path, record: Enforcement) -> None:
+    path = run_dir / _FILE
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(asdict(record), fh)
+    os.replace(tmp, path)
+
+
+def read(run_dir: Path, timeout: float) -> Enforcement | None:
+    """The record, once written (None when it is not there within ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            return Enforcement(**json.loads((run_dir / _FILE).read_text(encoding="utf-8")))
+        if time.monotonic() > deadline:
             return None
-        status = resp.status_code
-        if not resp.is_success:
-            return None
-    return (
-        f"a token created with expiryDate {cred.expiration} was still accepted ({status}) on {target.probe_path} "
-        f"in the {form.value} form at server time {now}, past that expiry"
-    )
+        time.sleep(0.05)
