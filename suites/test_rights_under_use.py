@@ -111,7 +111,7 @@ def used_then_deleted(target, ledger) -> UsedThenDeleted:
 
 
 @pytest.mark.requirement("ST-AUTH-014")
-@pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED, pre.DELETE, pre.DELETED_GONE)
+@pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED, pre.DELETE, pre.DELETED_GONE, pre.REVOKED)
 @pytest.mark.parametrize("call", CALL_KINDS)
 def test_token_used_before_its_delete_is_refused_after_it(target, ledger, used_then_deleted, call):
     """A manager token used on this call before it was deleted is refused on it after the delete."""
