@@ -318,8 +318,8 @@ def test_any_role_list_accepted_exactly_or_refused_cleanly(target, ledger, obser
         # a token holding a role the profile names must pass the probe; others need only be recognised
         must_authenticate = bool(set(known) & set(roles))
         manages: bool | None = _may_manage(roles, target.profile)
-        if not manages and foundations.anonymous_accepted(target, "list") is not None:
-            manages = None  # a list that answers anyone refuses no role: ST-AUTH-006's one finding
+        if not manages and (foundations.anonymous_accepted(target, "list") or foundations.role_ignored(target, "list")):
+            manages = None  # a list that lets anyone, or any role, in refuses no role: ST-AUTH-006/ST-ROLE-002's
         outcome = create_and_judge(
             target, ledger, body, must_authenticate=must_authenticate, form=form, manages=manages
         )

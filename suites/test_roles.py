@@ -62,7 +62,7 @@ def holders(target, ledger) -> Holders:
 
 def _expect_management_refused(target, ledger, manage_as, holders, secret, operation, allowed, what):
     """``operation`` with ``secret`` is refused with one of ``allowed``, and the refused call changes nothing."""
-    foundations.require_anonymous_refused(target, operation)  # a call that answers anyone refuses no role
+    foundations.require_role_refused(target, operation)  # a call that lets anyone, or any role, in refuses no role
     form = target.admin_form
     if operation == "create":
         resp, name, _ = manage_as.create(secret, form, label="role-refused", roles=[target.profile.manager_role])

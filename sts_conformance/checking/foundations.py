@@ -61,6 +61,26 @@ def require_anonymous_refused(target: Any, call: str) -> None:
         pre.block(pre.ANONYMOUS_REFUSED_ON[call], why)
 
 
+def role_ignored(target: Any, call: str) -> str | None:
+    """Why ``call`` is no place to judge which roles manage: it let the unprivileged token in at the start."""
+    status = target.prepared.unprivileged_calls.get(call)
+    if status is None or not 200 <= status < 300:
+        return None
+    return (
+        f"{call} answered a valid token without the manager role with {status} at the start of the run, "
+        "so no role can be seen refused there"
+    )
+
+
+def require_role_refused(target: Any, call: str) -> None:
+    """Block the running check when ``call`` lets any token in (anonymous) or a token without the manager
+    role (ST-ROLE-002): no role, near-miss or otherwise, can be seen refused there."""
+    require_anonymous_refused(target, call)
+    why = role_ignored(target, call)
+    if why is not None:
+        pre.block(pre.UNPRIVILEGED_REFUSED, why)
+
+
 def require_expiry_round_trip(target: Any) -> None:
     """Block the running check when an expiry did not come back as sent (echoed, then listed)."""
     for requirement in (pre.EXPIRY_ECHOED, pre.EXPIRY_LISTED):

@@ -65,6 +65,9 @@ ANONYMOUS_REFUSED_ON: dict[str, str] = {
     "create": "ST-AUTH-006",
     "delete": "ST-AUTH-006",
 }
+#: each token call refuses a valid token without the manager role; probed at the start, per call
+#: (``Prepared.unprivileged_calls``): a check of *which* roles manage stands on it
+UNPRIVILEGED_REFUSED = "ST-ROLE-002"
 
 #: what each foundation means, for messages
 FOUNDATIONS: dict[str, str] = {

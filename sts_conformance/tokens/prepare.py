@@ -132,6 +132,9 @@ class Prepared:
     #: each documented call (server-info, list, create, delete) -> the status it answered a request
     #: without any credential at the start of the run (``pre.ANONYMOUS_REFUSED_ON``)
     anonymous_calls: dict[str, int] = field(default_factory=dict)
+    #: each token call (list, create, delete) -> the status it answered the valid unprivileged token
+    #: at the start of the run (``pre.UNPRIVILEGED_REFUSED``)
+    unprivileged_calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def clock_facts(self) -> servertime.ClockFacts:
@@ -435,6 +438,29 @@ def _check_anonymous_calls(
             prepared.anonymous_calls["delete"] = status
     except (httpx.HTTPError, pre.Blocked):
         return  # no answer (judged by the checks themselves), or the run creates no more tokens here
+    _check_unprivileged_calls(client, profile, ledger, prepared, made)
+
+
+def _check_unprivileged_calls(
+    client: ApiClient, profile: TargetProfile, ledger: TokenLedger, prepared: Prepared, made: dict[str, Any]
+) -> None:
+    """Each token call made with the valid unprivileged token, in the admin's form: the list, a create
+    (journalled) and a delete aimed at the deleted manager token's (about to be deleted anyway). One
+    request each; only a 2xx is an acceptance. Every check of which roles may manage stands on these."""
+    if VALID_UNPRIVILEGED not in made:
+        return
+    secret, form = made[VALID_UNPRIVILEGED][0].secret, ledger.admin_form
+    victim = made.get(DELETED_MANAGER)
+    try:
+        prepared.unprivileged_calls["list"] = client.list_tokens(secret, form=form).status_code
+        body = {"name": ledger.name("unprivileged-create"), "roles": [profile.unprivileged_role]}
+        resp, _ = ledger.create_raw(body, token=secret, form=form, attribute=False)
+        prepared.unprivileged_calls["create"] = resp.status_code
+        if victim is not None and victim[1].id is not None:
+            status = client.delete_token(secret, victim[1].id, form=form).status_code
+            prepared.unprivileged_calls["delete"] = status
+    except (httpx.HTTPError, pre.Blocked):
+        return
 
 
 def _check_past_expiry(ledger: TokenLedger, profile: TargetProfile, prepared: Prepared, now: int) -> None:
