@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from sts_conformance import __version__
-from sts_conformance.checking import cli_runner, late_use
+from sts_conformance.checking import cli_runner, foundations, late_use
 from sts_conformance.checking.fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from sts_conformance.checking.hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
 from sts_conformance.checking.reconfigure import Reconfigurer, announce
@@ -215,6 +215,7 @@ def activate(config: pytest.Config) -> None:
             reconfigurer.run()
         state.prepared = prepare(client, profile, prep_ledger)
         resources.add(late_use.start(profile, conn.url, state.prepared, run_dir))
+        resources.add(foundations.start(profile, conn.url, state.prepared, run_dir))
     except HarnessError as exc:
         _stop_before_checks(config, profile, exc)
     except httpx.HTTPError as exc:

@@ -53,6 +53,8 @@ GENERATED_SECRET_LENGTH = len(SECRET_PREFIX) + len(secrets.token_urlsafe(SECRET_
 EXPIRY_GRACE_MS = 30_000
 #: set in a request's scope when its credential came from a session cookie (infra.py), not the request
 SESSION_SCOPE_KEY = "sts.session"
+#: the shift of the one-hour expiry faults (a time-zone offset): expiry-one-hour-late, expiry-enforced-one-hour-late
+HOUR_MS = 3_600_000
 ID_RACE_WINDOW_S = 0.005
 """How long the id-race fault takes between reading the last id and storing the next (a database round trip)."""
 NAME_COLUMN_LENGTH = 255

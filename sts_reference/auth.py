@@ -17,6 +17,7 @@ from .api_common import (
     _OWS,
     EXPIRY_GRACE_MS,
     GENERATED_SECRET_LENGTH,
+    HOUR_MS,
     MANAGEMENT_CALLS,
     POWER_USER_ROLE,
     PREFIX_MATCH_MIN,
@@ -100,6 +101,8 @@ class Authentication(ApiState):
                 expiration *= 1000
             if self.faults.on("expiry-grace-period"):
                 expiration += EXPIRY_GRACE_MS
+            if self.faults.on("expiry-enforced-one-hour-late"):
+                expiration += HOUR_MS
         return now >= expiration
 
     def authenticate(self, scope: Scope, call: Call) -> TokenRecord:

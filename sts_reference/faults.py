@@ -254,6 +254,23 @@ FAULTS: dict[str, str] = {
         "deleting it removes it from the list but it keeps authenticating with its configured roles"
     ),
     "ttl-days-read-as-hours": "a ttl in days ('7d', '2 days') is read as that many hours",
+    # -- issue 24 (h24found): one defect under a foundation (the expiry round trip, anonymous refusal) --
+    "expiry-stored-times-1000": (
+        "expiryDate is checked as sent, then stored through a seconds-to-milliseconds conversion (x1000): "
+        "the expiration echoed, listed and enforced is a thousand times later"
+    ),
+    "expiry-one-hour-late": (
+        "expiryDate is checked as sent, then stored shifted by a one-hour time-zone offset: the expiration "
+        "echoed, listed and enforced is an hour later than sent"
+    ),
+    "expiry-enforced-one-hour-late": (
+        "the expiration is stored, echoed and listed as sent, but compared against a clock one hour "
+        "behind (a local time read as UTC): a token keeps working for an hour after its expiry"
+    ),
+    "list-public": "the list call lost its auth guard: it answers anyone, with or without a credential, live or not",
+    "delete-public": (
+        "the delete call lost its auth guard: any request, with or without a credential, deletes the token it names"
+    ),
 }
 
 

@@ -24,6 +24,7 @@ from . import rights_faults
 from .api_common import (
     _TOKEN_ID,
     HEX_SECRET_BYTES,
+    HOUR_MS,
     ID_RACE_WINDOW_S,
     INT64_MAX,
     INT64_MIN,
@@ -62,6 +63,8 @@ class TokenCalls(ApiState):
         return await self.list_tokens(request)
 
     async def list_tokens(self, request: Request) -> Response:
+        if self._faulty and self.faults.on("list-public"):
+            return self.listing()
         try:
             self.authorize_manager(request.scope, "list")
         except _Refusal as refusal:
@@ -162,6 +165,7 @@ class TokenCalls(ApiState):
         token_id = await self._faulty_id() if self._faulty else None
         if self._faulty:
             secret, token_id = self._bind_extra_fields(body, secret, token_id)
+            expiry = self._misstored_expiry(expiry)
         record = self.store.create(
             secret=secret,
             name=name,
@@ -187,6 +191,16 @@ class TokenCalls(ApiState):
             created["expiration"] = expiry
         status = 201 if self._faulty and self.faults.on("create-answers-201") else 200
         return JSONResponse(created, status_code=status)
+
+    def _misstored_expiry(self, expiry: int | None) -> int | None:
+        """The expiry a faulty server stores, after it checked the one sent (issue 24's round-trip faults)."""
+        if expiry is None:
+            return None
+        if self.faults.on("expiry-stored-times-1000"):
+            return min(expiry * 1000, INT64_MAX)  # the column is a 64-bit integer
+        if self.faults.on("expiry-one-hour-late"):
+            return min(expiry + HOUR_MS, INT64_MAX)
+        return expiry
 
     def _bind_extra_fields(self, body: Mapping[str, Any], secret: str, token_id: int | None) -> tuple[str, int | None]:
         """The create-binds-extra-* faults: read-only fields of the create body are taken as sent."""
@@ -229,7 +243,8 @@ class TokenCalls(ApiState):
 
     async def delete_token(self, request: Request) -> Response:
         try:
-            self.authorize_manager(request.scope, "delete")
+            if not (self._faulty and self.faults.on("delete-public")):
+                self.authorize_manager(request.scope, "delete")
             raw_id = request.path_params["token_id"]
             unchecked = self._faulty and self.faults.on("non-numeric-id-500")
             token_id = int(raw_id) if unchecked else self._parse_token_id(raw_id)

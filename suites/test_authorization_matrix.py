@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sts_conformance.checking import fleet, server_errors
+from sts_conformance.checking import fleet, foundations, server_errors
 from sts_conformance.checking.checks import (
     CLOCK_MARGIN_MS,
     FORM_REQUIREMENT,
@@ -358,12 +358,17 @@ def _what(state: str, call: str, form: AuthForm) -> str:
 @pytest.mark.parametrize(("state", "call", "form"), CELLS)
 def test_authorization(target, matrix, state, call, form):
     """Each call answers each credential state as documented, in each header form; a refusal changes nothing."""
+    what = _what(state, call, form)
+    want = expected(state, call)
+    if want != ACCEPTED and state != NONE:
+        # a call that answers anyone shows no refusal of this credential: ST-AUTH-006/011's own finding
+        foundations.require_anonymous_refused(target, call)
+    if state in (prep.EXPIRED_MANAGER, prep.EXPIRED_UNPRIVILEGED):
+        foundations.require_expiry_round_trip(target)  # refused at the expiry sent only if it was kept
     row = matrix.row(state, form)
     if call not in row.calls:
         pytest.skip(f"no token of the run to aim a delete at on the target of the {state} row")
     got = row.calls[call]
-    what = _what(state, call, form)
-    want = expected(state, call)
     if call == "probe" and want != ACCEPTED and state != NONE and _probe_public(target):
         pytest.skip(
             f"not applicable: GET {target.profile.probe_path} answered a request without any credential "

@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import pytest
 
-from sts_conformance.checking import fleet
+from sts_conformance.checking import fleet, foundations
 from sts_conformance.checking.checks import (
     CLOCK_MARGIN_MS,
     FORMS,
@@ -190,15 +190,23 @@ def test_bootstrap_token_without_manager_role_passes_probe_but_cannot_manage(tar
             )
         listing, created = inst.manage.get("list", {}), inst.manage.get("create", {})
         what = f"with a bootstrap token of roles {inst.roles}"
-        assert listing.get("status") in forbidden, (
+        # a call that lets anyone, or any role, in refuses no role: ST-AUTH-006/ST-ROLE-002's finding, not this
+        judged = {
+            call
+            for call in ("list", "create", "delete")
+            if foundations.anonymous_accepted(target, call) is None and foundations.role_ignored(target, call) is None
+        }
+        assert "list" not in judged or listing.get("status") in forbidden, (
             f"listing tokens {what}: expected refusal with {forbidden}, got {listing.get('status')}"
         )
-        assert created.get("status") in forbidden, (
+        assert "create" not in judged or created.get("status") in forbidden, (
             f"creating a token {what}: expected refusal with {forbidden}, got {created.get('status')}"
         )
-        assert not created.get("listed"), f"creating a token {what} was refused, yet the token is listed"
+        assert "create" not in judged or not created.get("listed"), (
+            f"creating a token {what} was refused, yet the token is listed"
+        )
         deleted = inst.manage.get("delete-as-unprivileged")  # (only where another credential made a victim)
-        if deleted is not None:
+        if deleted is not None and "delete" in judged:
             assert deleted["status"] in forbidden, (
                 f"deleting token {deleted['id']} {what}: expected refusal with {forbidden}, got {deleted['status']}"
             )
@@ -336,6 +344,7 @@ def test_long_bootstrap_ttl_listed_as_start_plus_ttl(target):
 
 
 @pytest.mark.requirement("ST-BOOT-005")
+@pytest.mark.precondition(pre.REVOKED)  # a delete revokes at all (issue 24: one defect, one verdict)
 def test_deleted_bootstrap_token_is_refused(target):
     """Where the bootstrap token may be deleted, it is refused once deleted."""
     inst = _long_ttl_recorded(target)

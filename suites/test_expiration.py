@@ -142,6 +142,7 @@ _CLI_DAYS = [
 
 
 @pytest.mark.requirement("ST-EXP-007")
+@pytest.mark.precondition(pre.EXPIRY_ECHOED, pre.EXPIRY_LISTED)  # the round trip of any expiry, first
 @pytest.mark.parametrize("day", _CLI_DAYS)
 def test_midnight_utc_expiry_as_the_cli_sends_it_round_trips(target, ledger, day):
     """00:00 UTC of a future day, as the CLI sends `--expiration yyyy-MM-dd`, is accepted and kept exactly."""
@@ -288,7 +289,7 @@ def test_token_without_expiry_has_none_and_keeps_working(target, ledger):
 
 
 @pytest.mark.requirement("ST-EXP-008")
-@pytest.mark.precondition(pre.LIST, pre.LISTED)
+@pytest.mark.precondition(pre.LIST, pre.LISTED, pre.EXPIRY_ECHOED, pre.EXPIRY_LISTED)
 def test_expired_token_kept_unchanged_or_removed_from_list(target, ledger, observe):
     """An expired token either stays listed with its expiration unchanged or leaves the list, as the profile pins."""
     _wait_until_expired(target)

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from sts_conformance.checking import foundations
 from sts_conformance.checking.checks import block_if_creates_fail, json_body, listed, validate, working_forms
 from sts_conformance.checking.hypothesis_profiles import run_seeded, suite_settings
 from sts_conformance.checking.strategies import (
@@ -316,7 +317,9 @@ def test_any_role_list_accepted_exactly_or_refused_cleanly(target, ledger, obser
         body = {"name": ledger.name("fuzz-roles"), "roles": roles}
         # a token holding a role the profile names must pass the probe; others need only be recognised
         must_authenticate = bool(set(known) & set(roles))
-        manages = _may_manage(roles, target.profile)
+        manages: bool | None = _may_manage(roles, target.profile)
+        if not manages and (foundations.anonymous_accepted(target, "list") or foundations.role_ignored(target, "list")):
+            manages = None  # a list that lets anyone, or any role, in refuses no role: ST-AUTH-006/ST-ROLE-002's
         outcome = create_and_judge(
             target, ledger, body, must_authenticate=must_authenticate, form=form, manages=manages
         )

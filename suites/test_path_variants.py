@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sts_conformance.checking import fleet
+from sts_conformance.checking import fleet, foundations
 from sts_conformance.checking.checks import listed
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
@@ -293,10 +293,11 @@ class Variants:
                     led.forget(aim)
             if resp.is_success:
                 requirement = DOCUMENTED_CALL_REQUIREMENT[state]
-                blocked[(state, call)] = (
-                    requirement,
-                    f"the documented {call} itself accepted the {state} credential ({resp.status_code})",
-                )
+                why = f"the documented {call} itself accepted the {state} credential ({resp.status_code})"
+                anyone = foundations.anonymous_accepted(self.target, call)
+                if anyone is not None:  # it answers anyone: ST-AUTH-006's one finding (issue 24)
+                    requirement, why = pre.ANONYMOUS_REFUSED_ON[call], anyone
+                blocked[(state, call)] = (requirement, why)
         return blocked
 
     def documented_leaks(self, state: str) -> list[str]:

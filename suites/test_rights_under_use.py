@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from sts_conformance.checking import late_use
+from sts_conformance.checking import foundations, late_use
 from sts_conformance.checking.checks import CLOCK_MARGIN_MS, FORM_REQUIREMENT, FORMS, expect_refused
 from sts_conformance.checking.usage import CALL_KINDS, NEAR_MISSES, call_as, near_miss, refused_now
 from sts_conformance.core import preconditions as pre
@@ -57,6 +57,7 @@ def _used(call: str, resp: httpx.Response, refusals: tuple[int, ...]) -> bool:
 @pytest.mark.parametrize("form", FORMS)
 def test_token_used_shortly_before_its_expiry_is_refused_after_it(target, run_state, form):
     """The expiring manager token, used about a second before its expiry, is refused about a second after it."""
+    foundations.require_expiry_enforced(target)  # a token left alone is refused at its expiry
     cred = target.credential(prep.EXPIRED_MANAGER)
     assert cred.expiration is not None
     timeout = 10 + 4 * target.profile.request_timeout
@@ -110,10 +111,11 @@ def used_then_deleted(target, ledger) -> UsedThenDeleted:
 
 
 @pytest.mark.requirement("ST-AUTH-014")
-@pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED, pre.DELETE, pre.DELETED_GONE)
+@pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED, pre.DELETE, pre.DELETED_GONE, pre.REVOKED)
 @pytest.mark.parametrize("call", CALL_KINDS)
 def test_token_used_before_its_delete_is_refused_after_it(target, ledger, used_then_deleted, call):
     """A manager token used on this call before it was deleted is refused on it after the delete."""
+    foundations.require_anonymous_refused(target, call)  # a call that answers anyone refuses no deleted token
     u = used_then_deleted
     refusals = (*target.expect.unauthenticated_status, *target.expect.forbidden_status)
     if not _used(call, httpx.Response(u.before[call]), refusals):
@@ -201,6 +203,9 @@ def secret_of(target) -> Secrets:
 def test_two_credentials_grant_no_more_than_the_more_capable_one(target, ledger, secret_of, pair, shape):
     """Two credentials in one request get no right that neither of them has alone."""
     first_state, second_state, call = PAIRS[pair]
+    foundations.require_anonymous_refused(target, call)
+    if prep.EXPIRED_MANAGER in (first_state, second_state):
+        foundations.require_expiry_enforced(target)  # an expired token alone is refused
     first, second = secret_of(first_state), secret_of(second_state)
     resp = call_as(target, ledger, call, headers={}, repeated=_lines(shape, first, second))
     most = "the probe" if call == "probe" else "no token management"

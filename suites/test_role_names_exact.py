@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from sts_conformance.checking import foundations
 from sts_conformance.checking.checks import block_if_creates_fail, expect_refused, listed
 from sts_conformance.core import preconditions as pre
 from sts_conformance.tokens.journal import token_id
@@ -132,6 +133,7 @@ def test_near_miss_of_the_manager_role_grants_no_management(target, ledger, near
     tok = _accepted(made, ledger, observe)
     if tok is None:
         return
+    foundations.require_role_refused(target, "list")  # a list that lets anyone, or any role, in refuses no role
     resp = target.client.list_tokens(tok.secret, form=target.admin_form)
     allowed = tuple(dict.fromkeys((*target.expect.forbidden_status, *target.expect.unauthenticated_status)))
     expect_refused(resp, allowed, f"list by a token whose only role is {made.role!r} ({how})")

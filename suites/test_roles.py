@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from sts_conformance.checking import foundations
 from sts_conformance.checking.checks import block_if_creates_fail, expect_refused, listed
 from sts_conformance.core import preconditions as pre
 from sts_conformance.tokens.ledger import OwnedToken
@@ -61,6 +62,7 @@ def holders(target, ledger) -> Holders:
 
 def _expect_management_refused(target, ledger, manage_as, holders, secret, operation, allowed, what):
     """``operation`` with ``secret`` is refused with one of ``allowed``, and the refused call changes nothing."""
+    foundations.require_role_refused(target, operation)  # a call that lets anyone, or any role, in refuses no role
     form = target.admin_form
     if operation == "create":
         resp, name, _ = manage_as.create(secret, form, label="role-refused", roles=[target.profile.manager_role])

@@ -49,6 +49,25 @@ REVOKED = "ST-AUTH-007"
 PAST_EXPIRY_REFUSED = "ST-EXP-004"
 #: a create carrying "dedicatedSubject": "" works (every real `sts service-token create` sends it)
 EMPTY_DEDICATED_SUBJECT = "ST-LIFE-012"
+# issue 24 (one defect, one verdict): the expiry round trip, and anonymous refusal on every call
+#: an expiryDate is echoed by the create as sent, to the millisecond
+EXPIRY_ECHOED = "ST-EXP-001"
+#: an expiryDate is listed as sent, to the millisecond
+EXPIRY_LISTED = "ST-EXP-002"
+#: a token is refused once the server's clock has passed the expiry it was created with (probed
+#: once a process first needs it, after the prepared expiring tokens ran out: ``checking.foundations``)
+EXPIRY_ENFORCED = "ST-EXP-006"
+#: each documented call refuses a request without any credential: the requirement that says so,
+#: per call (the probe's own is ANONYMOUS_REFUSED); probed at the start (``Prepared.anonymous_calls``)
+ANONYMOUS_REFUSED_ON: dict[str, str] = {
+    "server-info": "ST-AUTH-011",
+    "list": "ST-AUTH-006",
+    "create": "ST-AUTH-006",
+    "delete": "ST-AUTH-006",
+}
+#: each token call refuses a valid token without the manager role; probed at the start, per call
+#: (``Prepared.unprivileged_calls``): a check of *which* roles manage stands on it
+UNPRIVILEGED_REFUSED = "ST-ROLE-002"
 
 #: what each foundation means, for messages
 FOUNDATIONS: dict[str, str] = {
@@ -65,6 +84,9 @@ FOUNDATIONS: dict[str, str] = {
     REVOKED: "a deleted token is refused",
     PAST_EXPIRY_REFUSED: "a create with an expiry in the past is refused",
     EMPTY_DEDICATED_SUBJECT: 'a create carrying "dedicatedSubject": "" (as the sts CLI sends it) works',
+    EXPIRY_ECHOED: "a create echoes the expiryDate sent as its expiration, to the millisecond",
+    EXPIRY_LISTED: "the list shows a token's expiration as the expiryDate sent, to the millisecond",
+    EXPIRY_ENFORCED: "a token is refused once the server's clock has passed the expiry it was created with",
 }
 
 

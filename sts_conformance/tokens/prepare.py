@@ -30,7 +30,7 @@ from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import probe as probes
 from sts_conformance.target import servertime, settle
-from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, server_time_ms
+from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, server_time_ms
 from sts_conformance.target.profile import TargetProfile
 from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.ledger import LedgerError, TokenLedger, elapsed_s
@@ -156,6 +156,12 @@ class Prepared:
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: how the target's clock is read (``servertime.ClockFacts``)
     clock: dict[str, Any] = field(default_factory=dict)
+    #: each documented call (server-info, list, create, delete) -> the status it answered a request
+    #: without any credential at the start of the run (``pre.ANONYMOUS_REFUSED_ON``)
+    anonymous_calls: dict[str, int] = field(default_factory=dict)
+    #: each token call (list, create, delete) -> the status it answered the valid unprivileged token
+    #: at the start of the run (``pre.UNPRIVILEGED_REFUSED``)
+    unprivileged_calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def clock_facts(self) -> servertime.ClockFacts:
@@ -307,7 +313,8 @@ def _prepare(
     prepared.latency_s = _median_latency(anonymous, *(tok.elapsed for _cred, tok in made.values()))
 
     try:
-        found = ledger.attribute_all([tok for _cred, tok in made.values()])
+        items = ledger._list()
+        found = ledger.attribute_all([tok for _cred, tok in made.values()], items)
     except LedgerError as exc:
         _fail(prepared, pre.LIST, str(exc))
         return
@@ -326,6 +333,7 @@ def _prepare(
         if unlisted:
             _fail(prepared, pre.LISTED, unlisted[0])
         return
+    _check_expiry_round_trip(prepared, made, items)
 
     # the header forms: a manager token surely passes the probe, in each documented form
     made_manager = made.get(VALID_MANAGER)
@@ -350,6 +358,7 @@ def _prepare(
                     "though it passes the probe",
                 )
 
+    _check_anonymous_calls(client, profile, ledger, prepared, made)
     deleted = []
     for state in (DELETED_MANAGER, DELETED_UNPRIVILEGED):
         if state not in made:
@@ -418,6 +427,74 @@ def _check_deletes(
             why = f"a deleted token was accepted ({resp.status_code}) on {prepared.probe_path}"
             _fail(prepared, pre.REVOKED, why + settle.note(settle.REVOCATION))
             break
+
+
+def _check_expiry_round_trip(prepared: Prepared, made: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    """The expiring credentials' expiry came back as sent, to the millisecond: in the create's answer
+    (ST-EXP-001) and in the list read to find their ids (ST-EXP-002; not judged when that list did
+    not show them yet). Every check that judges what a target does at an expiry stands on this."""
+    for state in (EXPIRED_MANAGER, EXPIRED_UNPRIVILEGED):
+        if state not in made:
+            continue
+        cred = made[state][0]
+        sent = cred.expiration
+        echoed = cred.response.get("expiration")
+        if not _same_ms(echoed, sent):
+            why = f"a create with expiryDate {sent} answered expiration {echoed!r}"
+            _fail(prepared, pre.EXPIRY_ECHOED, why)
+        entry = next((i for i in items if token_id(i.get("id")) == cred.id and i.get("name") == cred.name), None)
+        if entry is not None and not _same_ms(entry.get("expiration"), sent):
+            shown = entry.get("expiration")
+            why = f"token {cred.id}, created with expiryDate {sent}, is listed with expiration {shown!r}"
+            _fail(prepared, pre.EXPIRY_LISTED, why)
+
+
+def _same_ms(got: Any, sent: int | None) -> bool:
+    return type(got) is int and got == sent
+
+
+def _check_anonymous_calls(
+    client: ApiClient, profile: TargetProfile, ledger: TokenLedger, prepared: Prepared, made: dict[str, Any]
+) -> None:
+    """Each documented call, sent without any credential: server info, the list, a create (journalled:
+    whatever it makes is swept at the end) and a delete aimed at the token about to be deleted (so an
+    accepted one removes nothing the run still needs). One request each; only a 2xx is an acceptance."""
+    none: dict[str, str] = {}
+    victim = made.get(DELETED_UNPRIVILEGED)
+    try:
+        prepared.anonymous_calls["server-info"] = client.request("GET", "/server/info", headers=none).status_code
+        prepared.anonymous_calls["list"] = client.request("GET", TOKENS_PATH, headers=none).status_code
+        body = {"name": ledger.name("anonymous-create"), "roles": [profile.unprivileged_role]}
+        resp, _ = ledger.create_raw(body, headers=none, attribute=False)
+        prepared.anonymous_calls["create"] = resp.status_code
+        if victim is not None and victim[1].id is not None:
+            status = client.request("DELETE", f"{TOKENS_PATH}/{victim[1].id}", headers=none).status_code
+            prepared.anonymous_calls["delete"] = status
+    except (httpx.HTTPError, pre.Blocked):
+        return  # no answer (judged by the checks themselves), or the run creates no more tokens here
+    _check_unprivileged_calls(client, profile, ledger, prepared, made)
+
+
+def _check_unprivileged_calls(
+    client: ApiClient, profile: TargetProfile, ledger: TokenLedger, prepared: Prepared, made: dict[str, Any]
+) -> None:
+    """Each token call made with the valid unprivileged token, in the admin's form: the list, a create
+    (journalled) and a delete aimed at the deleted manager token's (about to be deleted anyway). One
+    request each; only a 2xx is an acceptance. Every check of which roles may manage stands on these."""
+    if VALID_UNPRIVILEGED not in made:
+        return
+    secret, form = made[VALID_UNPRIVILEGED][0].secret, ledger.admin_form
+    victim = made.get(DELETED_MANAGER)
+    try:
+        prepared.unprivileged_calls["list"] = client.list_tokens(secret, form=form).status_code
+        body = {"name": ledger.name("unprivileged-create"), "roles": [profile.unprivileged_role]}
+        resp, _ = ledger.create_raw(body, token=secret, form=form, attribute=False)
+        prepared.unprivileged_calls["create"] = resp.status_code
+        if victim is not None and victim[1].id is not None:
+            status = client.delete_token(secret, victim[1].id, form=form).status_code
+            prepared.unprivileged_calls["delete"] = status
+    except (httpx.HTTPError, pre.Blocked):
+        return
 
 
 def _check_past_expiry(ledger: TokenLedger, profile: TargetProfile, prepared: Prepared, now: int) -> None:

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import pytest
 
+from sts_conformance.checking import foundations
 from sts_conformance.checking.checks import listed
 from sts_conformance.checking.cli_runner import CliResult, concurrently, create_with_cli, listed_by_api
 from sts_conformance.core import preconditions as pre
@@ -114,6 +115,7 @@ def test_unprivileged_token_fails_without_printing_a_secret(target, ledger, erro
             "unprivileged-delete": lambda: listed(ledger.list_items(), paths.victim.id) is None,
         }[case]()
         if allowed:
+            foundations.require_anonymous_refused(target, case.removeprefix("unprivileged-"))
             pre.block("ST-ROLE-002", f"the target itself lets a token without the manager role do {case}")
     _expect_no_secret(res, case, name)
     assert res.exit_code != 0, (

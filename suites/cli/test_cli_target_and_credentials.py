@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sts_conformance.checking import foundations
 from sts_conformance.checking.cli_runner import CliResult, concurrently, created_secret, json_output, listed_by_api
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
@@ -88,7 +89,11 @@ def test_bad_credential_fails_with_error_line_and_does_nothing(target, bad_runs,
             )
     observe("cli_bad_credential", {"kind": kind, "exit_code": res.exit_code, "api_status": run.api_status})
     if run.api_status < 400:
-        # the target itself accepts the token: the CLI cannot be expected to refuse it
+        # the target itself accepts the token: the CLI cannot be expected to refuse it; where that is
+        # because server info answers anyone, or an expiry was not kept as sent, that is the finding
+        foundations.require_anonymous_refused(target, "server-info")
+        if kind == "expired":
+            foundations.require_expiry_round_trip(target)
         pre.block(
             _API_REFUSES[kind],
             f"the target itself accepts the {kind} token on GET {target.profile.api_path}/server/info "

@@ -201,6 +201,26 @@ def expiry_kept_to_the_millisecond(lab: Lab) -> bool:
     return bool(resp.json().get("expiration") == expiry)
 
 
+def expiry_round_trips_and_is_enforced(lab: Lab) -> bool:
+    """Issue 24: an expiry is echoed and listed as sent, and refused just after that instant."""
+    expiry, name = START_MS + 500, unique_name("round-trip")
+    resp = lab.api.create({"name": name, "roles": [GUEST], "expiryDate": expiry})
+    secret = resp.json()["token"]
+    kept = resp.json().get("expiration") == expiry and lab.api.by_name(name).get("expiration") == expiry
+    lab.clock.set(START_MS + 1500)
+    return kept and lab.api.status_with(secret).status_code == 401
+
+
+def anonymous_list_refused(lab: Lab) -> bool:
+    return lab.api.http.get("/api/security/tokens").status_code == 401
+
+
+def anonymous_delete_refused(lab: Lab) -> bool:
+    token_id, _ = lab.api.new_token([GUEST])
+    refused = lab.api.http.delete(f"/api/security/tokens/{token_id}").status_code == 401
+    return refused and token_id in [item["id"] for item in lab.api.listed()]
+
+
 def past_expiry_refused(lab: Lab) -> bool:
     return lab.api.create({"name": unique_name(), "roles": [GUEST], "expiryDate": START_MS - 1}).status_code == 400
 
@@ -552,6 +572,12 @@ PROBES: dict[str, Probe] = {
     "ttl-days-read-as-hours": bootstrap_ttl_in_days_listed,
     # issue 23 items 4 and 6 (h23edges): the list at scale; credentials only where documented
     **EDGE_PROBES,
+    # issue 24 (h24found): one defect under a foundation
+    "expiry-stored-times-1000": expiry_round_trips_and_is_enforced,
+    "expiry-one-hour-late": expiry_round_trips_and_is_enforced,
+    "expiry-enforced-one-hour-late": expiry_round_trips_and_is_enforced,
+    "list-public": anonymous_list_refused,
+    "delete-public": anonymous_delete_refused,
 }
 
 
