@@ -31,7 +31,9 @@ Three modes:
   ``--create-delay-ms``): the launch command of each side's own profile is kept, with its
   ``python -m sts_reference`` pointed at the working tree's package.
 
-``--json PATH`` also writes every run's figures. Nothing here asserts a time; the figures
+``--json PATH`` also writes every run's figures. A run that fails (a false failure under
+load, say) keeps its reports and terminal output in a ``sts-bench-failed-*`` directory under
+the temporary directory, named in its figures as ``kept_reports``. Nothing here asserts a time; the figures
 are for people to read (the README's performance table).
 """
 
@@ -43,6 +45,7 @@ import io
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -232,6 +235,7 @@ def one_run(setup: Setup, side: Side, budget: float) -> dict[str, Any]:
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
             raise BenchError(f"{side.name}: the run wrote no report (exit status {done.returncode}):\n{tail}")
         report = json.loads(report_path.read_text(encoding="utf-8"))
+        kept = keep_reports(directory / "reports", done.stdout + done.stderr) if done.returncode != 0 else None
         main = f"stats-{report['target']['url'].rsplit(':', 1)[1]}"
         requests = tokens = alive = alive_elsewhere = 0
         for path in directory.glob("stats-*.json"):
@@ -252,7 +256,18 @@ def one_run(setup: Setup, side: Side, budget: float) -> dict[str, Any]:
         "tokens_left_on_launched_instances": alive_elsewhere,
         "latency_ms": report["run"].get("latency_ms"),
         "failed_requirements": sorted(r["id"] for r in report["requirements"] if r["status"] == "failed"),
+        **({"kept_reports": str(kept)} if kept else {}),
     }
+
+
+def keep_reports(reports: Path, output: str) -> Path:
+    """A copy of a failed run's reports and terminal output (secrets masked by the suite, as
+    it shows them to a user), kept after the run's temporary directory goes: a failure while
+    benchmarking is a finding to read, not just a slower figure."""
+    kept = Path(tempfile.mkdtemp(prefix="sts-bench-failed-"))
+    shutil.copytree(reports, kept, dirs_exist_ok=True)
+    (kept / "pytest-output.txt").write_text(output, encoding="utf-8")
+    return kept
 
 
 def medians(results: Sequence[dict[str, Any]]) -> dict[str, float]:

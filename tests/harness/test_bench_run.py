@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,15 @@ def test_json_of_a_faked_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (only,) = written["setups"]
     assert only["setup"]["create_delay_ms"] == 150
     assert only["sides"]["working tree"]["median"] == {"wall_s": 2.0, "requests": 1000, "tokens_created": 160}
+
+
+def test_a_failed_runs_reports_are_kept(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "conformance.json").write_text("{}", encoding="utf-8")
+    kept = bench.keep_reports(reports, "1 failed, 120 passed")
+    try:
+        assert (kept / "conformance.json").read_text() == "{}"
+        assert (kept / "pytest-output.txt").read_text() == "1 failed, 120 passed"
+    finally:
+        shutil.rmtree(kept)
