@@ -211,6 +211,8 @@ class ApiState:
     _last_id: int | None
     _lag: Lag
     _deleted_ids: set[int]
+    #: how long a create waits before it answers (``--create-delay-ms``), in seconds
+    create_delay_s: float = 0.0
 
     if TYPE_CHECKING:
         # the methods one part calls on another (defined in auth.py, token_calls.py and app.py)

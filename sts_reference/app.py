@@ -257,11 +257,13 @@ def create_app(
     bootstrap: BootstrapSpec | None = None,
     stats_file: str | os.PathLike[str] | None = None,
     delay_ms: int = 0,
+    create_delay_ms: int = 0,
 ) -> ASGIApp:
     """The reference server as an ASGI app. Run its lifespan (uvicorn does) so that the
     bootstrap token is created at start-up. With ``stats_file``, requests are counted and the
     counts written there as JSON (see ``stats.py``) while they change and at shutdown. With
-    ``delay_ms``, every answer waits that long first: a deployment far away, for benchmarks."""
+    ``delay_ms``, every answer waits that long first: a deployment far away, for benchmarks. With
+    ``create_delay_ms``, only a create's answer waits that long (after the token is stored)."""
     if isinstance(manager_roles, str):
         manager_roles = (manager_roles,)
     manager_roles = tuple(manager_roles)
@@ -275,6 +277,7 @@ def create_app(
         variants=variants if variants is not None else VariantSet(()),
         bootstrap=bootstrap,
     )
+    api.create_delay_s = create_delay_ms / 1000
     stats = RequestStats() if stats_file is not None else None
 
     @contextlib.asynccontextmanager
@@ -316,7 +319,26 @@ def create_app(
     counted: ASGIApp = app if stats is None else count_requests(app, stats)
     delayed = counted if delay_ms <= 0 else _Delayed(counted, delay_ms / 1000)
     wrapped = infra.wrap(delayed, api, api.variants)
-    return wrapped if api.variants.on("no-date-header") else _DateHeader(wrapped, clock)
+    if api.variants.on("no-date-header"):
+        return wrapped
+    # proxy-date-ahead: the Date header comes from a proxy whose clock is ahead of the API's
+    date_clock = _Ahead(clock, PROXY_AHEAD_MS) if api.variants.on("proxy-date-ahead") else clock
+    return _DateHeader(wrapped, date_clock)
+
+
+#: how far ahead of the API's clock the proxy-date-ahead variant's Date header runs
+PROXY_AHEAD_MS = 20_000
+
+
+class _Ahead:
+    """Another clock, ``offset_ms`` ahead of ``clock`` (the proxy-date-ahead variant's proxy)."""
+
+    def __init__(self, clock: Clock, offset_ms: int) -> None:
+        self.clock = clock
+        self.offset_ms = offset_ms
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms() + self.offset_ms
 
 
 class _Delayed:

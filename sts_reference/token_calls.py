@@ -157,6 +157,7 @@ class TokenCalls(ApiState):
             dedicated_subject=subject,
             token_id=token_id,
             sequential_id=self._varied and self.variants.on("sequential-ids"),
+            lowest_free_id=self._varied and self.variants.on("ids-reused-after-delete"),
         )
         self._remember(hashlib.sha256(secret.encode("ascii")).digest(), record)
         if self._keeps_secrets:
@@ -168,6 +169,8 @@ class TokenCalls(ApiState):
                 return self.error(refusal, request.scope)
         if self._faulty and self.faults.on("create-500-after-storing"):
             return self.error(_Refusal(500, "a post-create hook failed after the token was stored"), request.scope)
+        if self.create_delay_s > 0:
+            await asyncio.sleep(self.create_delay_s)  # --create-delay-ms: a create that is slow to answer
         created: dict[str, Any] = {"name": name, "token": secret}
         if expiry is not None:
             created["expiration"] = expiry

@@ -266,7 +266,7 @@ class Matrix:
             ttl_ms = fleet.duration_ms(inst.ttl or "") or 0
             elapsed_ms = (first.at - inst.launched_at) * 1000
             if elapsed_ms >= ttl_ms:
-                pytest.skip(f"inconclusive: it first answered {elapsed_ms:.0f} ms after its start, past its ttl")
+                pre.inconclusive(f"it first answered {elapsed_ms:.0f} ms after its start, past its ttl")
             raise AssertionError(
                 f"the bootstrap token with ttl {inst.ttl!r} was refused ({first.status}) in form {form.value} "
                 f"{elapsed_ms:.0f} ms after the deployment was started, before its ttl"

@@ -271,8 +271,8 @@ def test_bootstrap_token_works_within_its_ttl_then_is_refused(target, ttl_spelli
             continue  # (a form accepted nowhere says nothing about the ttl)
         elapsed_ms = (sample.at - inst.launched_at) * 1000
         if elapsed_ms >= ttl_ms:
-            pytest.skip(
-                f"inconclusive: the deployment answered {elapsed_ms:.0f} ms after it was started, when the ttl "
+            pre.inconclusive(
+                f"the deployment answered {elapsed_ms:.0f} ms after it was started, when the ttl "
                 f"{ttl_spelling!r} may already have run out; use longer 'bootstrap.ttl_spellings'"
             )
         raise AssertionError(
