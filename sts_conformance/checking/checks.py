@@ -74,11 +74,14 @@ def expect_no_server_error(resp: httpx.Response, what: str) -> None:
         raise AssertionError(f"{what}: the target answered with a server error {resp.status_code}")
 
 
-def listed(items: list[dict[str, Any]], wanted: int | None) -> dict[str, Any] | None:
-    """The list entry with id ``wanted`` (an id listed as a string of digits counts: ST-LIFE-002 judges the type)."""
+def listed(items: list[dict[str, Any]], wanted: int | None, name: str | None = None) -> dict[str, Any] | None:
+    """The list entry with id ``wanted`` (an id listed as a string of digits counts: ST-LIFE-002 judges the type).
+
+    With ``name``, only an entry carrying that name: ids are names, not identities, and a target may
+    hand a deleted token's id to the next token (after a delete, pass the deleted token's name)."""
     if wanted is None:
         return None
-    entries = [i for i in items if token_id(i.get("id")) == wanted]
+    entries = [i for i in items if token_id(i.get("id")) == wanted and name in (None, i.get("name"))]
     if len(entries) > 1:
         # which of them is the token the check is about cannot be told: the defect is the shared id
         pre.block(pre.UNIQUE_IDS, f"the list shows id {wanted} {len(entries)} times, so its entry cannot be told")

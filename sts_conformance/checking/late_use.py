@@ -41,7 +41,7 @@ import httpx
 from _pytest.outcomes import Skipped
 
 from sts_conformance.core import preconditions as pre
-from sts_conformance.target import servertime
+from sts_conformance.target import servertime, settle
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm
 from sts_conformance.target.profile import TargetProfile
 from sts_conformance.tokens.ledger import TokenLedger
@@ -210,6 +210,10 @@ def start(
         if record is None:
             return
         record.tries, record.earlier = len(earlier) + 1, earlier
+        if earlier:
+            concluded = "concluded" if all(record.unsure(f) is None for f in judged) else "still could not conclude"
+            note = f"clock: the late use of an expiring token (ST-EXP-011) {concluded} on try {record.tries}: "
+            settle.write_event(settle.SETTLE.log, {"k": "clock", "note": note + "; ".join(earlier)})
         _publish(run_dir, record)
 
     threading.Thread(target=run, name="late use of the expiring token", daemon=True).start()

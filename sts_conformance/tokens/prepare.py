@@ -64,6 +64,8 @@ class Sample:
     status: int
     server_ms: int | None
     at: float
+    #: the serverTimestamp its body carried (the service's own clock), if any
+    stamped_ms: int | None = None
 
     @property
     def accepted(self) -> bool:
@@ -72,7 +74,7 @@ class Sample:
     @classmethod
     def of(cls, resp: httpx.Response, facts: servertime.ClockFacts | None = None) -> Sample:
         """The sample of one answer, the server's clock read as ``facts`` (the run's clock) say."""
-        return cls(resp.status_code, servertime.reading_ms(resp, facts), time.time())
+        return cls(resp.status_code, servertime.reading_ms(resp, facts), time.time(), servertime.body_time_ms(resp))
 
 
 @dataclass

@@ -111,7 +111,7 @@ def test_unprivileged_token_fails_without_printing_a_secret(target, ledger, erro
         allowed = {
             "unprivileged-list": lambda: target.client.list_tokens(paths.unprivileged.secret).is_success,
             "unprivileged-create": lambda: bool(paths.created[case]),
-            "unprivileged-delete": lambda: listed(ledger.list_items(), paths.victim.id) is None,
+            "unprivileged-delete": lambda: listed(ledger.list_items(), paths.victim.id, paths.victim.name) is None,
         }[case]()
         if allowed:
             pre.block("ST-ROLE-002", f"the target itself lets a token without the manager role do {case}")

@@ -188,17 +188,31 @@ NOW = 1_800_000_000_000
 
 
 @pytest.mark.parametrize(
-    ("anonymous", "authenticated", "source", "margin"),
+    ("anonymous", "authenticated", "source", "margin", "expected_now"),
     [
-        pytest.param({"date": _date(NOW)}, ({"date": _date(NOW)}, NOW + 300), servertime.DATE, 0, id="agrees"),
-        pytest.param({}, ({}, NOW), servertime.BODY, 0, id="no-date-but-body"),
-        pytest.param({}, ({}, None), servertime.LOCAL, servertime.LOCAL_MARGIN_MS, id="no-clock-at-all"),
+        pytest.param({"date": _date(NOW)}, ({"date": _date(NOW)}, NOW + 300), servertime.DATE, 0, NOW, id="agrees"),
+        pytest.param({}, ({}, NOW), servertime.BODY, 0, NOW, id="no-date-but-body"),
+        pytest.param({}, ({}, None), servertime.LOCAL, servertime.LOCAL_MARGIN_MS, None, id="no-clock-at-all"),
+        # a Date from another clock than the service's: the service's serverTimestamp decides expiry
         pytest.param(
-            {"date": _date(NOW)}, ({"date": _date(NOW)}, NOW + 7_200), servertime.DATE, 8_000, id="disagrees-7s"
+            {"date": _date(NOW)},
+            ({"date": _date(NOW)}, NOW + 7_200),
+            servertime.BODY,
+            1_000,
+            NOW + 7_200,
+            id="disagrees-7s",
+        ),
+        pytest.param(
+            {"date": _date(NOW + 20_000)},
+            ({"date": _date(NOW + 20_000)}, NOW),
+            servertime.BODY,
+            1_000,
+            NOW,
+            id="proxy-date-20s-ahead",
         ),
     ],
 )
-def test_the_clock_is_read_as_well_as_the_target_allows(anonymous, authenticated, source, margin):
+def test_the_clock_is_read_as_well_as_the_target_allows(anonymous, authenticated, source, margin, expected_now):
     headers, stamp = authenticated
     body = {"status": "OK"} if stamp is None else {"status": "OK", "serverTimestamp": stamp}
     with respx.mock(assert_all_mocked=True) as mock:
@@ -213,11 +227,17 @@ def test_the_clock_is_read_as_well_as_the_target_allows(anonymous, authenticated
             first = c.probe("/api/server/status")
             facts = servertime.assess(c, "/api/server/status", first, ADMIN, AuthForm.X_API_KEY)
             now = servertime.now_ms(c, "/api/server/status", facts, ADMIN, AuthForm.X_API_KEY)
+            # an answer with a Date and no serverTimestamp (an anonymous refusal) reads as the service's clock
+            anonymous_reading = servertime.reading_ms(first, facts)
     assert (facts.source, facts.margin_ms) == (source, margin)
     assert bool(facts.note) == (source != servertime.DATE or margin > 0), "anything but a sound Date is stated"
-    if source == servertime.BODY:
-        assert now == NOW
     assert now is not None
+    if expected_now is not None:
+        assert now == expected_now
+    if anonymous.get("date") and stamp is not None:
+        assert anonymous_reading is not None and abs(anonymous_reading - stamp) <= 1_000, (
+            "a Date read alone is corrected by the disagreement measured at the start"
+        )
 
 
 def test_waits_are_counted_per_thread_note():
