@@ -615,7 +615,9 @@ class Fleet:
             if seen is None or form is None:
                 return None
             name = f"{self.name_prefix}matrix-victim-{len(made)}"
-            made[name] = _make_token(client, inst.token, form, name, [p.unprivileged_role])
+            # made by the observer (a manager token without expiry): the bootstrap token's ttl of seconds
+            # may run out on a slow target before a victim is made, and who made it does not matter
+            made[name] = _make_token(client, seen[0], seen[1], name, [p.unprivileged_role])
 
             def named() -> list[int]:
                 items = _items(client.list_tokens(seen[0], form=seen[1])) or []
