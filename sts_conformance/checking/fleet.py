@@ -265,11 +265,11 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
         # the row's tokens are made first, while the bootstrap token (a ttl of seconds) may still make them
         observer = tools.observer() if row else None
         victims = {form: tools.victim() for form in forms} if row and works is not None else {}
+        # token management is judged on the configurations that carry a role's checks or the key's
+        if works is not None and {MANAGER, UNPRIVILEGED, LOWER_CASE_KEY} & set(inst.labels):
+            _manage(inst, tools, works)
         if works is not None and inst.label == LONG:
-            _manage(inst, tools, works)
             _delete_own(inst, tools, works)
-        elif works is not None:
-            _manage(inst, tools, works)
         publish(run_dir, inst, READY)
         ttl_ms = duration_ms(inst.ttl or "")
         if ttl_ms is None or works is None or not waitable_ttl(inst.ttl or "", max_ttl_ms(p)):

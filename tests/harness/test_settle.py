@@ -7,6 +7,7 @@ without either the suite's own clock with a wider margin, and a Date that disagr
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import threading
 from pathlib import Path
@@ -279,3 +280,56 @@ def test_tokens_of_the_run_on_a_launched_instance_are_deleted_before_it_stops_ob
             inst = Instance("ttl-3s", ["stackstate-admin"], token="svctok-bootstrap-of-instance")
             _leave_nothing(c, inst, ("svctok-observer-secret", AuthForm.X_API_KEY), "stsct-r1-", AuthForm.X_API_KEY)
     assert sorted(deleted[:-1]) == [3, 4] and deleted[-1] == 2
+
+
+# -- a check that cannot conclude tries again wider (issue 24) ---------------------------------------
+
+
+def _sample(status: int, server_ms: int | None):
+    from sts_conformance.tokens.prepare import Sample
+
+    return Sample(status, server_ms, 0.0)
+
+
+def test_a_first_call_too_close_to_its_expiry_is_tried_again_with_a_longer_life():
+    from sts_conformance.checking.checks import WIDER_LIVES_MS, expect_accepted_before
+    from sts_conformance.core.preconditions import Inconclusive
+
+    lives: list[int] = []
+
+    def accepted_later(life_ms: int):
+        lives.append(life_ms)
+        return _sample(200, NOW), NOW + life_ms
+
+    expect_accepted_before(_sample(401, NOW), NOW + 500, "a token", accepted_later)
+    assert lives == [WIDER_LIVES_MS[0]]
+
+    def refused_surely_before(life_ms: int):
+        return _sample(401, NOW), NOW + life_ms
+
+    with pytest.raises(AssertionError, match="before its expiry"):
+        expect_accepted_before(_sample(401, NOW), NOW + 500, "a token", refused_surely_before)
+
+    def always_too_close(life_ms: int):
+        return _sample(401, NOW + life_ms), NOW + life_ms
+
+    with pytest.raises(Inconclusive, match="too close to its expiry") as ended:
+        expect_accepted_before(_sample(401, NOW), NOW + 500, "a token", always_too_close)
+    assert str(ended.value.msg).startswith("inconclusive: ")
+    with pytest.raises(Inconclusive):
+        expect_accepted_before(_sample(401, NOW), NOW + 500, "a token")  # nothing to try again with
+
+
+def test_the_late_use_says_when_a_try_cannot_conclude():
+    from sts_conformance.checking.late_use import LateUse
+
+    expiry = NOW + 3_000
+    concluded = LateUse(expiry, {"X_API_KEY": _sample(200, NOW + 2_000)}, {"X_API_KEY": _sample(401, expiry + 1_000)})
+    assert concluded.unsure("X_API_KEY") is None and concluded.tried() == ""
+    too_late = LateUse(expiry, {"X_API_KEY": _sample(401, expiry)}, {"X_API_KEY": _sample(401, expiry + 1_000)})
+    assert "was refused" in (too_late.unsure("X_API_KEY") or "")
+    too_early = LateUse(expiry, {"X_API_KEY": _sample(200, NOW)}, {"X_API_KEY": _sample(200, expiry - 1)})
+    assert "before it" in (too_early.unsure("X_API_KEY") or "")
+    assert "run ended" in (LateUse(expiry).unsure("X_API_KEY") or "")
+    again = LateUse.from_dict({**dataclasses.asdict(concluded), "tries": 2, "earlier": ["the use came too late"]})
+    assert again.unsure("X_API_KEY") is None and "2 tries" in again.tried()
