@@ -322,10 +322,12 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
         "array": items is not None,
         "manager": tools.profile.manager_role in inst.roles,
         "form": form.name,
+        "at": time.time(),  # (a refusal after the token's ttl says nothing of its roles)
     }
     name = f"{tools.name_prefix}-{inst.label.replace(' ', '-')}-{os.getpid()}"
     key = tools.journal.intent(name, [tools.profile.unprivileged_role]) if tools.journal else None
     created = client.create_token(token, {"name": name, "roles": [tools.profile.unprivileged_role]}, form=form)
+    created_at = time.time()
     with contextlib.suppress(ValueError, AttributeError, TypeError):
         REDACTOR.register(created.json().get("token"), issued=True)
     if key is not None and tools.journal is not None:
@@ -335,7 +337,7 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
     if key is not None and tools.journal is not None:
         for tid in found:
             tools.journal.found(key, tid)
-    inst.manage["create"] = {"status": created.status_code, "listed": bool(found)}
+    inst.manage["create"] = {"status": created.status_code, "listed": bool(found), "at": created_at}
     if not inst.manage["list"]["manager"]:
         _delete_as_unprivileged(inst, tools, form)
     if found and inst.manage["list"]["manager"]:

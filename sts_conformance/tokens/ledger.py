@@ -123,8 +123,10 @@ class TokenLedger:
         self._peer_intents: dict[str, str] = {}
         #: the name each id this ledger claimed was listed under when it was claimed
         self._listed_names: dict[int, str | None] = {}
+        #: the list entry each id this ledger claimed had when it was claimed
+        self._listed_entries: dict[int, dict[str, Any]] = {}
         #: ids of tokens this ledger deleted (a lagging list may still show them)
-        self._released: dict[int, tuple[str, float]] = {}
+        self._released: dict[int, tuple[str, float, dict[str, Any] | None]] = {}
 
     # -- names --------------------------------------------------------------------------
 
@@ -458,6 +460,8 @@ class TokenLedger:
         released = self._released.get(token_id(item.get("id")))  # type: ignore[arg-type]
         if released is None or released[0] != item.get("name"):
             return False
+        if released[2] is not None and released[2] != item:
+            return False  # its id and name given to a new token (another creation time, roles, ...)
         return time.monotonic() - released[1] < 2 * settle.SETTLE.consistency.list_within  # (and a window to read it)
 
     def _attribute(
@@ -502,6 +506,7 @@ class TokenLedger:
         self._claimed.add(chosen)
         listed_name = candidates[0].get("name")
         self._listed_names[chosen] = listed_name if isinstance(listed_name, str) else None
+        self._listed_entries[chosen] = dict(candidates[0])
         if tok.key is not None:
             self.journal.found(tok.key, chosen)
         return chosen
@@ -586,7 +591,7 @@ class TokenLedger:
             tok.deleted = True
             if tok.id is not None:
                 self._claimed.discard(tok.id)
-                self._released[tok.id] = (tok.name, time.monotonic())
+                self._released[tok.id] = (tok.name, time.monotonic(), self._listed_entries.get(tok.id))
                 self.journal.gone(tok.id)
 
     def cleanup(self, deadline: float | None = None) -> list[Leftover]:
