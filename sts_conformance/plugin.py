@@ -214,7 +214,7 @@ def activate(config: pytest.Config) -> None:
             resources.add(reconfigurer.restore)  # also when the run is interrupted meanwhile
             reconfigurer.run()
         state.prepared = prepare(client, profile, prep_ledger)
-        resources.add(late_use.start(profile, conn.url, state.prepared, run_dir))
+        resources.add(late_use.start(profile, conn.url, state.prepared, run_dir, prep_ledger))
         resources.add(foundations.start(profile, conn.url, state.prepared, run_dir))
     except HarnessError as exc:
         _stop_before_checks(config, profile, exc)

@@ -322,7 +322,26 @@ def create_app(
     if create_delay_ms > 0:
         delayed = _Delayed(delayed, create_delay_ms / 1000, only=_is_create)
     wrapped = infra.wrap(stray_credentials.wrap(delayed, api.faults), api, api.variants)
-    return wrapped if api.variants.on("no-date-header") else _DateHeader(wrapped, clock)
+    if api.variants.on("no-date-header"):
+        return wrapped
+    # proxy-date-ahead: the Date header comes from a proxy whose clock is ahead of the API's
+    date_clock = _Ahead(clock, PROXY_AHEAD_MS) if api.variants.on("proxy-date-ahead") else clock
+    return _DateHeader(wrapped, date_clock)
+
+
+#: how far ahead of the API's clock the proxy-date-ahead variant's Date header runs
+PROXY_AHEAD_MS = 20_000
+
+
+class _Ahead:
+    """Another clock, ``offset_ms`` ahead of ``clock`` (the proxy-date-ahead variant's proxy)."""
+
+    def __init__(self, clock: Clock, offset_ms: int) -> None:
+        self.clock = clock
+        self.offset_ms = offset_ms
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms() + self.offset_ms
 
 
 class _Delayed:

@@ -144,6 +144,7 @@ class TokenStore:
         bootstrap: bool = False,
         token_id: int | None = None,
         sequential_id: bool = False,
+        lowest_free_id: bool = False,
     ) -> TokenRecord:
         """Store a new token under a fresh random id. Raises ValueError when a token with
         the same secret already exists.
@@ -151,7 +152,9 @@ class TokenStore:
         ``token_id`` stores it under exactly that id instead (only the server's deliberate
         faults choose ids themselves); sqlite3.IntegrityError when the id is taken.
         ``sequential_id`` takes the next number of a counter kept in the database (1, 2, 3,
-        ...; never reused, even after the newest token is deleted) instead of a random id."""
+        ...; never reused, even after the newest token is deleted) instead of a random id;
+        ``lowest_free_id`` the smallest positive id no stored token has (a deleted token's id is
+        handed to the next one)."""
         digest = hash_secret(secret)
         roles_json = json.dumps(list(roles))
         with self._transaction() as db:
@@ -161,6 +164,8 @@ class TokenStore:
             created_seq = seq.fetchone()[0]
             if token_id is None and sequential_id:
                 token_id = self._next_sequential_id(db)
+            if token_id is None and lowest_free_id:
+                token_id = self._lowest_free_id(db)
             while True:
                 new_id = token_id if token_id is not None else ID_MIN + secrets.randbelow(ID_MAX - ID_MIN + 1)
                 try:
@@ -203,6 +208,14 @@ class TokenStore:
             return 1
         db.execute("UPDATE id_sequence SET last = last + 1")
         return int(row[0]) + 1
+
+    @staticmethod
+    def _lowest_free_id(db: sqlite3.Connection) -> int:
+        row = db.execute(
+            "SELECT MIN(candidate) FROM (SELECT 1 AS candidate UNION SELECT id + 1 FROM service_tokens)"
+            " WHERE candidate NOT IN (SELECT id FROM service_tokens)"
+        ).fetchone()
+        return int(row[0])
 
     def find_by_secret(self, secret: str) -> TokenRecord | None:
         return self.find_by_hash(hash_secret(secret))

@@ -175,6 +175,7 @@ class TokenCalls(ApiState):
             dedicated_subject=subject,
             token_id=token_id,
             sequential_id=self._varied and self.variants.on("sequential-ids"),
+            lowest_free_id=self._varied and self.variants.on("ids-reused-after-delete"),
         )
         self._remember(hashlib.sha256(secret.encode("ascii")).digest(), record)
         if self._keeps_secrets:

@@ -37,6 +37,10 @@ VARIANTS: dict[str, str] = {
     "unknown-roles-refused": "roles other than the predefined ones (and the manager roles) are refused with 400",
     "names-max-64": "names longer than 64 characters are refused with 400",
     "sequential-ids": "ids are 1, 2, 3, ... in creation order, never reused",
+    "ids-reused-after-delete": (
+        "ids are the smallest positive number no stored token has (a database row id), so a deleted "
+        "token's id goes to the next token created"
+    ),
     "hex-secrets": "secrets are 64 lower-case hex digits with no prefix",
     # -- what real infrastructure does (issue 18; infra.py) -----------------------------------
     "gzip": "answers are gzip-compressed when the client accepts it (Content-Encoding: gzip), as an ingress does",
@@ -55,6 +59,11 @@ VARIANTS: dict[str, str] = {
     "revocation-lag": "an authentication cache lets a deleted token work for up to a second after its delete",
     "no-date-header": "responses carry no Date header (the status body's serverTimestamp is the only server clock)",
     "late-bootstrap-token": "the bootstrap token is written about a second after the API starts answering",
+    # -- issue 24: a proxy's clock in the Date header -----------------------------------------------
+    "proxy-date-ahead": (
+        "the Date header is written by a proxy whose clock runs 20 s ahead of the API's; serverTimestamp "
+        "and every expiry follow the API's own clock"
+    ),
 }
 
 

@@ -15,6 +15,7 @@ wait is usually over.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from sts_conformance.checking.checks import (
     block_if_creates_fail,
     expect_accepted_before,
     expect_status,
+    expiring_sample,
     form_param,
     json_body,
     listed,
@@ -241,7 +243,7 @@ def test_numeric_string_expiry_refused_or_read_as_the_same_ms(target, ledger, ob
 
 @pytest.mark.requirement("ST-EXP-006")
 @pytest.mark.parametrize("form", FORMS)
-def test_token_accepted_until_its_expiry(target, form):
+def test_token_accepted_until_its_expiry(target, ledger, form):
     """A token expiring seconds ahead was accepted right after its creation, before its expiry.
 
     The token was made at the start of the run and tried at once; that it is refused once the
@@ -249,15 +251,25 @@ def test_token_accepted_until_its_expiry(target, form):
     """
     cred = target.credential(EXPIRED_UNPRIVILEGED)
     assert cred.expiration is not None
-    expect_accepted_before(cred.samples[f"probe/{form.name}"], cred.expiration, f"a token in form {form.value}")
+    expect_accepted_before(
+        cred.samples[f"probe/{form.name}"],
+        cred.expiration,
+        f"a token in form {form.value}",
+        functools.partial(expiring_sample, target, ledger, cred.roles, call="probe", form=form),
+    )
 
 
 @pytest.mark.requirement("ST-EXP-006")
-def test_manager_token_manages_until_its_expiry(target):
+def test_manager_token_manages_until_its_expiry(target, ledger):
     """A manager token expiring seconds ahead listed tokens right after its creation, before its expiry."""
     cred = target.credential(EXPIRED_MANAGER)
     assert cred.expiration is not None
-    expect_accepted_before(cred.samples["list"], cred.expiration, "listing tokens with a manager token")
+    expect_accepted_before(
+        cred.samples["list"],
+        cred.expiration,
+        "listing tokens with a manager token",
+        functools.partial(expiring_sample, target, ledger, cred.roles, call="list", form=target.admin_form),
+    )
 
 
 def _wait_until_expired(target) -> None:

@@ -289,7 +289,7 @@ class Variants:
             else:
                 aim = led.create("pv-control", roles=[p.unprivileged_role])
                 resp = c.request("DELETE", f"/security/tokens/{aim.id}", headers=headers)
-                if resp.is_success and listed(led.list_items(), aim.id) is None:
+                if resp.is_success and listed(led.list_items(), aim.id, aim.name) is None:
                     led.forget(aim)
             if resp.is_success:
                 requirement = DOCUMENTED_CALL_REQUIREMENT[state]

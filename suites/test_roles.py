@@ -75,7 +75,7 @@ def _expect_management_refused(target, ledger, manage_as, holders, secret, opera
     if operation == "create":
         assert not manage_as.entries_named(name), f"create by {what} was refused, yet a token named {name!r} exists"
     elif operation == "delete":
-        assert listed(ledger.list_items(), victim.id) is not None, (
+        assert listed(ledger.list_items(), victim.id, victim.name) is not None, (
             f"delete by {what} was refused, yet token {victim.id} is gone from the list"
         )
         works = target.probe(victim.secret, form)

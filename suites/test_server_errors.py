@@ -209,7 +209,7 @@ class MistakeRun:
                 )
         del_problems = []
         delete_accepted = delete_with_body.status is not None and 200 <= delete_with_body.status < 300
-        if delete_accepted and listed(items, twice.id) is not None:
+        if delete_accepted and listed(items, twice.id, twice.name) is not None:  # (its id may be another's now)
             del_problems.append(f"the delete answered {delete_with_body.status}, but token {twice.id} is still listed")
         if not owner_kept and not resp.is_success:
             # (when the create naming the same id was accepted, the token may be gone through it: judged there)

@@ -178,14 +178,17 @@ def plan(profile: TargetProfile) -> list[Instance]:
     # keep a ttl spelling (a MUST) from being checked
     roles_for: list[tuple[str, list[str]]] = [(MANAGER, manager), (UNPRIVILEGED, unprivileged)]
     configs = []
+    # the manager's checks (list, create, delete with it) go to the long ttl's configuration: a few
+    # seconds' ttl may run out while a slow target answers them, and a refusal then says nothing
     for i, spelling in enumerate(spellings):
         label, roles = roles_for[i] if i < len(roles_for) else (ttl_label(spelling), manager)
-        configs.append(Instance(ttl_label(spelling), roles, ttl=spelling, labels=[ttl_label(spelling), label]))
-    configs += [Instance(label, roles) for label, roles in roles_for[len(spellings) :]]
+        labels = [ttl_label(spelling)] + ([label] if label != MANAGER else [])
+        configs.append(Instance(ttl_label(spelling), roles, ttl=spelling, labels=labels))
+    configs += [Instance(label, roles) for label, roles in roles_for[len(spellings) :] if label != MANAGER]
     if "servicetoken" in profile.bootstrap.key_spellings:
         # (not against a chart deployment unless the profile asks: current charts read only serviceToken)
         configs.append(Instance(LOWER_CASE_KEY, manager, key="servicetoken"))
-    configs.append(Instance(LONG, manager, ttl=LONG_TTL))
+    configs.append(Instance(LONG, manager, ttl=LONG_TTL, labels=[LONG, MANAGER]))
     return configs
 
 
@@ -258,14 +261,15 @@ def run_scenario(inst: Instance, tools: ScenarioTools, run_dir: Path, *, row: bo
         inst.probe_path = choose_probe(client, p).path
         inst.first = _first_probes(inst, tools)
         works = _management_form(inst, tools)
+        forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
+        # the row's tokens are made first, while the bootstrap token (a ttl of seconds) may still make them
+        observer = tools.observer() if row else None
+        victims = {form: tools.victim() for form in forms} if row and works is not None else {}
+        # token management is judged on the configurations that carry a role's checks or the key's
+        if works is not None and {MANAGER, UNPRIVILEGED, LOWER_CASE_KEY} & set(inst.labels):
+            _manage(inst, tools, works)
         if works is not None and inst.label == LONG:
             _delete_own(inst, tools, works)
-        elif works is not None:
-            _manage(inst, tools, works)
-        forms = (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION)
-        # the row's tokens are made now, while the bootstrap token may still make them
-        victims = {form: tools.victim() for form in forms} if row and works is not None else {}
-        observer = tools.observer() if row else None
         publish(run_dir, inst, READY)
         ttl_ms = duration_ms(inst.ttl or "")
         if ttl_ms is None or works is None or not waitable_ttl(inst.ttl or "", max_ttl_ms(p)):
@@ -318,10 +322,12 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
         "array": items is not None,
         "manager": tools.profile.manager_role in inst.roles,
         "form": form.name,
+        "at": time.time(),  # (a refusal after the token's ttl says nothing of its roles)
     }
     name = f"{tools.name_prefix}-{inst.label.replace(' ', '-')}-{os.getpid()}"
     key = tools.journal.intent(name, [tools.profile.unprivileged_role]) if tools.journal else None
     created = client.create_token(token, {"name": name, "roles": [tools.profile.unprivileged_role]}, form=form)
+    created_at = time.time()
     with contextlib.suppress(ValueError, AttributeError, TypeError):
         REDACTOR.register(created.json().get("token"), issued=True)
     if key is not None and tools.journal is not None:
@@ -331,7 +337,7 @@ def _manage(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
     if key is not None and tools.journal is not None:
         for tid in found:
             tools.journal.found(key, tid)
-    inst.manage["create"] = {"status": created.status_code, "listed": bool(found)}
+    inst.manage["create"] = {"status": created.status_code, "listed": bool(found), "at": created_at}
     if not inst.manage["list"]["manager"]:
         _delete_as_unprivileged(inst, tools, form)
     if found and inst.manage["list"]["manager"]:
@@ -611,7 +617,9 @@ class Fleet:
             if seen is None or form is None:
                 return None
             name = f"{self.name_prefix}matrix-victim-{len(made)}"
-            made[name] = _make_token(client, inst.token, form, name, [p.unprivileged_role])
+            # made by the observer (a manager token without expiry): the bootstrap token's ttl of seconds
+            # may run out on a slow target before a victim is made, and who made it does not matter
+            made[name] = _make_token(client, seen[0], seen[1], name, [p.unprivileged_role])
 
             def named() -> list[int]:
                 items = _items(client.list_tokens(seen[0], form=seen[1])) or []

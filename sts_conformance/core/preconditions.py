@@ -30,6 +30,10 @@ from _pytest.outcomes import Skipped
 BLOCKED_PREFIX = "blocked by "
 _BLOCKED = re.compile(r"^(?:[\w.]+: )?blocked by (ST-[A-Z]+-\d{3}):\s*(.*)$", re.DOTALL)
 
+#: a skip reason that starts like this is a check that could not conclude (see :func:`inconclusive`)
+INCONCLUSIVE_PREFIX = "inconclusive: "
+_INCONCLUSIVE = re.compile(r"^(?:[\w.]+: )?inconclusive: ", re.DOTALL)
+
 #: the marker a check declares its foundations with
 MARKER = "precondition"
 
@@ -113,6 +117,33 @@ class Blocked(Skipped):
 def block(requirement: str, reason: str) -> NoReturn:
     """End the running check as blocked by ``requirement`` (a failed foundation)."""
     raise Blocked(requirement, reason)
+
+
+class Inconclusive(Skipped):
+    """A check ran but could not conclude, for reasons of timing it tried to widen and could not.
+
+    Not a pass and not a failure: the requirement is left unjudged by this check, and the run's
+    reports say so as their own outcome (reason ``inconclusive: why``). A check raises it only
+    after it has tried again with a wider window up to its bound (see :func:`inconclusive`).
+    A skip to pytest, shown as pytest's own skips are, like :class:`Blocked`.
+    """
+
+    __module__ = "builtins"
+    __qualname__ = "Skipped"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{INCONCLUSIVE_PREFIX}{reason}", allow_module_level=True)
+        self.reason = reason
+
+
+def inconclusive(reason: str) -> NoReturn:
+    """End the running check as inconclusive: it could not conclude, even with its widest window."""
+    raise Inconclusive(reason.removeprefix(INCONCLUSIVE_PREFIX))
+
+
+def is_inconclusive(reason: str | None) -> bool:
+    """Whether a skip reason says the check ended inconclusive (with or without a qualified-name prefix)."""
+    return bool(reason) and _INCONCLUSIVE.match(str(reason).removeprefix("Skipped: ").strip()) is not None
 
 
 def blocked_by(reason: str | None) -> tuple[str, str] | None:

@@ -40,6 +40,7 @@ from sts_conformance.target.client import ApiClient, AuthForm
 from sts_conformance.tokens.journal import (
     GONE,
     ID,
+    INTENT,
     JOURNAL_GLOB,
     Journal,
     duplicate_ids,
@@ -117,8 +118,15 @@ class TokenLedger:
         self._broken: str | None = None
         self._peer_offsets: dict[Path, int] = {}
         self._peer_claims: set[int] = set()
+        #: the names of the peers' claimed ids (from their journals' intents), where known
+        self._peer_names: dict[int, str] = {}
+        self._peer_intents: dict[str, str] = {}
+        #: the name each id this ledger claimed was listed under when it was claimed
+        self._listed_names: dict[int, str | None] = {}
+        #: the list entry each id this ledger claimed had when it was claimed
+        self._listed_entries: dict[int, dict[str, Any]] = {}
         #: ids of tokens this ledger deleted (a lagging list may still show them)
-        self._released: dict[int, tuple[str, float]] = {}
+        self._released: dict[int, tuple[str, float, dict[str, Any] | None]] = {}
 
     # -- names --------------------------------------------------------------------------
 
@@ -167,9 +175,14 @@ class TokenLedger:
         ``settle.note(settle.LIST)`` in the check's message when that is wrong."""
         return settle.until(settle.LIST, self.list_items, ok)
 
-    def list_without(self, token: int | None) -> list[dict[str, Any]]:
-        """The list once it no longer shows ``token`` (just deleted), within the settle window."""
-        return self.list_until(lambda items: all(token_id(i.get("id")) != token for i in items))
+    def list_without(self, token: int | None, name: str | None = None) -> list[dict[str, Any]]:
+        """The list once it no longer shows ``token`` (just deleted), within the settle window.
+
+        With ``name`` (the deleted token's), an entry under that id with another name is a new token
+        that was given the freed id, not the deleted one."""
+        return self.list_until(
+            lambda items: not any(token_id(i.get("id")) == token and name in (None, i.get("name")) for i in items)
+        )
 
     def _attribute_settled(self, tok: OwnedToken) -> int | None:
         """The id of a token just created, read from the list until it shows the token, within the settle
@@ -215,11 +228,44 @@ class TokenLedger:
             self._peer_offsets[path] = offset + len(complete)
             for event in parse_events(complete.decode("utf-8", "replace")):
                 tid = token_id(event.get("id"))
-                if tid is not None and event.get("e") == ID:
+                if event.get("e") == INTENT and isinstance(event.get("name"), str):
+                    self._peer_intents[str(event.get("k"))] = event["name"]
+                elif tid is not None and event.get("e") == ID:
                     self._peer_claims.add(tid)
+                    self._peer_names.pop(tid, None)
+                    name = self._peer_intents.get(str(event.get("k")))
+                    if name is not None and self.in_run(name):  # (a name a target alters is not told by it)
+                        self._peer_names[tid] = name
                 elif tid is not None and event.get("e") == GONE:
                     self._peer_claims.discard(tid)
+                    self._peer_names.pop(tid, None)
         return self._peer_claims
+
+    def _taken(self, items: list[dict[str, Any]], *, peers: bool = True) -> Callable[[dict[str, Any]], bool]:
+        """Whether a list entry's id is another token's: there before the run, or claimed by a token of the
+        run that the list still shows under that id with its own name.
+
+        Ids are names, not identities: a target may hand a deleted token's id to the next token it
+        makes (a database row id). An id claimed by a token of the run whose name is no longer listed
+        under it has been freed and given again, so the entry there is a new token, not the claimant.
+        """
+        names: dict[int, str | None] = {tid: None for tid in self._claimed}
+        if peers:
+            others = self._others_claims()
+            names.update({tid: self._peer_names.get(tid) for tid in others})
+        names.update({tid: name for tid, name in self._listed_names.items() if tid in self._claimed})
+        shown = {(token_id(i.get("id")), i.get("name")) for i in items}
+
+        def taken(item: dict[str, Any]) -> bool:
+            tid = token_id(item.get("id"))
+            if tid in self.baseline:
+                return True
+            if tid not in names:
+                return False
+            name = names[tid]
+            return name is None or (tid, name) in shown  # (a claimant whose name is unknown keeps its id)
+
+        return taken
 
     # -- the target is broken: stop creating ---------------------------------------------
 
@@ -365,8 +411,8 @@ class TokenLedger:
 
     def shows(self, toks: Sequence[OwnedToken], items: list[dict[str, Any]]) -> bool:
         """Whether ``items`` shows each token still without an id under its name (a cheap look, no claims)."""
-        taken = self._claimed | self.baseline
-        fresh = [i for i in items if token_id(i.get("id")) not in taken and not self._ghost(i)]
+        taken = self._taken(items, peers=False)
+        fresh = [i for i in items if not taken(i) and not self._ghost(i)]
         names = {i.get("name") for i in fresh}
         return all(tok.id is not None or tok.name in names for tok in toks)
 
@@ -414,6 +460,8 @@ class TokenLedger:
         released = self._released.get(token_id(item.get("id")))  # type: ignore[arg-type]
         if released is None or released[0] != item.get("name"):
             return False
+        if released[2] is not None and released[2] != item:
+            return False  # its id and name given to a new token (another creation time, roles, ...)
         return time.monotonic() - released[1] < 2 * settle.SETTLE.consistency.list_within  # (and a window to read it)
 
     def _attribute(
@@ -425,8 +473,8 @@ class TokenLedger:
         a foreign entry that shows up is not taken for it: it may be one made before the run).
         """
         items = self._list() if items is None else items
-        taken = self._claimed | self._others_claims() | self.baseline
-        fresh = [i for i in items if (tid := token_id(i.get("id"))) is not None and tid not in taken]
+        taken = self._taken(items)
+        fresh = [i for i in items if token_id(i.get("id")) is not None and not taken(i)]
         fresh = [i for i in fresh if not self._ghost(i)]  # (a list may show a delete late)
         candidates = [i for i in fresh if i.get("name") == tok.name]
         if len(candidates) > 1:
@@ -446,10 +494,7 @@ class TokenLedger:
         if not candidates:
             # listed under its own name, but under an id that another token has (one of this run,
             # of another worker, or one there before the run): the ids are not unique
-            clash = next(
-                (tid for i in items if i.get("name") == tok.name and (tid := token_id(i.get("id"))) in taken),
-                None,
-            )
+            clash = next((token_id(i.get("id")) for i in items if i.get("name") == tok.name and taken(i)), None)
             if clash is None:
                 # not under its name at all, but the list shows one id twice: the entry may be there
                 # under an altered name, hidden behind an id it shares; the defect is the shared id
@@ -459,6 +504,9 @@ class TokenLedger:
         chosen = token_id(candidates[0]["id"])
         assert chosen is not None
         self._claimed.add(chosen)
+        listed_name = candidates[0].get("name")
+        self._listed_names[chosen] = listed_name if isinstance(listed_name, str) else None
+        self._listed_entries[chosen] = dict(candidates[0])
         if tok.key is not None:
             self.journal.found(tok.key, chosen)
         return chosen
@@ -543,7 +591,7 @@ class TokenLedger:
             tok.deleted = True
             if tok.id is not None:
                 self._claimed.discard(tok.id)
-                self._released[tok.id] = (tok.name, time.monotonic())
+                self._released[tok.id] = (tok.name, time.monotonic(), self._listed_entries.get(tok.id))
                 self.journal.gone(tok.id)
 
     def cleanup(self, deadline: float | None = None) -> list[Leftover]:

@@ -30,7 +30,7 @@ from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import probe as probes
 from sts_conformance.target import servertime, settle
-from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, server_time_ms
+from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm
 from sts_conformance.target.profile import TargetProfile
 from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.ledger import LedgerError, TokenLedger, elapsed_s
@@ -64,6 +64,8 @@ class Sample:
     status: int
     server_ms: int | None
     at: float
+    #: the serverTimestamp its body carried (the service's own clock), if any
+    stamped_ms: int | None = None
     #: what the answer handed back on its own that could stand for the credential (``issued_credentials``):
     #: header name -> value, each a secret (masked wherever shown)
     issued: dict[str, str] = field(default_factory=dict)
@@ -73,8 +75,15 @@ class Sample:
         return 200 <= self.status < 300
 
     @classmethod
-    def of(cls, resp: httpx.Response) -> Sample:
-        return cls(resp.status_code, servertime.reading_ms(resp), time.time(), issued_credentials(resp))
+    def of(cls, resp: httpx.Response, facts: servertime.ClockFacts | None = None) -> Sample:
+        """The sample of one answer, the server's clock read as ``facts`` (the run's clock) say."""
+        return cls(
+            resp.status_code,
+            servertime.reading_ms(resp, facts),
+            time.time(),
+            stamped_ms=servertime.body_time_ms(resp),
+            issued=issued_credentials(resp),
+        )
 
 
 #: answer headers that hand back a credential beside Set-Cookie (a session or access token)
@@ -274,7 +283,8 @@ def _prepare(
     prepared.clock = facts.as_dict()
     if facts.note:
         settle.write_event(settle.SETTLE.log, {"k": "clock", "note": facts.note})
-    now = server_time_ms(anonymous) or servertime.now_ms(client, profile.probe_path, facts, ledger.admin_token, form)
+    now = servertime.reading_ms(anonymous, facts)
+    now = now or servertime.now_ms(client, profile.probe_path, facts, ledger.admin_token, form)
     now = now or int(time.time() * 1000)
     prepared.expiry_ms = now + SHORT_LIFE_MS
     roles = {True: [profile.manager_role], False: [profile.unprivileged_role]}
@@ -304,9 +314,9 @@ def _prepare(
         if expiry is not None:
             # tried at once, while surely before the expiry, in both forms (and a list for the manager)
             for f in AuthForm:
-                cred.samples[f"probe/{f.name}"] = Sample.of(client.probe(probe_path, tok.secret, f))
+                cred.samples[f"probe/{f.name}"] = Sample.of(client.probe(probe_path, tok.secret, f), facts)
             if manager:
-                cred.samples["list"] = Sample.of(client.list_tokens(tok.secret, form=form))
+                cred.samples["list"] = Sample.of(client.list_tokens(tok.secret, form=form), facts)
         made[state] = (cred, tok)
     if not made:
         return

@@ -10,7 +10,7 @@ import pytest
 
 from sts_conformance.checking.cli_runner import CliRunner
 from sts_conformance.core.errors import ProfileError
-from sts_conformance.target.client import server_time_ms
+from sts_conformance.target import servertime
 from sts_conformance.tokens.ledger import OwnedToken
 
 #: how long the expiring credential lives on the server's clock
@@ -65,4 +65,4 @@ def expiring_credential(target, ledger) -> ExpiringCredential:
         expiry_ms=target.server_now_ms() + EXPIRING_LIFETIME_MS,
     )
     resp = target.probe(tok.secret)
-    return ExpiringCredential(tok, resp.status_code, server_time_ms(resp))
+    return ExpiringCredential(tok, resp.status_code, servertime.reading_ms(resp, target.prepared.clock_facts))

@@ -224,7 +224,7 @@ def test_delete_by_id_removes_and_revokes(target, ledger, deletions, observe, ou
         assert deleted_id(res) == str(tok.id), (
             f"stdout has no line '✅ Service token deleted: {tok.id}' (or [SUCCESS])\n{res.describe()}"
         )
-    still_listed = listed(ledger.list_without(tok.id), tok.id) is not None
+    still_listed = listed(ledger.list_without(tok.id, tok.name), tok.id, tok.name) is not None
     assert not still_listed, (
         f"token {tok.id} is still listed after the CLI said it deleted it{settle.note(settle.LIST)}\n{shown}"
     )

@@ -112,7 +112,7 @@ def test_unprivileged_token_fails_without_printing_a_secret(target, ledger, erro
         allowed = {
             "unprivileged-list": lambda: target.client.list_tokens(paths.unprivileged.secret).is_success,
             "unprivileged-create": lambda: bool(paths.created[case]),
-            "unprivileged-delete": lambda: listed(ledger.list_items(), paths.victim.id) is None,
+            "unprivileged-delete": lambda: listed(ledger.list_items(), paths.victim.id, paths.victim.name) is None,
         }[case]()
         if allowed:
             foundations.require_anonymous_refused(target, case.removeprefix("unprivileged-"))

@@ -482,3 +482,64 @@ def test_refused_creates_are_no_leftovers_when_the_list_is_refused_too():
             left = sweep(c, ADMIN, AuthForm.X_API_KEY, outstanding(journal.events()), deadline=float("inf"))
     assert [x.name for x in left] == ["stsct-r1-gw0-unanswered"]
     assert "the list answered 403" in left[0].why
+
+
+# -- ids are names, not identities (issue 24) -------------------------------------------------------
+
+
+def test_an_id_freed_outside_the_ledger_and_given_again_is_the_new_tokens():
+    """A target that hands a deleted token's id to the next token: once the list no longer shows the
+    first token under that id, the entry there with the new name is the new token, not a clash."""
+    first = {"id": 5, "name": "stsct-r1-gw0-t-1", "roles": []}
+    second = {"id": 5, "name": "stsct-r1-gw0-t-2", "roles": []}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(
+            side_effect=[
+                httpx.Response(200, json={"name": first["name"], "token": "svctok-firstfirst"}),
+                httpx.Response(200, json={"name": second["name"], "token": "svctok-secondsecond"}),
+            ]
+        )
+        # the first token was deleted by a call of a check, not through the ledger
+        mock.get(API).mock(side_effect=[_listing([first]), _listing([second])])
+        with ApiClient("http://target.test") as c:
+            led = _ledger(c)
+            assert led.create("t").id == 5
+            assert led.create("t").id == 5
+
+
+def test_a_peers_id_is_taken_while_listed_under_its_name_and_free_once_not(tmp_path):
+    """Another worker's claim holds while the list shows its token under that id; then the id is free."""
+    peer = Journal(tmp_path / "journal-gw1.jsonl", "gw1")
+    peer.found(peer.intent("stsct-r1-gw1-t-1", []), 7)
+    theirs = {"id": 7, "name": "stsct-r1-gw1-t-1", "roles": []}
+    ours = {"id": 7, "name": "stsct-r1-gw0-t-1", "roles": []}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=httpx.Response(200, json={"name": ours["name"], "token": "svctok-oursours"}))
+        mock.get(API).mock(side_effect=[_listing([theirs, ours]), _listing([ours])])
+        with ApiClient("http://target.test") as c:
+            with pytest.raises(Blocked) as blocked:
+                _ledger(c, tmp_path).create("t")
+            assert blocked.value.requirement == "ST-LIFE-007"  # both listed under 7: a shared id
+            # the peer's token gone from the list (deleted), its id given to ours: it is ours
+            assert _ledger(c, tmp_path).create("t").id == 7
+
+
+def test_listed_with_a_name_skips_a_new_token_under_a_freed_id():
+    items = [{"id": 5, "name": "the-new-one"}]
+    assert listed(items, 5) == items[0]
+    assert listed(items, 5, "the-deleted-one") is None
+    assert listed(items, 5, "the-new-one") == items[0]
+
+
+def test_inconclusive_is_a_skip_whose_reason_says_so():
+    from _pytest.outcomes import Skipped
+
+    from sts_conformance.core import preconditions as pre
+
+    with pytest.raises(Skipped) as skipped:
+        pre.inconclusive("the call after the expiry came before it")
+    assert isinstance(skipped.value, pre.Inconclusive)
+    assert skipped.value.msg == "inconclusive: the call after the expiry came before it"
+    assert pre.is_inconclusive(skipped.value.msg) and pre.is_inconclusive(f"Skipped: {skipped.value.msg}")
+    assert pre.is_inconclusive("sts_conformance.core.preconditions.Inconclusive: inconclusive: why")
+    assert not pre.is_inconclusive("blocked by ST-LIFE-001: why") and not pre.is_inconclusive(None)

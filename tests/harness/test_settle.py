@@ -7,6 +7,7 @@ without either the suite's own clock with a wider margin, and a Date that disagr
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import threading
 from pathlib import Path
@@ -188,17 +189,31 @@ NOW = 1_800_000_000_000
 
 
 @pytest.mark.parametrize(
-    ("anonymous", "authenticated", "source", "margin"),
+    ("anonymous", "authenticated", "source", "margin", "expected_now"),
     [
-        pytest.param({"date": _date(NOW)}, ({"date": _date(NOW)}, NOW + 300), servertime.DATE, 0, id="agrees"),
-        pytest.param({}, ({}, NOW), servertime.BODY, 0, id="no-date-but-body"),
-        pytest.param({}, ({}, None), servertime.LOCAL, servertime.LOCAL_MARGIN_MS, id="no-clock-at-all"),
+        pytest.param({"date": _date(NOW)}, ({"date": _date(NOW)}, NOW + 300), servertime.DATE, 0, NOW, id="agrees"),
+        pytest.param({}, ({}, NOW), servertime.BODY, 0, NOW, id="no-date-but-body"),
+        pytest.param({}, ({}, None), servertime.LOCAL, servertime.LOCAL_MARGIN_MS, None, id="no-clock-at-all"),
+        # a Date from another clock than the service's: the service's serverTimestamp decides expiry
         pytest.param(
-            {"date": _date(NOW)}, ({"date": _date(NOW)}, NOW + 7_200), servertime.DATE, 8_000, id="disagrees-7s"
+            {"date": _date(NOW)},
+            ({"date": _date(NOW)}, NOW + 7_200),
+            servertime.BODY,
+            1_000,
+            NOW + 7_200,
+            id="disagrees-7s",
+        ),
+        pytest.param(
+            {"date": _date(NOW + 20_000)},
+            ({"date": _date(NOW + 20_000)}, NOW),
+            servertime.BODY,
+            1_000,
+            NOW,
+            id="proxy-date-20s-ahead",
         ),
     ],
 )
-def test_the_clock_is_read_as_well_as_the_target_allows(anonymous, authenticated, source, margin):
+def test_the_clock_is_read_as_well_as_the_target_allows(anonymous, authenticated, source, margin, expected_now):
     headers, stamp = authenticated
     body = {"status": "OK"} if stamp is None else {"status": "OK", "serverTimestamp": stamp}
     with respx.mock(assert_all_mocked=True) as mock:
@@ -213,11 +228,17 @@ def test_the_clock_is_read_as_well_as_the_target_allows(anonymous, authenticated
             first = c.probe("/api/server/status")
             facts = servertime.assess(c, "/api/server/status", first, ADMIN, AuthForm.X_API_KEY)
             now = servertime.now_ms(c, "/api/server/status", facts, ADMIN, AuthForm.X_API_KEY)
+            # an answer with a Date and no serverTimestamp (an anonymous refusal) reads as the service's clock
+            anonymous_reading = servertime.reading_ms(first, facts)
     assert (facts.source, facts.margin_ms) == (source, margin)
     assert bool(facts.note) == (source != servertime.DATE or margin > 0), "anything but a sound Date is stated"
-    if source == servertime.BODY:
-        assert now == NOW
     assert now is not None
+    if expected_now is not None:
+        assert now == expected_now
+    if anonymous.get("date") and stamp is not None:
+        assert anonymous_reading is not None and abs(anonymous_reading - stamp) <= 1_000, (
+            "a Date read alone is corrected by the disagreement measured at the start"
+        )
 
 
 def test_waits_are_counted_per_thread_note():
@@ -259,3 +280,56 @@ def test_tokens_of_the_run_on_a_launched_instance_are_deleted_before_it_stops_ob
             inst = Instance("ttl-3s", ["stackstate-admin"], token="svctok-bootstrap-of-instance")
             _leave_nothing(c, inst, ("svctok-observer-secret", AuthForm.X_API_KEY), "stsct-r1-", AuthForm.X_API_KEY)
     assert sorted(deleted[:-1]) == [3, 4] and deleted[-1] == 2
+
+
+# -- a check that cannot conclude tries again wider (issue 24) ---------------------------------------
+
+
+def _sample(status: int, server_ms: int | None):
+    from sts_conformance.tokens.prepare import Sample
+
+    return Sample(status, server_ms, 0.0)
+
+
+def test_a_first_call_too_close_to_its_expiry_is_tried_again_with_a_longer_life():
+    from sts_conformance.checking.checks import WIDER_LIVES_MS, expect_accepted_before
+    from sts_conformance.core.preconditions import Inconclusive
+
+    lives: list[int] = []
+
+    def accepted_later(life_ms: int):
+        lives.append(life_ms)
+        return _sample(200, NOW), NOW + life_ms
+
+    expect_accepted_before(_sample(401, NOW), NOW + 500, "a token", accepted_later)
+    assert lives == [WIDER_LIVES_MS[0]]
+
+    def refused_surely_before(life_ms: int):
+        return _sample(401, NOW), NOW + life_ms
+
+    with pytest.raises(AssertionError, match="before its expiry"):
+        expect_accepted_before(_sample(401, NOW), NOW + 500, "a token", refused_surely_before)
+
+    def always_too_close(life_ms: int):
+        return _sample(401, NOW + life_ms), NOW + life_ms
+
+    with pytest.raises(Inconclusive, match="too close to its expiry") as ended:
+        expect_accepted_before(_sample(401, NOW), NOW + 500, "a token", always_too_close)
+    assert str(ended.value.msg).startswith("inconclusive: ")
+    with pytest.raises(Inconclusive):
+        expect_accepted_before(_sample(401, NOW), NOW + 500, "a token")  # nothing to try again with
+
+
+def test_the_late_use_says_when_a_try_cannot_conclude():
+    from sts_conformance.checking.late_use import LateUse
+
+    expiry = NOW + 3_000
+    concluded = LateUse(expiry, {"X_API_KEY": _sample(200, NOW + 2_000)}, {"X_API_KEY": _sample(401, expiry + 1_000)})
+    assert concluded.unsure("X_API_KEY") is None and concluded.tried() == ""
+    too_late = LateUse(expiry, {"X_API_KEY": _sample(401, expiry)}, {"X_API_KEY": _sample(401, expiry + 1_000)})
+    assert "was refused" in (too_late.unsure("X_API_KEY") or "")
+    too_early = LateUse(expiry, {"X_API_KEY": _sample(200, NOW)}, {"X_API_KEY": _sample(200, expiry - 1)})
+    assert "before it" in (too_early.unsure("X_API_KEY") or "")
+    assert "run ended" in (LateUse(expiry).unsure("X_API_KEY") or "")
+    again = LateUse.from_dict({**dataclasses.asdict(concluded), "tries": 2, "earlier": ["the use came too late"]})
+    assert again.unsure("X_API_KEY") is None and "2 tries" in again.tried()

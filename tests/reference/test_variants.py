@@ -10,6 +10,7 @@ a defect). Whether the conformance suites accept each variant is the suites' que
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -222,6 +223,13 @@ def ids_sequential(lab: Lab) -> bool:
     return lab.api.new_token([GUEST])[0] == 5
 
 
+def ids_reused_after_delete(lab: Lab) -> bool:
+    """New tokens take the smallest free id: after deleting one, the next token gets its id."""
+    made = [lab.api.new_token([GUEST])[0] for _ in range(3)]
+    assert lab.api.delete(made[1]).status_code == 204
+    return made == [1, 2, 3] and lab.api.new_token([GUEST])[0] == made[1]
+
+
 def secrets_hex(lab: Lab) -> bool:
     made = [lab.api.new_token([GUEST])[1] for _ in range(3)]
     return all(re.fullmatch(r"[0-9a-f]{64}", secret) for secret in made) and len(set(made)) == 3
@@ -335,6 +343,14 @@ def no_date_header(lab: Lab) -> bool:
     return "date" not in anonymous.headers and "date" not in status.headers
 
 
+def date_from_a_proxy_ahead(lab: Lab) -> bool:
+    """The Date header runs 20 s ahead of the serverTimestamp, which is the server's own clock."""
+    status = lab.api.status_with(ADMIN.token)
+    assert status.json()["serverTimestamp"] == lab.clock.now_ms()
+    date = email.utils.parsedate_to_datetime(status.headers["date"]).timestamp() * 1000
+    return date - lab.clock.now_ms() >= 19_000
+
+
 def bootstrap_token_written_late(lab: Lab) -> bool:
     """The bootstrap token is refused until the server's clock has moved on from its start; then it works."""
     at_once = lab.api.status_with(ADMIN.token).status_code
@@ -358,6 +374,7 @@ CHECKS: dict[str, Check] = {
     "unknown-roles-refused": unknown_roles_refused,
     "names-max-64": names_at_most_64,
     "sequential-ids": ids_sequential,
+    "ids-reused-after-delete": ids_reused_after_delete,
     "hex-secrets": secrets_hex,
     "gzip": answers_gzipped,
     "rate-limit": rate_limited,
@@ -368,6 +385,7 @@ CHECKS: dict[str, Check] = {
     "revocation-lag": deleted_token_works_a_moment,
     "no-date-header": no_date_header,
     "late-bootstrap-token": bootstrap_token_written_late,
+    "proxy-date-ahead": date_from_a_proxy_ahead,
 }
 
 #: variants whose bodies leave the vendor schemas' letter: that spec has no ``nullable``, yet a
