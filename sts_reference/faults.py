@@ -225,6 +225,11 @@ FAULTS: dict[str, str] = {
         "the bootstrap token is matched against the configuration when the store does not know it, so "
         "deleting it removes it from the list but it keeps authenticating with its configured roles"
     ),
+    # -- issue 23: what the model of the documented behaviour catches --------------------------
+    "expiry-from-first-use": (
+        "a token's lifetime (its expiryDate less its creation) is counted from its first use, so a token "
+        "first presented after its expiry is accepted (and then expires that lifetime later)"
+    ),
     "ttl-days-read-as-hours": "a ttl in days ('7d', '2 days') is read as that many hours",
 }
 

@@ -116,6 +116,7 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "role-substring-manages": ("ST-ROLE-007",),
     "role-comma-split": ("ST-ROLE-008", "ST-ROLE-007"),
     "sliding-expiry-on-use": ("ST-EXP-011",),
+    "expiry-from-first-use": ("ST-EXP-012",),
     "use-cache-survives-delete": ("ST-AUTH-014",),
     "near-miss-secret-on-token-calls": ("ST-AUTH-006",),
     "two-credentials-union": ("ST-AUTH-015",),
