@@ -145,6 +145,11 @@ class ServiceTokenApi(Authentication, TokenCalls):
         self._sliding = rights_faults.SlidingExpiry() if faults.on("sliding-expiry-on-use") else None
         if faults.on("expiry-from-first-use"):
             self._sliding = model_faults.FirstUseExpiry()  # (the same two decisions: expiration, used)
+        # issue 23's faults of makers and of a mind changed mid-run (model_faults.py)
+        tied = faults.on("tokens-die-with-their-maker") or faults.on("list-shows-only-own-tokens")
+        self._makers = model_faults.Makers() if tied else None
+        first_only = faults.on("duplicate-names-refused-after-first")
+        self._first_duplicate = model_faults.FirstDuplicateOnly() if first_only else None
         self._used_cache: dict[bytes, TokenRecord] | None = {} if faults.on("use-cache-survives-delete") else None
         self._bootstrap_record: TokenRecord | None = None  # the bootstrap-delete-not-revoking fault's copy
         self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter
