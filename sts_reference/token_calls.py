@@ -49,6 +49,9 @@ from .api_common import (
 )
 from .store import ID_MIN, TokenRecord
 
+#: the ids-beyond-2-53 variant's smallest id: 2^53 + 1, the first integer a double cannot hold
+BEYOND_DOUBLE_MIN = 2**53 + 1
+
 
 class TokenCalls(ApiState):
     """Answers list, create and delete for a caller the handlers authorize."""
@@ -151,6 +154,8 @@ class TokenCalls(ApiState):
             hex_secret = self._varied and self.variants.on("hex-secrets")
             secret = secrets.token_hex(HEX_SECRET_BYTES) if hex_secret else new_secret()
         token_id = await self._faulty_id() if self._faulty else None
+        if token_id is None and self._varied and self.variants.on("ids-beyond-2-53"):
+            token_id = BEYOND_DOUBLE_MIN + secrets.randbelow(2**63 - BEYOND_DOUBLE_MIN)
         if self._faulty:
             secret, token_id = self._bind_extra_fields(body, secret, token_id)
         record = self.store.create(
