@@ -41,7 +41,7 @@ def test_every_field_as_created():
     assert list_disagreements([_entry(far, name="m-cafe\u0301")], view)  # normalised to another form
     assert list_disagreements([_entry(far, expiration=2**63 - 1024)], view)  # read as a double somewhere
     assert list_disagreements([_entry(far, expiration=float(2**63 - 1))], view)
-    assert list_disagreements([_entry(far, roles=ROLES + ["stackstate-admin"])], view)
+    assert list_disagreements([_entry(far, roles=[*ROLES, "stackstate-admin"])], view)
 
 
 def test_a_missing_live_token_a_listed_deleted_one_and_a_phantom_disagree():
@@ -96,7 +96,8 @@ def test_held_choices_keep_the_first_answer_and_record_a_change():
     assert choices.hold("predefined_roles", {"status": 404}, "not held") is None
     change = choices.hold("duplicate_names", "refused", "third check")
     assert change is not None and "first check" in change and "third check" in change
-    assert [(k, f.value, later.value) for k, f, later in choices.conflicts] == [("duplicate_names", "allowed", "refused")]
+    changes = [(k, f.value, later.value) for k, f, later in choices.conflicts]
+    assert changes == [("duplicate_names", "allowed", "refused")]
 
 
 def test_held_choices_are_kept_per_run():
