@@ -27,6 +27,7 @@ from sts_conformance import __version__
 from sts_conformance.checking import cli_runner, foundations, late_use
 from sts_conformance.checking.fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from sts_conformance.checking.hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
+from sts_conformance.checking.model.choices import held as held_choices
 from sts_conformance.checking.reconfigure import Reconfigurer, announce
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.errors import HarnessError, ProfileError, TargetUnavailable
@@ -452,6 +453,8 @@ def observe(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
 
     def record(key: str, value: Any) -> None:
         request.node.user_properties.append(("observation", json.dumps({"key": key, "value": value})))
+        if is_active(request.config):  # held for the rest of the run (ST-FUZZ-005)
+            held_choices(request.config.stash[STATE_KEY]).hold(key, value, request.node.nodeid)
 
     return record
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.responses import Response
 from starlette.types import Scope
 
-from . import rights_faults
+from . import model_faults, rights_faults
 from .clock import Clock
 from .config import BootstrapSpec
 from .faults import FaultSet
@@ -213,6 +213,8 @@ class ApiState:
     _secrets: dict[int, str]
     _secret_key: bytes
     _sliding: rights_faults.SlidingExpiry | None
+    _makers: model_faults.Makers | None
+    _first_duplicate: model_faults.FirstDuplicateOnly | None
     _used_cache: dict[bytes, TokenRecord] | None
     _bootstrap_record: TokenRecord | None
     _last_id: int | None

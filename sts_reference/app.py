@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import aliases, infra, rights_faults, stray_credentials
+from . import aliases, infra, model_faults, rights_faults, stray_credentials
 from .api_common import (
     BOOTSTRAP_TOKEN_NAME,
     DEBUG_PRINCIPAL_HEADER,
@@ -143,6 +143,13 @@ class ServiceTokenApi(Authentication, TokenCalls):
         # issue 19's faults of use (rights_faults.py): an expiry moved on each use, and a cache
         # filled on each use that a delete never empties
         self._sliding = rights_faults.SlidingExpiry() if faults.on("sliding-expiry-on-use") else None
+        if faults.on("expiry-from-first-use"):
+            self._sliding = model_faults.FirstUseExpiry()  # (the same two decisions: expiration, used)
+        # issue 23's faults of makers and of a mind changed mid-run (model_faults.py)
+        tied = faults.on("tokens-die-with-their-maker") or faults.on("list-shows-only-own-tokens")
+        self._makers = model_faults.Makers() if tied else None
+        first_only = faults.on("duplicate-names-refused-after-first")
+        self._first_duplicate = model_faults.FirstDuplicateOnly() if first_only else None
         self._used_cache: dict[bytes, TokenRecord] | None = {} if faults.on("use-cache-survives-delete") else None
         self._bootstrap_record: TokenRecord | None = None  # the bootstrap-delete-not-revoking fault's copy
         self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter

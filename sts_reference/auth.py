@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from starlette.types import Scope
 
-from . import rights_faults
+from . import model_faults, rights_faults
 from .api_common import (
     _OWS,
     EXPIRY_GRACE_MS,
@@ -103,6 +103,8 @@ class Authentication(ApiState):
                 expiration += EXPIRY_GRACE_MS
             if self.faults.on("expiry-enforced-one-hour-late"):
                 expiration += HOUR_MS
+            if self.faults.on("far-expiry-wraps") and model_faults.far_expiry_wraps(expiration):
+                return True
         return now >= expiration
 
     def authenticate(self, scope: Scope, call: Call) -> TokenRecord:

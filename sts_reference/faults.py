@@ -253,6 +253,25 @@ FAULTS: dict[str, str] = {
         "the bootstrap token is matched against the configuration when the store does not know it, so "
         "deleting it removes it from the list but it keeps authenticating with its configured roles"
     ),
+    # -- issue 23: what the model of the documented behaviour catches --------------------------
+    "expiry-from-first-use": (
+        "a token's lifetime (its expiryDate less its creation) is counted from its first use, so a token "
+        "first presented after its expiry is accepted (and then expires that lifetime later)"
+    ),
+    "tokens-die-with-their-maker": (
+        "deleting a token also deletes every token it made (and those they made): tokens are tied to their maker"
+    ),
+    "list-shows-only-own-tokens": (
+        "the list as a token other than the bootstrap token sees it holds only that token and the tokens it made"
+    ),
+    "far-expiry-wraps": (
+        "an expiryDate past 9999-12-31 is echoed and listed as sent but judged through a date type that wraps: "
+        "the token is refused as expired from its creation on"
+    ),
+    "duplicate-names-refused-after-first": (
+        "a name a live token holds is accepted once more the first time; from then on such a create is refused "
+        "with 409 (a uniqueness rule switched on by its first violation: the server changes its mind mid-run)"
+    ),
     "ttl-days-read-as-hours": "a ttl in days ('7d', '2 days') is read as that many hours",
     # -- issue 24 (h24found): one defect under a foundation (the expiry round trip, anonymous refusal) --
     "expiry-stored-times-1000": (

@@ -52,6 +52,9 @@ from .api_common import (
 )
 from .store import ID_MIN, TokenRecord
 
+#: the ids-beyond-2-53 variant's smallest id: 2^53 + 1, the first integer a double cannot hold
+BEYOND_DOUBLE_MIN = 2**53 + 1
+
 
 class TokenCalls(ApiState):
     """Answers list, create and delete for a caller the handlers authorize."""
@@ -66,9 +69,11 @@ class TokenCalls(ApiState):
         if self._faulty and self.faults.on("list-public"):
             return self.listing()
         try:
-            self.authorize_manager(request.scope, "list")
+            caller = self.authorize_manager(request.scope, "list")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
+        if self._faulty and self.faults.on("list-shows-only-own-tokens") and not caller.bootstrap:
+            return self.listing(only={caller.id} | self._made_by(caller.id))
         return self.listing()
 
     def _faulty_page(self, records: list[TokenRecord]) -> list[TokenRecord]:
@@ -81,8 +86,8 @@ class TokenCalls(ApiState):
             return sorted(records, key=lambda record: record.name)[:LIST_PAGE]
         return records
 
-    def listing(self) -> Response:
-        """The list answer, for a caller already authorized."""
+    def listing(self, only: set[int] | None = None) -> Response:
+        """The list answer, for a caller already authorized (``only``: the ids a faulty list keeps)."""
         if self._varied and self.variants.on("expired-purged"):
             self._purge_expired()
         records = self._lag.listed(self.store.list()) if self._varied else self.store.list()
@@ -94,7 +99,7 @@ class TokenCalls(ApiState):
             records = self._varied_listing(records)
         items = []
         for record in records:
-            if self._faulty and self._hidden_by_fault(record):
+            if self._faulty and (self._hidden_by_fault(record) or (only is not None and record.id not in only)):
                 continue
             item: dict[str, Any] = {
                 "id": self._faulty_listed_id(record) if self._faulty else record.id,
@@ -149,13 +154,16 @@ class TokenCalls(ApiState):
     async def create_token(self, request: Request) -> Response:
         late_expiry_check = self._faulty and self.faults.on("past-expiry-stored-anyway")
         try:
-            self.authorize_manager(request.scope, "create")
+            caller = self.authorize_manager(request.scope, "create")
             body = await self._read_json_object(request)
             name, roles, expiry, subject = self._validate_new_token(body)
             if not late_expiry_check:
                 self._check_expiry_ahead(expiry)
             if self._varied and self.variants.on("duplicate-names-refused"):
                 self._check_name_free(name)
+            first_only = self._first_duplicate if self._faulty else None
+            if first_only is not None and first_only.refuses(not self._name_free(name)):
+                raise _Refusal(409, "a service token with this name already exists")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
         secret = self._faulty_secret(name, roles) if self._faulty else None
@@ -163,6 +171,8 @@ class TokenCalls(ApiState):
             hex_secret = self._varied and self.variants.on("hex-secrets")
             secret = secrets.token_hex(HEX_SECRET_BYTES) if hex_secret else new_secret()
         token_id = await self._faulty_id() if self._faulty else None
+        if token_id is None and self._varied and self.variants.on("ids-beyond-2-53"):
+            token_id = BEYOND_DOUBLE_MIN + secrets.randbelow(2**63 - BEYOND_DOUBLE_MIN)
         if self._faulty:
             secret, token_id = self._bind_extra_fields(body, secret, token_id)
             expiry = self._misstored_expiry(expiry)
@@ -178,6 +188,8 @@ class TokenCalls(ApiState):
             lowest_free_id=self._varied and self.variants.on("ids-reused-after-delete"),
         )
         self._remember(hashlib.sha256(secret.encode("ascii")).digest(), record)
+        if self._faulty and self._makers is not None:
+            self._makers.made(record.id, caller.id)
         if self._keeps_secrets:
             self._secrets[record.id] = secret
         if late_expiry_check:
@@ -217,10 +229,19 @@ class TokenCalls(ApiState):
 
     def _check_name_free(self, name: str) -> None:
         """The duplicate-names-refused variant: no two live tokens share a name."""
+        if not self._name_free(name):
+            raise _Refusal(409, "a service token with this name already exists")
+
+    def _name_free(self, name: str) -> bool:
+        """Whether no live token holds ``name``."""
         now = self.clock.now_ms()
-        for record in self.store.list():
-            if record.name == name and not (record.expiration is not None and record.expiration <= now):
-                raise _Refusal(409, "a service token with this name already exists")
+        return not any(
+            record.name == name and not (record.expiration is not None and record.expiration <= now)
+            for record in self.store.list()
+        )
+
+    def _made_by(self, maker_id: int) -> set[int]:
+        return self._makers.made_by(maker_id) if self._makers is not None else set()
 
     def _faulty_secret(self, name: str, roles: list[str]) -> str | None:
         """The secret a faulty server makes for a new token; None when no fault changes it."""
@@ -276,6 +297,11 @@ class TokenCalls(ApiState):
         return [token_id] if self.store.delete(token_id) else []
 
     def _faulty_delete(self, token_id: int) -> list[int]:
+        if self._makers is not None and self.faults.on("tokens-die-with-their-maker"):
+            removed = self._delete(token_id)
+            if removed:
+                removed += [gone for made in sorted(self._makers.made_by(token_id)) for gone in self._delete(made)]
+            return removed
         if self.faults.on("ids-collide-same-second"):
             same = [record.id for record in self.store.list() if self._colliding_id(record) == token_id]
             return [gone for gone in same if self.store.delete(gone)]

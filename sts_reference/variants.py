@@ -42,6 +42,10 @@ VARIANTS: dict[str, str] = {
         "token's id goes to the next token created"
     ),
     "hex-secrets": "secrets are 64 lower-case hex digits with no prefix",
+    "ids-beyond-2-53": (
+        "ids are random integers between 2^53 and 2^63 (JSON numbers a double cannot hold exactly; int64 as the "
+        "spec types them)"
+    ),
     # -- what real infrastructure does (issue 18; infra.py) -----------------------------------
     "gzip": "answers are gzip-compressed when the client accepts it (Content-Encoding: gzip), as an ingress does",
     "rate-limit": (

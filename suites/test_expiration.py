@@ -25,6 +25,7 @@ from sts_conformance.checking.checks import (
     FORM_REQUIREMENT,
     block_if_creates_fail,
     expect_accepted_before,
+    expect_refused,
     expect_status,
     expiring_sample,
     form_param,
@@ -34,7 +35,13 @@ from sts_conformance.checking.checks import (
 )
 from sts_conformance.core import preconditions as pre
 from sts_conformance.target.client import AuthForm
-from sts_conformance.tokens.prepare import EXPIRED_MANAGER, EXPIRED_UNPRIVILEGED, SHORT_LIFE_MS, VALID_UNPRIVILEGED
+from sts_conformance.tokens.prepare import (
+    EXPIRED_MANAGER,
+    EXPIRED_UNPRIVILEGED,
+    EXPIRED_UNUSED,
+    SHORT_LIFE_MS,
+    VALID_UNPRIVILEGED,
+)
 
 DAY_MS = 86_400_000
 #: 2100-01-01T00:00:00Z: read as seconds, this would be a date some 130,000 years ahead
@@ -278,6 +285,22 @@ def _wait_until_expired(target) -> None:
     if expiry is None:
         pre.block(pre.CREATE, "no expiring token could be prepared at the start of the run")
     target.wait_until_server_time(expiry + CLOCK_MARGIN_MS)
+
+
+@pytest.mark.requirement("ST-EXP-012")
+@pytest.mark.parametrize("form", FORMS)
+def test_token_first_presented_after_its_expiry_is_refused(target, form):
+    """A token never presented before its expiry is refused the first time it is: the expiration counts from
+    when it was set, not from first use (a token used at once expires alike: the matrix's expired rows)."""
+    _wait_until_expired(target)
+    cred = target.credential(EXPIRED_UNUSED)
+    assert cred.expiration is not None and not cred.samples, "the never-used token was presented before its expiry"
+    resp = target.probe(cred.secret, form)
+    expect_refused(
+        resp,
+        target.expect.unauthenticated_status,
+        f"a token expiring at {_shown(cred.expiration)}, presented for the first time after it, as {form.value}",
+    )
 
 
 @pytest.mark.requirement("ST-EXP-003")

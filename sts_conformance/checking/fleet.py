@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from sts_conformance.checking.checks import CLOCK_MARGIN_MS
 from sts_conformance.core import disguise
 from sts_conformance.core.errors import HarnessError
 from sts_conformance.core.redact import REDACTOR
@@ -380,8 +381,8 @@ def _delete_own(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
         for i in items
         if not str(i.get("name", "")).startswith("stsct-") and token_id(i.get("id")) not in tools.known_ids
     ]
-    entry = others[0] if len(others) == 1 else None
-    found: dict[str, Any] = {"candidates": len(others), "list": listing.status_code}
+    entry, by = pick_bootstrap(others, inst.roles, expiry_window(inst))
+    found: dict[str, Any] = {"candidates": len(others), "list": listing.status_code, "by": by}
     if entry is not None:
         found["id"] = token_id(entry.get("id"))
         found["expiration"] = entry.get("expiration")
@@ -393,6 +394,52 @@ def _delete_own(inst: Instance, tools: ScenarioTools, form: AuthForm) -> None:
     # a deployment may take a moment to forget a deleted token (an authentication cache)
     after = Sample.of(settle.refused(present) if deleted.is_success else present())
     inst.manage["delete-bootstrap"] = {"status": deleted.status_code, "after": asdict(after), "form": form.name}
+
+
+#: how a bootstrap token was told apart in the list (``pick_bootstrap``)
+BY_ONLY, BY_ROLES, BY_EXPIRY = "the only entry", "its roles", "its roles and its expiration"
+
+
+def expiry_window(inst: Instance) -> tuple[int, int] | None:
+    """The expirations (epoch ms, server clock) the instance's bootstrap token may be listed with.
+
+    Created between the start (launch or reconfiguration) and its first accepted call, plus the
+    ttl, widened by the clock margin: None when its ttl is not a duration or no accepted call
+    read the server's clock.
+    """
+    ttl_ms = duration_ms(inst.ttl or "")
+    first = [s for s in inst.first.values() if s.accepted and s.server_ms is not None]
+    if ttl_ms is None or not first:
+        return None
+    answered = min(first, key=lambda s: s.at)
+    server_ms = answered.server_ms or 0
+    latest = server_ms + 1000 + CLOCK_MARGIN_MS
+    earliest = server_ms - int((answered.at - inst.launched_at) * 1000) - CLOCK_MARGIN_MS
+    return earliest + ttl_ms, latest + ttl_ms
+
+
+def pick_bootstrap(
+    others: list[dict[str, Any]], roles: list[str], window: tuple[int, int] | None
+) -> tuple[dict[str, Any] | None, str]:
+    """The list entry that is the bootstrap token, told apart by what its configuration says, and how.
+
+    ``others`` are the entries neither made by the suite nor listed before the configuration was
+    applied. The only one of them is the bootstrap token; among several, the one entry with the
+    configured roles; among several of those, the one listed as expiring at start plus ttl
+    (``window``). None when no such single entry exists (then nothing is deleted).
+    """
+    if len(others) == 1:
+        return others[0], BY_ONLY
+    wanted = set(roles)
+    same_roles = [i for i in others if isinstance(i.get("roles"), list) and set(i["roles"]) == wanted]
+    if len(same_roles) == 1:
+        return same_roles[0], BY_ROLES
+    if window is not None:
+        low, high = window
+        timed = [i for i in same_roles if type(i.get("expiration")) is int and low <= i["expiration"] <= high]
+        if len(timed) == 1:
+            return timed[0], BY_EXPIRY
+    return None, ""
 
 
 def _items(resp: httpx.Response) -> list[dict[str, Any]] | None:

@@ -361,3 +361,50 @@ def role_traits(roles: Sequence[str], known: Iterable[str] = ()) -> list[str]:
     if any(any(ord(c) > 0x7F for c in r) for r in roles):
         traits.append("non-ascii")
     return traits
+
+
+# -- expiries and the model's name suffixes (issue 23) ------------------------------------------
+
+#: The largest value of the API's int64 expiryDate (epoch ms): some 292 million years ahead.
+INT64_MAX = 2**63 - 1
+#: 9999-12-31T00:00:00Z: the latest date the CLI's --expiration yyyy-MM-dd can name (sent as that day's 00:00 UTC).
+CLI_LAST_DATE_MS = 253_402_214_400_000
+#: 2^53 + 1 ms: the first integer a JSON number read as a double cannot hold exactly.
+DOUBLE_EXACT_LIMIT = 2**53 + 1
+#: Expiry offsets (ms from the server's "now") that stay ahead for the whole of a short sequence.
+MIN_EXPIRY_AHEAD_MS = 600_000
+#: The expiries that are always tried, not left to chance: the far edge of each representation.
+CLASSIC_FAR_EXPIRIES: tuple[int, ...] = (INT64_MAX, CLI_LAST_DATE_MS, DOUBLE_EXACT_LIMIT, 2**31 * 1000, 2**32 * 1000)
+
+
+def expiries_ahead(now_ms: int) -> st.SearchStrategy[int]:
+    """Absolute expiryDates (epoch ms) over the whole range ahead: from ``MIN_EXPIRY_AHEAD_MS`` past ``now_ms``
+    to :data:`INT64_MAX`, each order of magnitude as likely as the next, the classic edges often."""
+    low = now_ms + MIN_EXPIRY_AHEAD_MS
+    magnitudes = st.integers(len(str(low)), len(str(INT64_MAX))).flatmap(
+        lambda digits: st.integers(max(low, 10 ** (digits - 1)), min(INT64_MAX, 10**digits - 1))
+    )
+    classic = st.sampled_from([e for e in CLASSIC_FAR_EXPIRIES if e > low])
+    return st.one_of(classic, magnitudes, st.integers(low, low + 400 * 86_400_000))
+
+
+#: Suffixes that test how names are stored: composed and decomposed forms of one text (NFC and NFD
+#: differ), several scripts, characters of 2, 3 and 4 bytes in UTF-8, a combining sequence that has
+#: no composed form, right-to-left text. Each must be stored exactly as sent, or refused.
+CLASSIC_NAME_SUFFIXES: tuple[str, ...] = (
+    "caf\u00e9",  # é composed (NFC)
+    "cafe\u0301",  # e + combining acute (NFD): the same text to a reader, other code points
+    "\u1112\u1161\u11ab",  # Hangul 한 as conjoining jamo (NFD); composed it is U+D55C
+    "\ud55c\uae00",  # 한글 composed
+    "\u0391\u03b8\u03ae\u03bd\u03b1",  # Greek
+    "\u05e9\u05dc\u05d5\u05dd",  # Hebrew (right to left)
+    "\u0915\u094d\u0937",  # Devanagari conjunct (virama)
+    "q\u0307\u0323",  # q with dot above and dot below: no composed form, marks in non-canonical order
+    "\U0001f9d1\u200d\U0001f4bb",  # an emoji ZWJ sequence (4-byte characters)
+    "\u00c5ngstr\u00f6m \u212b",  # Å composed and the Angstrom sign, which NFC maps to it
+)
+
+
+def name_suffixes() -> st.SearchStrategy[str]:
+    """What follows the run's prefix in a model token's name: the classic cases often, any mixture else."""
+    return st.one_of(st.sampled_from(CLASSIC_NAME_SUFFIXES), unicode_names(6))

@@ -46,10 +46,13 @@ DELETED_MANAGER = "deleted-manager"
 DELETED_UNPRIVILEGED = "deleted-unprivileged"
 EXPIRED_MANAGER = "expired-manager"
 EXPIRED_UNPRIVILEGED = "expired-unprivileged"
+#: expiring like the two above, but never presented before its expiry: its first use comes after it
+EXPIRED_UNUSED = "expired-unused"
 #: every prepared credential, in the order they are made (the expiring ones first)
 STATES = (
     EXPIRED_MANAGER,
     EXPIRED_UNPRIVILEGED,
+    EXPIRED_UNUSED,
     VALID_MANAGER,
     VALID_UNPRIVILEGED,
     DELETED_MANAGER,
@@ -311,7 +314,7 @@ def _prepare(
             break
         shown = {k: v for k, v in tok.response.items() if k != "token"}
         cred = Credential(state, tok.name, tok.secret, list(roles[manager]), expiration=expiry, response=shown)
-        if expiry is not None:
+        if expiry is not None and state != EXPIRED_UNUSED:
             # tried at once, while surely before the expiry, in both forms (and a list for the manager)
             for f in AuthForm:
                 cred.samples[f"probe/{f.name}"] = Sample.of(client.probe(probe_path, tok.secret, f), facts)

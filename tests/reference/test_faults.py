@@ -464,6 +464,38 @@ def used_token_expires_as_created(lab: Lab) -> bool:
     return used and lab.api.status_with(secret).status_code == 401
 
 
+def never_used_token_expires_as_created(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([GUEST], expiry=START_MS + 3000)
+    lab.clock.advance(3500)
+    return lab.api.status_with(secret).status_code == 401
+
+
+def tokens_outlive_their_maker(lab: Lab) -> bool:
+    maker_id, maker = lab.api.new_token([MANAGER])
+    name = unique_name()
+    assert lab.api.create({"name": name, "roles": [GUEST]}, token=maker).status_code == 200
+    assert lab.api.delete(maker_id).status_code == 204
+    return any(item["name"] == name for item in lab.api.listed())
+
+
+def manager_token_lists_every_token(lab: Lab) -> bool:
+    other, _ = lab.api.new_token([GUEST])
+    _, manager = lab.api.new_token([MANAGER])
+    seen = {item["id"] for item in lab.api.list_tokens(token=manager).json()}
+    return other in seen and seen == {item["id"] for item in lab.api.listed()}
+
+
+def int64_max_expiry_token_works(lab: Lab) -> bool:
+    _, secret = lab.api.new_token([GUEST], expiry=2**63 - 1)
+    return lab.api.status_with(secret).status_code == 200
+
+
+def duplicate_names_answered_alike(lab: Lab) -> bool:
+    name = unique_name()
+    statuses = [lab.api.create({"name": name, "roles": [GUEST]}).status_code for _ in range(3)]
+    return len(set(statuses)) == 1
+
+
 def used_token_refused_after_delete(lab: Lab) -> bool:
     token_id, secret = lab.api.new_token([GUEST])
     assert lab.api.status_with(secret).status_code == 200
@@ -578,6 +610,12 @@ PROBES: dict[str, Probe] = {
     "expiry-enforced-one-hour-late": expiry_round_trips_and_is_enforced,
     "list-public": anonymous_list_refused,
     "delete-public": anonymous_delete_refused,
+    # issue 23 (h23model): what the model of the documented behaviour catches
+    "expiry-from-first-use": never_used_token_expires_as_created,
+    "tokens-die-with-their-maker": tokens_outlive_their_maker,
+    "list-shows-only-own-tokens": manager_token_lists_every_token,
+    "far-expiry-wraps": int64_max_expiry_token_works,
+    "duplicate-names-refused-after-first": duplicate_names_answered_alike,
 }
 
 

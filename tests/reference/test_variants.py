@@ -214,6 +214,15 @@ def names_at_most_64(lab: Lab) -> bool:
     return lab.api.create({"name": "n" * 65, "roles": [GUEST]}).status_code == 400
 
 
+def ids_beyond_doubles(lab: Lab) -> bool:
+    """New tokens' ids lie past 2^53, listed as exact JSON integers, and each deletes exactly its token."""
+    made = [lab.api.new_token([GUEST])[0] for _ in range(3)]
+    if not all(isinstance(tid, int) and 2**53 < tid < 2**63 for tid in made):
+        return False
+    assert lab.api.delete(made[1]).status_code == 204
+    return {item["id"] for item in lab.api.listed()} >= {made[0], made[2]}
+
+
 def ids_sequential(lab: Lab) -> bool:
     """The bootstrap token is 1, the next tokens 2, 3, 4; after deleting 4 the next is 5."""
     made = [lab.api.new_token([GUEST])[0] for _ in range(3)]
@@ -375,6 +384,7 @@ CHECKS: dict[str, Check] = {
     "names-max-64": names_at_most_64,
     "sequential-ids": ids_sequential,
     "ids-reused-after-delete": ids_reused_after_delete,
+    "ids-beyond-2-53": ids_beyond_doubles,
     "hex-secrets": secrets_hex,
     "gzip": answers_gzipped,
     "rate-limit": rate_limited,

@@ -1,0 +1,415 @@
+"""The token lifecycle as a Hypothesis state machine: any sequence of creates, deletes, calls and lists,
+by any actor, with the target agreeing with the model after every step.
+
+Every sequence begins the same way: the admin credential makes a manager token, and that token
+makes two tokens under one name, the first expiring at the largest int64 value (it must
+authenticate now all the same). Then any of: a manager actor (the admin credential, the prepared
+manager token or a manager token the sequence made) creates a token (plain or manager, under a
+new name with a suffix in any script, composed or decomposed, or under a name used before, with
+an expiry anywhere from minutes ahead to the largest int64 value), deletes one (the oldest, the
+newest, one of a pair, the maker of others), lists, or any token is presented. A sequence ends
+with its makers deleted while their tokens live on, then every invariant checked completely.
+
+After each step (sampled: one list by a manager actor in turn, and the tokens whose state
+changed plus one in turn on one call): see :mod:`.invariants`. Left-open behaviours seen here
+are held for the rest of the run (:mod:`.choices`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
+
+from sts_conformance.checking.checks import block_if_creates_fail
+from sts_conformance.checking.model import invariants as inv
+from sts_conformance.checking.model.actors import Actor, standing_actors, token_actor
+from sts_conformance.checking.model.choices import held
+from sts_conformance.checking.strategies import INT64_MAX, MIN_EXPIRY_AHEAD_MS, expiries_ahead, name_suffixes
+from sts_conformance.core import preconditions as pre
+from sts_conformance.target import settle
+from sts_conformance.target.client import AuthForm
+from sts_conformance.tokens.ledger import OwnedToken
+
+#: At most this many live tokens at once: keeps every step's checks short on a remote target.
+MAX_LIVE = 5
+#: 2100-01-01T00:00:00Z: an expiry up to here must be accepted (ST-EXP-006); one past it may be refused (a 4xx),
+#: but once accepted it must behave as asked
+FAR_EXPIRY_REQUIRED_MS = 4_102_444_800_000
+#: Predefined roles a model token may carry besides the profile's unprivileged role.
+EXTRA_ROLES = ("stackstate-power-user", "stackstate-k8s-troubleshooter")
+#: what one step costs, roughly: the step, a list, one or two presentations
+REQUESTS_PER_STEP = 3.0
+#: what the end of a sequence costs beyond its steps: a list per manager actor, each token on each call
+REQUESTS_PER_SEQUENCE_END = 20
+
+
+def _role_lists(unprivileged: str) -> list[list[str]]:
+    """Role lists of unprivileged model tokens: each carries the unprivileged role, so each must pass the probe."""
+    lists = [
+        [unprivileged],
+        [unprivileged, EXTRA_ROLES[0]],
+        [EXTRA_ROLES[1], unprivileged],
+        [unprivileged, *EXTRA_ROLES],
+    ]
+    return [list(dict.fromkeys(roles)) for roles in lists]  # no role twice if the profile names a predefined one
+
+
+class TokenLifecycleModel(RuleBasedStateMachine):
+    """Creates, deletes, presents and lists tokens as many actors; the target must match the model.
+
+    Bound to a target by :func:`bind` (a state machine cannot take pytest fixtures).
+    """
+
+    target: Any = None
+    ledger: Any = None
+    start_ms: int = 0
+    role_lists: ClassVar[list[list[str]]] = []
+    manager_roles: ClassVar[list[str]] = []
+    forms: ClassVar[list[AuthForm]] = []  # the header forms accepted at all
+    observed: ClassVar[list[tuple[str, Any]]] = []  # (key, value) of left-open behaviours seen
+
+    tokens = Bundle("tokens")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: list[OwnedToken] = []  # in creation order
+        self.deleted: list[OwnedToken] = []
+        self.names: set[str] = set()
+        self.steps = 0
+        self.made = 0
+        self._checked: dict[int, bool] = {}  # id(token) -> its deleted state when last presented
+        self.actors: list[Actor] = standing_actors(self.target, self.forms)
+        self.maker: dict[int, Actor] = {}  # id(token) -> the actor that made it
+        self.accepted_roles: list[list[str]] = []
+        self._clean = True  # False while a step or a check is under way (teardown judges only a clean end)
+        self._changed_at = -1  # the step count after the last create or delete
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def managers(self) -> list[Actor]:
+        return [a for a in self.actors if a.manager and a.alive]
+
+    def _view(self) -> inv.ModelView:
+        standing = [a for a in self.actors if a.token is None]
+        expiry_judged = self.target.prepared.blocked(pre.EXPIRY_LISTED) is None
+        return inv.ModelView(
+            self.live, self.deleted, self.names, standing, self.target.expect.roles_compare, expiry_judged
+        )
+
+    @property
+    def _revocation_judged(self) -> bool:
+        """Whether a deleted token's refusal is judged here: not when no deleted token is refused at all
+        (ST-AUTH-007, probed at the start, is then the one finding: one defect, one verdict)."""
+        return self.target.prepared.blocked(pre.REVOKED) is None
+
+    def _observe(self, key: str, value: Any, where: str) -> None:
+        if (key, value) not in self.observed:
+            self.observed.append((key, value))
+        held(self.target.state).hold(key, value, f"the lifecycle model: {where}")
+
+    def _actor_of(self, tok: OwnedToken) -> Actor | None:
+        return next((a for a in self.actors if a.token is tok), None)
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def _create(
+        self,
+        by: Actor,
+        name: str,
+        roles: list[str],
+        expiry: int | None,
+        reused: OwnedToken | None,
+        *,
+        plain: bool,
+    ) -> OwnedToken | None:
+        """Create a token as ``by``; None when the target refused it (allowed only where the docs leave it open).
+
+        ``plain``: a name the run makes up and a role list already accepted, which a correct target accepts.
+        """
+        self._clean = False
+        body: dict[str, Any] = {"name": name, "roles": roles}
+        if expiry is not None:
+            body["expiryDate"] = expiry
+        resp, tok = self.ledger.create_raw(body, token=by.secret, form=by.form)
+        block_if_creates_fail(self.ledger, resp, roles, f"create {name!r}")
+        self.steps += 1
+        self.names.add(name)
+        what = f"{by.label}: create {name!r} with roles {roles}, expiry {expiry}" + (
+            " (a name used before)" if reused else ""
+        )
+        live_twin = reused is not None and any(t.name == name for t in self.live)
+        # an expiry past what the suite requires elsewhere (year 2100) may be refused; once accepted it must work
+        plain = plain and (expiry is None or expiry <= FAR_EXPIRY_REQUIRED_MS)
+        roles_known = roles in self.accepted_roles or roles in (self.role_lists[0], self.manager_roles)
+        if not resp.is_success:
+            assert 400 <= resp.status_code < 500, f"{what}: expected 200 or a 4xx, got {resp.status_code}"
+            # A profile's duplicate_names pin is judged by ST-LIFE-009; the model follows either choice,
+            # but one choice for the whole run.
+            if live_twin and roles_known:
+                self._observe("duplicate_names", "refused", what)
+            elif reused is not None and roles_known:
+                self._observe("name_of_deleted_token", "refused", what)
+            elif expiry is not None and expiry > FAR_EXPIRY_REQUIRED_MS:
+                self._observe("far_expiry", {"expiryDate": expiry, "status": resp.status_code}, what)
+            elif plain:
+                assert not roles_known, f"{what}: a plain create was refused with {resp.status_code}"
+                # only the roles can be the reason: allowed for predefined roles the target does not know
+                self._observe("predefined_roles", {"roles": roles, "status": resp.status_code}, what)
+            # else: a name of an unusual script or form, which a target may refuse (ST-FUZZ-001 judges how)
+            self._clean = True
+            return None
+        if live_twin:
+            self._observe("duplicate_names", "allowed", what)
+        elif reused is not None:
+            self._observe("name_of_deleted_token", "allowed", what)
+        if roles not in self.accepted_roles:
+            self.accepted_roles.append(list(roles))
+        assert tok is not None, f"{what}: accepted with {resp.status_code} but no token secret in the body"
+        self.ledger.block_unlisted(tok, f"{what}: accepted with {resp.status_code} but")
+        clash = [t for t in self.live if t.id == tok.id]
+        assert not clash, f"{what}: the new token got id {tok.id}, which {inv.label(clash[0])} still has"
+        self.live.append(tok)
+        self._changed_at = self.steps
+        self.maker[id(tok)] = by
+        self.made += 1
+        if any(r in self.manager_roles for r in roles):
+            form = self.forms[self.made % len(self.forms)]
+            self.actors.append(token_actor(tok, self.made, form, manager=True))
+        self._clean = True
+        return tok
+
+    def _plain_name(self, suffix: str | None = None) -> str:
+        base = self.ledger.name("model")
+        return base if suffix is None else f"{base}-{suffix}"
+
+    @initialize(target=tokens, roles=st.integers(0, 3), expiry=st.none() | st.integers(0, 2**62))
+    def manager_token_makes_a_pair_with_one_name(self, roles: int, expiry: int | None) -> Any:
+        """The admin credential makes a manager token; it makes two tokens under one name, the first
+        expiring at the largest int64 value (or one, if the target refuses the second)."""
+        manager = self._create(self.actors[0], self._plain_name(), list(self.manager_roles), None, None, plain=True)
+        assert manager is not None
+        maker = self._actor_of(manager)
+        assert maker is not None
+        first = self._create(maker, self._plain_name(), self.role_lists[0], INT64_MAX, None, plain=True)
+        if first is None:  # the target refuses so far an expiry (a 4xx, observed): the pair without it
+            first = self._create(maker, self._plain_name(), self.role_lists[0], None, None, plain=True)
+        assert first is not None
+        far = None if expiry is None else self.start_ms + MIN_EXPIRY_AHEAD_MS + expiry
+        second = self._create(maker, first.name, self.role_lists[roles], far, first, plain=False)
+        made = [manager, first] + ([second] if second is not None else [])
+        return multiple(*made)
+
+    def _expiry(self, data: st.DataObject) -> int | None:
+        return data.draw(st.none() | expiries_ahead(self.start_ms), label="expiryDate")
+
+    def _by(self, index: int) -> Actor:
+        managers = self.managers
+        return managers[index % len(managers)]
+
+    @precondition(lambda self: len(self.live) < MAX_LIVE)
+    @rule(target=tokens, by=st.integers(0, 7), roles=st.integers(0, 3), data=st.data())
+    def create(self, by: int, roles: int, data: st.DataObject) -> Any:
+        roles_ = self.role_lists[roles]
+        tok = self._create(self._by(by), self._plain_name(), roles_, self._expiry(data), None, plain=True)
+        return tok if tok is not None else multiple()
+
+    @precondition(lambda self: len(self.live) < MAX_LIVE)
+    @rule(target=tokens, by=st.integers(0, 7), suffix=name_suffixes(), data=st.data())
+    def create_with_a_name_in_any_script(self, by: int, suffix: str, data: st.DataObject) -> Any:
+        """A name that must be stored exactly as sent (not normalised, trimmed or re-encoded), or refused."""
+        name = self._plain_name(suffix)
+        tok = self._create(self._by(by), name, self.role_lists[0], self._expiry(data), None, plain=False)
+        return tok if tok is not None else multiple()
+
+    @precondition(lambda self: len(self.live) < MAX_LIVE)
+    @rule(target=tokens, by=st.integers(0, 7))
+    def create_manager_token(self, by: int) -> Any:
+        """A manager token, made by a manager actor, that acts from now on."""
+        tok = self._create(self._by(by), self._plain_name(), list(self.manager_roles), None, None, plain=True)
+        return tok if tok is not None else multiple()
+
+    @precondition(lambda self: len(self.live) < MAX_LIVE)
+    @rule(target=tokens, other=tokens, by=st.integers(0, 7), roles=st.integers(0, 3), data=st.data())
+    def create_with_same_name(self, other: OwnedToken, by: int, roles: int, data: st.DataObject) -> Any:
+        tok = self._create(self._by(by), other.name, self.role_lists[roles], self._expiry(data), other, plain=False)
+        return tok if tok is not None else multiple()
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    def _delete(self, tok: OwnedToken, which: str, by: Actor) -> None:
+        self._clean = False
+        if by.token is tok:  # a token deleting itself is not what this step is about: the admin does it
+            by = self.actors[0]
+        resp = self.target.client.delete_token(by.secret, tok.id, form=by.form)
+        self.steps += 1
+        assert resp.is_success, (
+            f"{by.label}: deleting the {which} {inv.label(tok)} answered {resp.status_code}, expected 204"
+        )
+        self.ledger.forget(tok)
+        self.live.remove(tok)
+        self.deleted.append(tok)
+        self._changed_at = self.steps
+        self._clean = True
+
+    @precondition(lambda self: self.live)
+    @rule(by=st.integers(0, 7))
+    def delete_oldest(self, by: int) -> None:
+        self._delete(self.live[0], "oldest", self._by(by))
+
+    @precondition(lambda self: self.live)
+    @rule(by=st.integers(0, 7))
+    def delete_newest(self, by: int) -> None:
+        self._delete(self.live[-1], "newest", self._by(by))
+
+    @precondition(lambda self: self.live)
+    @rule(index=st.integers(0, MAX_LIVE - 1), by=st.integers(0, 7))
+    def delete_any(self, index: int, by: int) -> None:
+        self._delete(self.live[index % len(self.live)], "chosen", self._by(by))
+
+    @precondition(lambda self: len(self.live) > len({t.name for t in self.live}))
+    @rule(second=st.booleans(), by=st.integers(0, 7))
+    def delete_one_of_same_name(self, second: bool, by: int) -> None:
+        counts = Counter(t.name for t in self.live)
+        name = next(n for n, c in counts.items() if c > 1)
+        twins = [t for t in self.live if t.name == name]
+        which = "second of a pair" if second else "first of a pair"
+        self._delete(twins[1] if second else twins[0], which, self._by(by))
+
+    def _makers(self) -> list[OwnedToken]:
+        """Live model tokens that made tokens still alive."""
+        return [t for t in self.live if any(self.maker.get(id(c)) is self._actor_of(t) for c in self.live)]
+
+    @precondition(lambda self: self._makers())
+    @rule(by=st.integers(0, 7))
+    def delete_a_maker(self, by: int) -> None:
+        """A manager token that made live tokens is deleted: the tokens it made live on."""
+        self._delete(self._makers()[0], "maker (of live tokens)", self._by(by))
+
+    # -- using and listing --------------------------------------------------------------------
+
+    @rule(tok=tokens, which=st.integers(0, 3))
+    def present(self, tok: OwnedToken, which: int) -> None:
+        self._clean = False
+        calls = inv.documented_calls(self.target)
+        call = calls[which % len(calls)]
+        form = self.forms[which % len(self.forms)]
+        self._judge_presented(tok, call, form)
+        self.steps += 1
+        self._clean = True
+
+    @rule(by=st.integers(0, 7))
+    def list_as(self, by: int) -> None:
+        self._clean = False
+        self._judge_list(self._by(by))
+        self.steps += 1
+        self._clean = True
+
+    # -- invariants ---------------------------------------------------------------------------
+
+    def _judge_presented(self, tok: OwnedToken, call: inv.Call, form: AuthForm) -> None:
+        send = lambda: call.send(tok.secret, form)  # noqa: E731
+        if tok.deleted and not self._revocation_judged:
+            return
+        resp = settle.refused(send) if tok.deleted else send()  # a cache may take a moment to forget
+        maker = self.maker.get(id(tok))
+        made_by = f", made by {maker.label}{' (deleted since)' if not maker.alive else ''}" if maker else ""
+        what = f"{inv.label(tok)}{made_by}, on {call.name} in {form.value}"
+        if tok.deleted:
+            what += settle.note(settle.REVOCATION)
+        problem = inv.presentation_disagreement(resp, not tok.deleted, self.target.expect.unauthenticated_status, what)
+        assert problem is None, problem
+
+    def _judge_list(self, actor: Actor) -> None:
+        view = self._view()
+        resp = settle.until(
+            settle.LIST,
+            lambda: self.target.client.list_tokens(actor.secret, form=actor.form),
+            inv.agrees(view),
+        )
+        who = f"the list as {actor.label} sees it"
+        assert resp.is_success, f"{who}: listing tokens answered {resp.status_code}, expected 200"
+        items = inv.list_items(resp)
+        assert items is not None, f"{who} is not a JSON array"
+        problems = inv.list_disagreements(items, view)
+        assert not problems, f"{who}{settle.note(settle.LIST)}: " + "; ".join(problems)
+
+    @invariant()
+    def list_as_one_manager_matches_model(self) -> None:
+        """After each create or delete (and every third step), one manager actor in turn lists; the end of a
+        sequence lists as every one. A step that only presented or listed changed nothing the list shows,
+        and what a presentation changes elsewhere shows at the next list all the same."""
+        if self._changed_at != self.steps and self.steps % 3:
+            return
+        self._clean = False
+        managers = self.managers
+        self._judge_list(managers[self.steps % len(managers)])
+        self._clean = True
+
+    @invariant()
+    def live_tokens_work_and_deleted_tokens_are_refused(self) -> None:
+        """Every token whose state changed since the last step, and after a create or delete one other in turn,
+        is presented on one call.
+
+        Presenting every token on every call after every step would cost a request per token per call
+        per step; a change shows on the token it was made to, and the token in turn catches a change
+        that reached another (a delete that revoked the wrong token also shows in the list).
+        """
+        everyone = [*self.live, *self.deleted]
+        if not everyone:
+            return
+        self._clean = False
+        calls = inv.documented_calls(self.target)
+        changed = [t for t in everyone if self._checked.get(id(t)) != t.deleted]
+        extra = [everyone[self.steps % len(everyone)]] if self._changed_at == self.steps else []
+        chosen = {id(t): t for t in [*changed, *extra]}  # tokens compare by value: keep each object once
+        for n, tok in enumerate(chosen.values()):
+            form = self.forms[(self.steps + n) % len(self.forms)]
+            self._judge_presented(tok, calls[(self.steps + n) % len(calls)], form)
+            self._checked[id(tok)] = tok.deleted
+        self._clean = True
+
+    def _complete_check(self) -> None:
+        """At the end of a sequence: makers deleted (their tokens live on), then every invariant in full."""
+        for maker in self._makers():
+            self._delete(maker, "maker (of live tokens), at the end of the sequence", self.actors[0])
+        for actor in self.managers:
+            self._judge_list(actor)
+        calls = inv.documented_calls(self.target)
+        for n, tok in enumerate([*self.live, *self.deleted]):
+            for k, call in enumerate(calls):
+                self._judge_presented(tok, call, self.forms[(n + k) % len(self.forms)])
+
+    def teardown(self) -> None:
+        try:
+            if self._clean:  # not after a failed step: its own failure is the one to report
+                self._complete_check()
+        finally:
+            # keep the target small; anything left (a failed delete) is removed by the ledger at the end
+            for tok in list(self.live):
+                self.ledger.delete(tok)
+
+
+def bind(target: Any, ledger: Any) -> type[TokenLifecycleModel]:
+    """A model class bound to this run's target and ledger, with a fresh tally of observations."""
+    from sts_conformance.checking.checks import working_forms
+
+    manager_role = target.profile.manager_role
+    attrs = {
+        "target": target,
+        "ledger": ledger,
+        "start_ms": target.server_now_ms(),
+        "role_lists": _role_lists(target.profile.unprivileged_role),
+        "manager_roles": [manager_role],
+        "forms": working_forms(target),
+        "observed": [],
+    }
+    return type("TokenLifecycle", (TokenLifecycleModel,), attrs)
+
+
+def requests_per_sequence(steps: int) -> float:
+    """What one sequence of ``steps`` steps costs, roughly, for the time budget."""
+    return REQUESTS_PER_STEP * steps + REQUESTS_PER_SEQUENCE_END
