@@ -33,7 +33,7 @@ from sts_conformance.core.errors import HarnessError, TargetUnavailable
 from sts_conformance.core.redact import REDACTOR, install_logging_filter
 from sts_conformance.core.requirements import catalogue
 from sts_conformance.run import STATE_KEY, RunState, finish_tokens, is_active
-from sts_conformance.target import servertime
+from sts_conformance.target import servertime, together
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, Exchange
 from sts_conformance.target.connect import Connection, ManagedProcess, connect
 from sts_conformance.target.profile import TargetProfile, load_profile, resolve_profile_path
@@ -139,6 +139,7 @@ def activate(config: pytest.Config) -> None:
         )
         worker = workerinput.get("workerid", "gw")
         THROTTLE.configure(budget_s=config.getoption("time_budget"), record=record_file(Path(data["run_dir"]), worker))
+        together.configure(profile.concurrency)
         SETTLE.configure(profile.consistency, Path(data["run_dir"]))
         return
 
@@ -150,6 +151,7 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     REDACTOR.register(profile.admin_token, profile.bootstrap.token)
     SETTLE.configure(profile.consistency, None)
+    together.configure(profile.concurrency)
 
     # Everything started from here on is stopped by this, also when the run is interrupted
     # while it starts (config cleanups run even then).

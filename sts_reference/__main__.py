@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long before answering each request, like a deployment far away (for benchmarks)",
     )
     serve.add_argument(
+        "--create-delay-ms",
+        type=_delay,
+        default=0,
+        metavar="MS",
+        help="wait this long more before answering each create, like a server hashing secrets slowly (for benchmarks)",
+    )
+    serve.add_argument(
         "--clock-offset-ms",
         type=int,
         default=0,
@@ -180,6 +187,7 @@ def _serve(args: argparse.Namespace) -> int:
             bootstrap=auth.bootstrap,
             stats_file=args.stats_file,
             delay_ms=args.delay_ms,
+            create_delay_ms=args.create_delay_ms,
         )
 
         def announce() -> None:

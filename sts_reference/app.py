@@ -32,7 +32,7 @@ import contextlib
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from email.utils import formatdate
 from typing import Any
 
@@ -257,11 +257,13 @@ def create_app(
     bootstrap: BootstrapSpec | None = None,
     stats_file: str | os.PathLike[str] | None = None,
     delay_ms: int = 0,
+    create_delay_ms: int = 0,
 ) -> ASGIApp:
     """The reference server as an ASGI app. Run its lifespan (uvicorn does) so that the
     bootstrap token is created at start-up. With ``stats_file``, requests are counted and the
     counts written there as JSON (see ``stats.py``) while they change and at shutdown. With
-    ``delay_ms``, every answer waits that long first: a deployment far away, for benchmarks."""
+    ``delay_ms``, every answer waits that long first: a deployment far away, for benchmarks; with
+    ``create_delay_ms``, a create's answer waits that long more (a secret hashed slowly)."""
     if isinstance(manager_roles, str):
         manager_roles = (manager_roles,)
     manager_roles = tuple(manager_roles)
@@ -315,6 +317,8 @@ def create_app(
     app.state.api = api
     counted: ASGIApp = app if stats is None else count_requests(app, stats)
     delayed = counted if delay_ms <= 0 else _Delayed(counted, delay_ms / 1000)
+    if create_delay_ms > 0:
+        delayed = _Delayed(delayed, create_delay_ms / 1000, only=_is_create)
     wrapped = infra.wrap(delayed, api, api.variants)
     return wrapped if api.variants.on("no-date-header") else _DateHeader(wrapped, clock)
 
@@ -322,11 +326,17 @@ def create_app(
 class _Delayed:
     """Waits before each HTTP request is handled (without blocking other requests): a distant target."""
 
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
+    def __init__(self, app: ASGIApp, seconds: float, only: Callable[[Scope], bool] | None = None) -> None:
         self.app = app
         self.seconds = seconds
+        self.only = only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and (self.only is None or self.only(scope)):
             await asyncio.sleep(self.seconds)
         await self.app(scope, receive, send)
+
+
+def _is_create(scope: Scope) -> bool:
+    """Whether a request is a create of a service token (the documented call)."""
+    return scope.get("method") == "POST" and str(scope.get("path", "")).rstrip("/") == "/api/security/tokens"
