@@ -86,7 +86,7 @@ def test_deleted_token_gone_from_list(target, ledger):
 @pytest.mark.parametrize("victim", ["first", "middle", "last"])
 def test_delete_one_leaves_others_listed_and_working(target, ledger, victim):
     """Deleting one of three tokens touches neither of the other two."""
-    toks = [ledger.create(f"sibling-{i}") for i in range(3)]
+    toks = ledger.create_together(*({"label": f"sibling-{i}"} for i in range(3)))
     index = {"first": 0, "middle": 1, "last": 2}[victim]
     ledger.remove(toks[index])
     items = ledger.list_items()
@@ -169,7 +169,7 @@ def test_ids_unique_under_concurrent_creation(target, ledger):
 @pytest.mark.requirement("ST-LIFE-008")
 def test_delete_unknown_id_no_server_error(target, ledger, observe):
     """Deleting an id that does not exist is answered without a 5xx and removes nothing."""
-    bystanders = [ledger.create("bystander") for _ in range(2)]
+    bystanders = ledger.create_together({"label": "bystander"}, {"label": "bystander"})
     ids = {tid for i in ledger.list_items() if (tid := token_id(i.get("id"))) is not None}
     unknown = max(ids | {0}) + 7919
     while unknown in ids:

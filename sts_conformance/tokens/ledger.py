@@ -37,6 +37,7 @@ from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR, fingerprint
 from sts_conformance.target import settle
 from sts_conformance.target.client import ApiClient, AuthForm
+from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import (
     GONE,
     ID,
@@ -277,6 +278,41 @@ class TokenLedger:
             )
         self.block_unlisted(tok, f"token {tok.name!r} was created ({resp.status_code}) but")
         return tok
+
+    def create_together(self, *wanted: dict[str, Any]) -> list[OwnedToken]:
+        """Create several tokens a check needs at once (each ``wanted`` holds :meth:`create`'s keywords):
+        the creates go together (one wave, ``together.py``), their ids are found with one list. Blocks
+        the check as :meth:`create` does, on the first token in the order given that cannot be had."""
+        bodies = []
+        for want in wanted:
+            roles = want.get("roles")
+            body: dict[str, Any] = {
+                "name": want["name"] if want.get("name") is not None else self.name(want.get("label", "tok")),
+                "roles": list(want.get("default_roles", ("stackstate-guest",)) if roles is None else roles),
+            }
+            if want.get("expiry_ms") is not None:
+                body["expiryDate"] = want["expiry_ms"]
+            bodies.append(body)
+        answers = run_together(functools.partial(self.create_raw, body, attribute=False) for body in bodies)
+        try:
+            if any(tok is not None for _resp, tok in answers):
+                self.attribute_all([tok for _resp, tok in answers if tok is not None])
+        except LedgerError as exc:
+            pre.block(pre.LIST, str(exc))
+        made = []
+        for body, (resp, tok) in zip(bodies, answers, strict=True):
+            if tok is None:
+                pre.block(
+                    pre.CREATE,
+                    f"creating a token {body['name']!r} with roles {body['roles']} (expiryDate "
+                    f"{body.get('expiryDate')}) answered {resp.status_code}"
+                    + ("" if resp.is_success else f": {REDACTOR.mask(resp.text[:200])}")
+                    + " — no usable token to go on with",
+                )
+            _block_on_clash(tok, f"token {tok.name!r}")
+            self.block_unlisted(tok, f"token {tok.name!r} was created ({resp.status_code}) but")
+            made.append(tok)
+        return made
 
     def block_unlisted(self, tok: OwnedToken, what: str) -> None:
         """Block the running check on a token with no id of its own: ST-LIFE-007 if it shares one, else ST-LIFE-003."""
