@@ -246,6 +246,28 @@ def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, 
     start_failed(config, profile, exc)
 
 
+#: the modules that make a table once per process and judge it cell by cell (the authorization matrix,
+#: the path variants, the ordinary mistakes): under ``-n`` all of a table's cells go to one worker
+TABLE_MODULES = ("test_authorization_matrix.py", "test_path_variants.py", "test_server_errors.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist controller, ``-n`` with the default distribution: as ``load`` (each check where a worker is
+    free), except that the cells of a table go to one worker together, which makes the table once,
+    instead of every worker making it again for its share. Check ids are unchanged."""
+    if not is_active(config) or config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TablesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module.rsplit("/", 1)[-1] in TABLE_MODULES else nodeid
+
+    return TablesTogether(config, log)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: give each worker the target's connection (never written to disk)."""

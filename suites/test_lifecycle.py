@@ -86,7 +86,7 @@ def test_deleted_token_gone_from_list(target, ledger):
 @pytest.mark.parametrize("victim", ["first", "middle", "last"])
 def test_delete_one_leaves_others_listed_and_working(target, ledger, victim):
     """Deleting one of three tokens touches neither of the other two."""
-    toks = ledger.create_together(*({"label": f"sibling-{i}"} for i in range(3)))
+    toks = [ledger.create(f"sibling-{i}") for i in range(3)]
     index = {"first": 0, "middle": 1, "last": 2}[victim]
     ledger.remove(toks[index])
     items = ledger.list_items()

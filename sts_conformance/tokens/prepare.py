@@ -29,7 +29,7 @@ import httpx
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import probe as probes
-from sts_conformance.target import servertime, settle
+from sts_conformance.target import servertime, settle, together
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, server_time_ms
 from sts_conformance.target.profile import TargetProfile
 from sts_conformance.target.together import run_together
@@ -249,10 +249,22 @@ def _prepare(
         if state.startswith("expired"):
             body["expiryDate"] = prepared.expiry_ms
         bodies.append(body)
-    # one wave: every credential is created together; the outcomes are read in order, as if made one by one
-    waves = run_together(
-        functools.partial(_make, client, ledger, probe_path, state, b) for state, b in zip(states, bodies, strict=True)
-    )
+    # two waves: the credentials kept, together, then those to be deleted, together -- the newest, as when
+    # made one by one (a delete that also removes the next token then takes none that is kept). The
+    # outcomes are read in order, as if made one by one.
+    waves: list[Any] = []
+    for to_delete in (False, True):
+        wave = [(s, b) for s, b in zip(states, bodies, strict=True) if s.startswith("deleted") is to_delete]
+        made_now = run_together(functools.partial(_make, client, ledger, probe_path, s, b) for s, b in wave)
+        if len(wave) > 1 and together.LIMIT > 1:
+            # a create that got a server error beside others is made once more alone (as create_raw_together)
+            made_now = [
+                _make(client, ledger, probe_path, s, b) if m[0] is not None and m[0].status_code >= 500 else m
+                for (s, b), m in zip(wave, made_now, strict=True)
+            ]
+        waves += made_now
+    order = [s for s in states if not s.startswith("deleted")] + [s for s in states if s.startswith("deleted")]
+    waves = [waves[order.index(s)] for s in states]
     for state, body, (resp, tok, cred, error) in zip(states, bodies, waves, strict=True):
         if error is not None:
             _fail(prepared, pre.CREATE, f"creating a token got no answer ({type(error).__name__})")
