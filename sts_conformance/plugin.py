@@ -262,10 +262,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class TablesTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module.rsplit("/", 1)[-1] in TABLE_MODULES else nodeid
+            return work_unit(nodeid)
 
     return TablesTogether(config, log)
+
+
+def work_unit(nodeid: str) -> str:
+    """What xdist hands to one worker together: a whole table module, else the one check."""
+    module = nodeid.split("::", 1)[0]
+    return module if module.rsplit("/", 1)[-1] in TABLE_MODULES else nodeid
 
 
 @pytest.hookimpl(optionalhook=True)

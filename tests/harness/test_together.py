@@ -154,3 +154,18 @@ def test_the_process_bound_comes_from_the_profile(monkeypatch):
     assert run_together([threading.get_ident, threading.get_ident]) == [me, me]
     together.configure(0)
     assert together.LIMIT == 1
+
+
+def test_under_xdist_a_tables_cells_go_to_one_worker_and_other_checks_each_where_a_worker_is_free():
+    from sts_conformance.plugin import work_unit
+
+    cell = "suites/test_authorization_matrix.py::test_authorization[none/list/X-API-Key]"
+    assert work_unit(cell) == "suites/test_authorization_matrix.py"
+    assert work_unit("suites/test_path_variants.py::test_variant_answers_carry_no_secret[none]") == (
+        "suites/test_path_variants.py"
+    )
+    assert work_unit("suites/test_server_errors.py::test_read_only_fields_never_bind[create]") == (
+        "suites/test_server_errors.py"
+    )
+    single = "suites/test_lifecycle.py::test_create_returns_token"
+    assert work_unit(single) == single
