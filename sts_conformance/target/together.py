@@ -64,7 +64,12 @@ def run_together(calls: Iterable[Callable[[], T]], limit: int | None = None) -> 
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(bound, len(todo)), thread_name_prefix="sts") as pool:
         futures = [pool.submit(run, i) for i in range(len(todo))]
-        concurrent.futures.wait(futures)
+        try:
+            concurrent.futures.wait(futures)
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM): the calls not started yet are not sent; those in flight end
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     for log in logs:
         for exchange in log:
             EXCHANGES.add(exchange)
