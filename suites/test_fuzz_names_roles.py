@@ -11,7 +11,6 @@ Every token an example creates is deleted at the end of the example.
 
 from __future__ import annotations
 
-import functools
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ from sts_conformance.checking.strategies import (
     role_traits,
 )
 from sts_conformance.core.redact import REDACTOR
-from sts_conformance.target import together
 from sts_conformance.target.client import AuthForm
 from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.ledger import OwnedToken
@@ -87,24 +85,12 @@ def _run(check: Any, target, request, *, share: float = 1.0) -> None:
     """Run a ``@given`` check with its share of the examples, within the run's time budget."""
     budget = target.fuzz_budget()
     settings = suite_settings(share, budget=budget, requests_per_example=REQUESTS_PER_EXAMPLE)
-    global _DEFERRED
-    _DEFERRED = []
-    passed = False
-    try:
-        run_seeded(
-            settings(check),
-            config=request.config,
-            nodeid=request.node.nodeid,
-            shrink_seconds=budget.shrink_seconds(REQUESTS_PER_EXAMPLE),
-        )
-        passed = True
-    finally:
-        due, _DEFERRED = _DEFERRED, None
-        try:
-            _delete_together(due)
-        except AssertionError:
-            if passed:
-                raise  # else the check's own failure is the one it reports
+    run_seeded(
+        settings(check),
+        config=request.config,
+        nodeid=request.node.nodeid,
+        shrink_seconds=budget.shrink_seconds(REQUESTS_PER_EXAMPLE),
+    )
 
 
 # -- judging one create request ---------------------------------------------------------------
@@ -131,32 +117,10 @@ def _release(ledger, tok: OwnedToken, items: list[dict[str, Any]]) -> None:
     if ledger.in_run(name) and not ledger.is_ours(name):
         ledger.forget(tok)  # another worker's token, claimed by the ledger's best guess: not ours to delete
         return
-    if _DEFERRED is not None:
-        # deleted with others, together, once a few are due and at the end of the check (_run)
-        _DEFERRED.append((ledger, tok))
-        if len(_DEFERRED) >= together.LIMIT:
-            due = list(_DEFERRED)
-            _DEFERRED.clear()
-            _delete_together(due)
-        return
-    _judge_delete(tok, ledger.delete(tok))
-
-
-def _judge_delete(tok: OwnedToken, resp: httpx.Response) -> None:
+    resp = ledger.delete(tok)
     assert resp.is_success or resp.status_code == 404, (
         f"deleting the example's token {tok.id} answered {resp.status_code}, expected 204"
     )
-
-
-#: the examples' tokens of the running check still to delete (None: each is deleted at once)
-_DEFERRED: list[tuple[Any, OwnedToken]] | None = None
-
-
-def _delete_together(due: list[tuple[Any, OwnedToken]]) -> None:
-    """Delete examples' tokens together; the first delete that went wrong fails the check."""
-    answers = together.run_together(functools.partial(ledger.delete, tok) for ledger, tok in due)
-    for (_ledger, tok), resp in zip(due, answers, strict=True):
-        _judge_delete(tok, resp)
 
 
 def create_and_judge(
