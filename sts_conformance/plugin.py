@@ -34,7 +34,7 @@ from sts_conformance.core.errors import HarnessError, ProfileError, TargetUnavai
 from sts_conformance.core.redact import REDACTOR, install_logging_filter
 from sts_conformance.core.requirements import catalogue
 from sts_conformance.run import STATE_KEY, RunState, finish_tokens, is_active
-from sts_conformance.target import servertime
+from sts_conformance.target import servertime, together
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, Exchange
 from sts_conformance.target.connect import Connection, ManagedProcess, connect
 from sts_conformance.target.profile import KnownDeviation, TargetProfile, load_profile, resolve_profile_path
@@ -140,6 +140,7 @@ def activate(config: pytest.Config) -> None:
         )
         worker = workerinput.get("workerid", "gw")
         THROTTLE.configure(budget_s=config.getoption("time_budget"), record=record_file(Path(data["run_dir"]), worker))
+        together.configure(profile.concurrency)
         SETTLE.configure(profile.consistency, Path(data["run_dir"]))
         return
 
@@ -151,6 +152,7 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     REDACTOR.register(profile.admin_token, profile.bootstrap.token)
     SETTLE.configure(profile.consistency, None)
+    together.configure(profile.concurrency)
     cli_problem = cli_runner.start_problem(profile.cli_command, profile.source) if profile.cli_command else None
     if cli_problem is not None:
         _report_start_failure(config, profile, ProfileError(cli_problem))
@@ -248,6 +250,33 @@ def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, 
     from sts_conformance.reporting.hooks import start_failed
 
     start_failed(config, profile, exc)
+
+
+#: the modules that make a table once per process and judge it cell by cell (the authorization matrix,
+#: the path variants, the ordinary mistakes): under ``-n`` all of a table's cells go to one worker
+TABLE_MODULES = ("test_authorization_matrix.py", "test_path_variants.py", "test_server_errors.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist controller, ``-n`` with the default distribution: as ``load`` (each check where a worker is
+    free), except that the cells of a table go to one worker together, which makes the table once,
+    instead of every worker making it again for its share. Check ids are unchanged."""
+    if not is_active(config) or config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TablesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return TablesTogether(config, log)
+
+
+def work_unit(nodeid: str) -> str:
+    """What xdist hands to one worker together: a whole table module, else the one check."""
+    module = nodeid.split("::", 1)[0]
+    return module if module.rsplit("/", 1)[-1] in TABLE_MODULES else nodeid
 
 
 @pytest.hookimpl(optionalhook=True)

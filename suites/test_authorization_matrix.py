@@ -29,6 +29,7 @@ then judged from them.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import probe as probes
 from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, AuthForm, Exchange, exchange_of, recorded_response
+from sts_conformance.target.together import run_together
 from sts_conformance.tokens import prepare as prep
 
 UNKNOWN = "unknown"
@@ -300,16 +302,21 @@ class Matrix:
         c, h = self.target.client, presented.headers
         calls: dict[str, Call] = {}
 
-        def send(call: str, method: str, path: str, *, api: bool = True) -> None:
+        def send(method: str, path: str, *, api: bool = True) -> Call:
             known = REDACTOR.secrets()
-            calls[call] = Call.of(c.request(method, path, headers=h, api=api), known, presented.secret)
+            return Call.of(c.request(method, path, headers=h, api=api), known, presented.secret)
 
-        send("probe", "GET", self.target.profile.probe_path, api=False)
-        send("server-info", "GET", "/server/info")
-        send("list", "GET", TOKENS_PATH)
-        # the delete goes before the create: a delete that removes another token than the one it
-        # names must not take the one this row creates (that shows in ST-LIFE-006, not here)
-        send("delete", "DELETE", f"{TOKENS_PATH}/{victim.id}")
+        # the three reads are independent of each other: sent together. The delete comes after them
+        # (whatever else it does cannot touch them), and before the create: a delete that removes
+        # another token than the one it names must not take the one this row creates (that shows in
+        # ST-LIFE-006, not here)
+        reads = {
+            "probe": functools.partial(send, "GET", self.target.profile.probe_path, api=False),
+            "server-info": functools.partial(send, "GET", "/server/info"),
+            "list": functools.partial(send, "GET", TOKENS_PATH),
+        }
+        calls.update(zip(reads, run_together(reads.values()), strict=True))
+        calls["delete"] = send("DELETE", f"{TOKENS_PATH}/{victim.id}")
         self._victim_token = None  # taken back below once the list shows it survived
         name = self.ledger.name(f"mx-{state}")
         known = REDACTOR.secrets()

@@ -172,7 +172,7 @@ def test_ids_unique_under_concurrent_creation(target, ledger):
 @pytest.mark.requirement("ST-LIFE-008")
 def test_delete_unknown_id_no_server_error(target, ledger, observe):
     """Deleting an id that does not exist is answered without a 5xx and removes nothing."""
-    bystanders = [ledger.create("bystander") for _ in range(2)]
+    bystanders = ledger.create_together({"label": "bystander"}, {"label": "bystander"})
     ids = {tid for i in ledger.list_items() if (tid := token_id(i.get("id"))) is not None}
     unknown = max(ids | {0}) + 7919
     while unknown in ids:

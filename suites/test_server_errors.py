@@ -23,6 +23,7 @@ what they did (about 30 requests, no waits).
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from sts_conformance.checking.checks import block_if_creates_fail, listed
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target.client import EXCHANGES, Exchange, exchange_of
+from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import token_id
 
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
@@ -120,10 +122,11 @@ class MistakeRun:
         role = t.profile.unprivileged_role
         # found with one list: the bystander's id is inside some malformed ids; the owner's is sent in bodies
         # that must not bind it; the third is deleted twice
-        made = [
-            led.create_raw({"name": led.name(f"err-{label}"), "roles": [role]}, attribute=False)[1]
-            for label in ("bystander", "id-owner", "twice")
-        ]
+        # (the first two together; the third after them, the newest, as when made one by one: a delete that
+        # also removes the next token must not take one of the other two)
+        bodies = [{"name": led.name(f"err-{label}"), "roles": [role]} for label in ("bystander", "id-owner", "twice")]
+        made = [tok for _resp, tok in led.create_raw_together(bodies[:2])]
+        made.append(led.create_raw(bodies[2], attribute=False)[1])
         if any(tok is None for tok in made):
             pre.block(pre.CREATE, "a plain create with the admin credential did not give a token")
         led.attribute_all(made)
@@ -140,22 +143,20 @@ class MistakeRun:
             json_body={"id": owner.id, "roles": [t.profile.manager_role]},
         )
         delete_with_body = _answer(resp)
-        ids = {}
+        # the deletes of the first table together, then the creates of the other two together (the deletes
+        # first, as one after another: a delete that removes another token must not take a new one)
+        deletes = {}
         if resp.is_success:
             led.forget(twice)
-            again = c.delete_token(admin, twice.id, form=form)
-            ids[DOUBLE_DELETE] = _answer(again)
+            deletes[DOUBLE_DELETE] = functools.partial(c.delete_token, admin, twice.id, form=form)
         for label, template in BAD_IDS.items():
-            ids[label] = _answer(
-                c.request("DELETE", "/security/tokens/" + template.format(id=bystander.id), token=admin, form=form)
-            )
+            path = "/security/tokens/" + template.format(id=bystander.id)
+            deletes[label] = functools.partial(c.request, "DELETE", path, token=admin, form=form)
+        ids = {label: _answer(r) for label, r in zip(deletes, run_together(deletes.values()), strict=True)}
 
-        creates = {}
-        for label, (suffix, rest) in _create_inputs(role).items():
-            name = led.name(f"err-{label}") + suffix
-            resp, _tok = led.create_raw({"name": name, **rest}, attribute=False)
-            creates[label] = _answer(resp)
-            creates[label].name = name
+        odd = {
+            label: (led.name(f"err-{label}") + suffix, rest) for label, (suffix, rest) in _create_inputs(role).items()
+        }
 
         chosen = "svctok-" + secrets.token_urlsafe(24)
         REDACTOR.register(chosen)
@@ -167,7 +168,12 @@ class MistakeRun:
             "token": chosen,
             "lastUpdateTimestamp": CHOSEN_TIMESTAMP,
         }
-        resp, _ = led.create_raw(body, attribute=False)
+        sent = [{"name": name, **rest} for name, rest in odd.values()] + [body]
+        *answers, (resp, _) = led.create_raw_together(sent)
+        creates = {}
+        for (label, (name, _rest)), (answer, _tok) in zip(odd.items(), answers, strict=True):
+            creates[label] = _answer(answer)
+            creates[label].name = name
         bound = _answer(resp)
         bound.name = bound_name
 

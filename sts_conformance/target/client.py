@@ -185,6 +185,10 @@ class ExchangeLog:
     def add(self, item: Exchange) -> None:
         if getattr(self._local, "muted", False):
             return
+        collecting = getattr(self._local, "collecting", None)
+        if collecting is not None:
+            collecting.append(item)  # kept aside, added in the order the calls were given (together.py)
+            return
         with self._lock:
             self._items.append(item)
 
@@ -213,13 +217,29 @@ class ExchangeLog:
         finally:
             self._local.muted = False
 
+    def is_muted(self) -> bool:
+        return bool(getattr(self._local, "muted", False))
+
+    @contextlib.contextmanager
+    def collected(self, into: list[Exchange], *, muted: bool = False) -> Iterator[None]:
+        """This thread's exchanges go into ``into`` instead of the log (or nowhere when ``muted``), for a
+        caller that adds them in the order its calls were given rather than the order answers came."""
+        self._local.collecting, self._local.muted = into, muted
+        try:
+            yield
+        finally:
+            self._local.collecting, self._local.muted = None, False
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
 
     def snapshot(self) -> list[Exchange]:
+        """The recent exchanges; in a thread running calls together, ending with its own (see :meth:`collected`)."""
         with self._lock:
-            return list(self._items)
+            items = list(self._items)
+        collecting = getattr(self._local, "collecting", None)
+        return (items + collecting)[-(self._items.maxlen or 0) :] if collecting else items
 
 
 EXCHANGES = ExchangeLog()

@@ -39,6 +39,7 @@ _TOP_KEYS = {
     "roles",
     "probe_path",
     "request_timeout",
+    "concurrency",
     "verify_tls",
     "ca_bundle",
     "client_cert",
@@ -52,6 +53,8 @@ _TOP_KEYS = {
     "scale_on_external",
 }
 _AUTH_STATUSES = (401, 403)
+#: the most requests a profile may let one process have in flight together (``concurrency``)
+MAX_CONCURRENCY = 64
 #: the bootstrap key spellings: the Helm chart's, and the product page's lower-case one
 KEY_SPELLINGS = ("serviceToken", "servicetoken")
 _CHOICE_KEYS: dict[str, tuple[str, ...]] = {
@@ -175,6 +178,8 @@ class TargetProfile:
     unprivileged_role: str = "stackstate-guest"
     probe_path: str = "/api/server/status"
     request_timeout: float = 10.0
+    #: at most this many independent requests of one process in flight together (1: one at a time)
+    concurrency: int = 8
     verify_tls: bool = True
     #: PEM file of the CA certificate(s) the target's certificate is checked against (absolute path)
     ca_bundle: str | None = None
@@ -215,6 +220,7 @@ class TargetProfile:
             "roles": {"manager": self.manager_role, "unprivileged": self.unprivileged_role},
             "probe_path": self.probe_path,
             "request_timeout": self.request_timeout,
+            "concurrency": self.concurrency,
             "verify_tls": self.verify_tls,
             "ca_bundle": self.ca_bundle,
             "client_cert": self.client_cert,
@@ -477,6 +483,7 @@ def parse_profile(
         unprivileged_role=rr.string("unprivileged") or "stackstate-guest",
         probe_path=probe_path,
         request_timeout=r.number("request_timeout", 10.0),
+        concurrency=r.count("concurrency", 8, MAX_CONCURRENCY),
         verify_tls=verify_tls,
         ca_bundle=ca_bundle,
         client_cert=client_cert,
@@ -596,6 +603,12 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise self._fail(key, f"must be a positive number of seconds, got {value!r}")
         return float(value)
+
+    def count(self, key: str, default: int, most: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise self._fail(key, f"must be a whole number from 1 to {most}, got {value!r}")
+        return value
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)

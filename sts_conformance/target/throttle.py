@@ -160,10 +160,15 @@ class Throttle:
             self.budget_s = float(budget_s)
         self._record = record
 
+    def deadline(self) -> float | None:
+        """This thread's deadline from :meth:`until`, or None (the budget applies)."""
+        found = getattr(self._local, "deadline", None)
+        return found if isinstance(found, float | int) else None
+
     @contextlib.contextmanager
-    def until(self, deadline: float) -> Iterator[None]:
+    def until(self, deadline: float | None) -> Iterator[None]:
         """In this thread, wait out throttling up to ``deadline`` (``time.monotonic()``) instead of
-        the budget: the final cleanup has its own time, also once the budget is spent."""
+        the budget: the final cleanup has its own time, also once the budget is spent (None: the budget)."""
         before = getattr(self._local, "deadline", None)
         self._local.deadline = deadline
         try:

@@ -35,8 +35,9 @@ import httpx
 
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR, fingerprint
-from sts_conformance.target import settle
+from sts_conformance.target import settle, together
 from sts_conformance.target.client import ApiClient, AuthForm
+from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import (
     GONE,
     ID,
@@ -323,6 +324,62 @@ class TokenLedger:
             )
         self.block_unlisted(tok, f"token {tok.name!r} was created ({resp.status_code}) but")
         return tok
+
+    def create_raw_together(
+        self, bodies: Sequence[Any], **create_kw: Any
+    ) -> list[tuple[httpx.Response, OwnedToken | None]]:
+        """:meth:`create_raw` (``attribute=False``) of each body, sent together; answers in the order given.
+
+        A create that got a server error while others were in flight is sent once more alone (a new
+        intent, the same body): a target that cannot take creates at the same moment gets the verdicts
+        it gets one create at a time, and the check that sends creates together on purpose
+        (ST-LIFE-007) is the one that judges it."""
+
+        def send(body: Any) -> tuple[httpx.Response, OwnedToken | None]:
+            return self.create_raw(body, attribute=False, **create_kw)
+
+        answers = run_together(functools.partial(send, body) for body in bodies)
+        if len(bodies) > 1 and together.LIMIT > 1:
+            answers = [
+                send(body) if resp.status_code >= 500 else (resp, tok)
+                for body, (resp, tok) in zip(bodies, answers, strict=True)
+            ]
+        return answers
+
+    def create_together(self, *wanted: dict[str, Any]) -> list[OwnedToken]:
+        """Create several tokens a check needs at once (each ``wanted`` holds :meth:`create`'s keywords):
+        the creates go together (one wave, ``together.py``), their ids are found with one list. Blocks
+        the check as :meth:`create` does, on the first token in the order given that cannot be had."""
+        bodies = []
+        for want in wanted:
+            roles = want.get("roles")
+            body: dict[str, Any] = {
+                "name": want["name"] if want.get("name") is not None else self.name(want.get("label", "tok")),
+                "roles": list(want.get("default_roles", ("stackstate-guest",)) if roles is None else roles),
+            }
+            if want.get("expiry_ms") is not None:
+                body["expiryDate"] = want["expiry_ms"]
+            bodies.append(body)
+        answers = self.create_raw_together(bodies)
+        try:
+            if any(tok is not None for _resp, tok in answers):
+                self.attribute_all([tok for _resp, tok in answers if tok is not None])
+        except LedgerError as exc:
+            pre.block(pre.LIST, str(exc))
+        made = []
+        for body, (resp, tok) in zip(bodies, answers, strict=True):
+            if tok is None:
+                pre.block(
+                    pre.CREATE,
+                    f"creating a token {body['name']!r} with roles {body['roles']} (expiryDate "
+                    f"{body.get('expiryDate')}) answered {resp.status_code}"
+                    + ("" if resp.is_success else f": {REDACTOR.mask(resp.text[:200])}")
+                    + " — no usable token to go on with",
+                )
+            _block_on_clash(tok, f"token {tok.name!r}")
+            self.block_unlisted(tok, f"token {tok.name!r} was created ({resp.status_code}) but")
+            made.append(tok)
+        return made
 
     def block_unlisted(self, tok: OwnedToken, what: str) -> None:
         """Block the running check on a token with no id of its own: ST-LIFE-007 if it shares one, else ST-LIFE-003."""

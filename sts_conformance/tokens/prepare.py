@@ -29,11 +29,12 @@ import httpx
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import probe as probes
-from sts_conformance.target import servertime, settle
+from sts_conformance.target import servertime, settle, together
 from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm
 from sts_conformance.target.profile import TargetProfile
+from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import token_id
-from sts_conformance.tokens.ledger import LedgerError, TokenLedger, elapsed_s
+from sts_conformance.tokens.ledger import LedgerError, OwnedToken, TokenLedger, elapsed_s
 
 #: how far ahead of the server's clock the expiring credentials expire
 SHORT_LIFE_MS = 3_000
@@ -292,17 +293,33 @@ def _prepare(
     prepared.expiry_ms = now + SHORT_LIFE_MS
     roles = {True: [profile.manager_role], False: [profile.unprivileged_role]}
     made: dict[str, Any] = {}
+    bodies = []
     for state in states:
-        manager = state.endswith("manager")
-        expiry = prepared.expiry_ms if state.startswith("expired") else None
-        body: dict[str, Any] = {"name": ledger.name(state), "roles": roles[manager]}
-        if expiry is not None:
-            body["expiryDate"] = expiry
-        try:
-            resp, tok = ledger.create_raw(body, attribute=False)
-        except httpx.HTTPError as exc:
-            _fail(prepared, pre.CREATE, f"creating a token got no answer ({type(exc).__name__})")
+        body: dict[str, Any] = {"name": ledger.name(state), "roles": roles[state.endswith("manager")]}
+        if state.startswith("expired"):
+            body["expiryDate"] = prepared.expiry_ms
+        bodies.append(body)
+    # two waves: the credentials kept, together, then those to be deleted, together -- the newest, as when
+    # made one by one (a delete that also removes the next token then takes none that is kept). The
+    # outcomes are read in order, as if made one by one.
+    waves: list[Any] = []
+    for to_delete in (False, True):
+        wave = [(s, b) for s, b in zip(states, bodies, strict=True) if s.startswith("deleted") is to_delete]
+        made_now = run_together(functools.partial(_make, client, ledger, probe_path, s, b, facts) for s, b in wave)
+        if len(wave) > 1 and together.LIMIT > 1:
+            # a create that got a server error beside others is made once more alone (as create_raw_together)
+            made_now = [
+                _make(client, ledger, probe_path, s, b, facts) if m[0] is not None and m[0].status_code >= 500 else m
+                for (s, b), m in zip(wave, made_now, strict=True)
+            ]
+        waves += made_now
+    order = [s for s in states if not s.startswith("deleted")] + [s for s in states if s.startswith("deleted")]
+    waves = [waves[order.index(s)] for s in states]
+    for state, body, (resp, tok, cred, error) in zip(states, bodies, waves, strict=True):
+        if error is not None:
+            _fail(prepared, pre.CREATE, f"creating a token got no answer ({type(error).__name__})")
             break
+        assert resp is not None
         if tok is None:
             _fail(
                 prepared,
@@ -312,14 +329,6 @@ def _prepare(
                 + ("; the answer carried no token" if resp.is_success else ""),
             )
             break
-        shown = {k: v for k, v in tok.response.items() if k != "token"}
-        cred = Credential(state, tok.name, tok.secret, list(roles[manager]), expiration=expiry, response=shown)
-        if expiry is not None and state != EXPIRED_UNUSED:
-            # tried at once, while surely before the expiry, in both forms (and a list for the manager)
-            for f in AuthForm:
-                cred.samples[f"probe/{f.name}"] = Sample.of(client.probe(probe_path, tok.secret, f), facts)
-            if manager:
-                cred.samples["list"] = Sample.of(client.list_tokens(tok.secret, form=form), facts)
         made[state] = (cred, tok)
     if not made:
         return
@@ -353,50 +362,98 @@ def _prepare(
     if made_manager is not None:
         manager_secret = made_manager[0].secret
         forms = ((AuthForm.X_API_KEY, pre.X_API_KEY_FORM), (AuthForm.AUTHORIZATION, pre.AUTHORIZATION_FORM))
-        for f, requirement in forms:
-            resp = client.probe(probe_path, manager_secret, f)
+        # both probes and the list together; the list is judged only when the X-API-Key probe passed
+        *probed, listing = run_together(
+            [
+                *(functools.partial(client.probe, probe_path, manager_secret, f) for f, _ in forms),
+                functools.partial(client.list_tokens, manager_secret, form=AuthForm.X_API_KEY),
+            ]
+        )
+        for (f, requirement), resp in zip(forms, probed, strict=True):
             if not resp.is_success:
                 _fail(
                     prepared,
                     requirement,
                     f"a valid manager token presented as {f.value} was refused ({resp.status_code}) on {probe_path}",
                 )
-        if pre.X_API_KEY_FORM not in prepared.failed:
-            listing = client.list_tokens(manager_secret, form=AuthForm.X_API_KEY)
-            if not listing.is_success:
-                _fail(
-                    prepared,
-                    pre.X_API_KEY_MANAGEMENT,
-                    f"a valid manager token presented as X-API-Key may not list tokens ({listing.status_code}), "
-                    "though it passes the probe",
-                )
+        if pre.X_API_KEY_FORM not in prepared.failed and not listing.is_success:
+            _fail(
+                prepared,
+                pre.X_API_KEY_MANAGEMENT,
+                f"a valid manager token presented as X-API-Key may not list tokens ({listing.status_code}), "
+                "though it passes the probe",
+            )
 
     _check_anonymous_calls(client, profile, ledger, prepared, made)
     deleted = []
-    for state in (DELETED_MANAGER, DELETED_UNPRIVILEGED):
-        if state not in made:
-            continue
-        cred, tok = made[state]
-        if state == DELETED_UNPRIVILEGED:
-            # used once before its delete: what the answer hands back must die with it (ST-AUTH-021)
-            cred.samples["probe/X_API_KEY"] = Sample.of(client.probe(probe_path, tok.secret, AuthForm.X_API_KEY))
-        try:
-            resp = ledger.client.delete_token(ledger.admin_token, tok.id, form=form)
-        except httpx.HTTPError as exc:
-            _unmade(prepared, made, state, pre.DELETE, f"deleting a token got no answer ({type(exc).__name__})")
+    doomed = [state for state in (DELETED_MANAGER, DELETED_UNPRIVILEGED) if state in made]
+    if DELETED_UNPRIVILEGED in made:
+        # used once before its delete: what the answer hands back must die with it (ST-AUTH-021)
+        cred, tok = made[DELETED_UNPRIVILEGED]
+        cred.samples["probe/X_API_KEY"] = Sample.of(client.probe(probe_path, tok.secret, AuthForm.X_API_KEY))
+    deletes = run_together(functools.partial(_delete, ledger, made[state][1].id) for state in doomed)
+    for state, answer in zip(doomed, deletes, strict=True):
+        tok = made[state][1]
+        if isinstance(answer, httpx.HTTPError):
+            _unmade(prepared, made, state, pre.DELETE, f"deleting a token got no answer ({type(answer).__name__})")
             continue
         # 404 is judged by the list below: a delete aimed at another token may already have removed this one
-        if not resp.is_success and resp.status_code != 404:
-            why = f"deleting token {tok.id} with the admin credential answered {resp.status_code}"
+        if not answer.is_success and answer.status_code != 404:
+            why = f"deleting token {tok.id} with the admin credential answered {answer.status_code}"
             _unmade(prepared, made, state, pre.DELETE, why)
             continue
         deleted.append(state)
     if deleted:
         _check_deletes(client, profile, ledger, prepared, made, deleted)
-    _check_past_expiry(ledger, profile, prepared, now)
-    _check_empty_dedicated_subject(ledger, profile, prepared)
+    # together, each noting its findings apart; taken over in this order, as if made one after the other
+    apart = [Prepared(), Prepared()]
+    run_together(
+        [
+            functools.partial(_check_past_expiry, ledger, profile, apart[0], now),
+            functools.partial(_check_empty_dedicated_subject, ledger, profile, apart[1]),
+        ]
+    )
+    for noted in apart:
+        for requirement, why in noted.failed.items():
+            if requirement not in prepared.failed:
+                prepared.failed[requirement] = why
+                prepared.evidence[requirement] = noted.evidence[requirement]
 
     prepared.credentials = {state: cred for state, (cred, _tok) in made.items()}
+
+
+def _delete(ledger: TokenLedger, token: int | None) -> httpx.Response | httpx.HTTPError:
+    try:
+        return ledger.client.delete_token(ledger.admin_token, token, form=ledger.admin_form)  # type: ignore[arg-type]
+    except httpx.HTTPError as exc:
+        return exc
+
+
+def _make(
+    client: ApiClient,
+    ledger: TokenLedger,
+    probe_path: str,
+    state: str,
+    body: dict[str, Any],
+    facts: servertime.ClockFacts | None = None,
+) -> tuple[httpx.Response | None, OwnedToken | None, Credential | None, httpx.HTTPError | None]:
+    """Create the credential of ``state``; one with an expiry is tried at once, surely before it expires."""
+    try:
+        resp, tok = ledger.create_raw(body, attribute=False)
+    except httpx.HTTPError as exc:
+        return None, None, None, exc
+    if tok is None:
+        return resp, None, None, None
+    shown = {k: v for k, v in tok.response.items() if k != "token"}
+    expiry = body.get("expiryDate")
+    cred = Credential(state, tok.name, tok.secret, list(body["roles"]), expiration=expiry, response=shown)
+    if expiry is not None and state != EXPIRED_UNUSED:
+        # in both forms (and a list for the manager); the unused one is first presented after its expiry
+        for f in AuthForm:
+            cred.samples[f"probe/{f.name}"] = Sample.of(client.probe(probe_path, tok.secret, f), facts)
+        if cred.manager:
+            cred.samples["list"] = Sample.of(client.list_tokens(tok.secret, form=ledger.admin_form), facts)
+    return resp, tok, cred, None
 
 
 def _check_deletes(

@@ -10,6 +10,7 @@ shows it. Tokens the run did not create are never touched.
 
 from __future__ import annotations
 
+import functools
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import settle
 from sts_conformance.target.client import ApiClient, AuthForm
 from sts_conformance.target.throttle import TargetThrottled
+from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import (
     Journal,
     Pending,
@@ -112,16 +114,19 @@ def sweep(
             return None
         return f"delete answered {resp.status_code}"
 
+    def delete_in_time(token: int) -> str | None:
+        return "the cleanup ran out of time" if time.monotonic() > deadline else delete(token)
+
     by_id = [p for p in pending if p.ids]
     by_name = [p for p in pending if not p.ids]
+    # the deletes by id are independent: sent together (the profile's concurrency)
+    jobs = [(p, token) for p in by_id for token in sorted(p.ids)]
+    for (p, token), problem in zip(
+        jobs, run_together(functools.partial(delete_in_time, t) for _p, t in jobs), strict=True
+    ):
+        if problem is not None and p.key not in left:
+            left[p.key] = Leftover(p.name, token, problem)
     for p in by_id:
-        for token in sorted(p.ids):
-            if time.monotonic() > deadline:
-                left[p.key] = Leftover(p.name, token, "the cleanup ran out of time")
-                break
-            problem = delete(token)
-            if problem is not None:
-                left[p.key] = Leftover(p.name, token, problem)
         if p.key not in left:
             settle(p)
 
@@ -260,8 +265,7 @@ def _verify_gone(
         todo = [tid for tid in ours if tid not in stuck]
         if not todo:
             break
-        for tid in todo:
-            problem = delete(tid)
+        for tid, problem in zip(todo, run_together(functools.partial(delete, tid) for tid in todo), strict=True):
             # a success is believed only once the next list no longer shows it
             stuck[tid] = problem or "its delete answered success, yet the list still shows it"
     return {f"verify-{tid}": Leftover(names[tid], tid, why) for tid, why in stuck.items()}

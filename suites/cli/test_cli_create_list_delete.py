@@ -194,7 +194,10 @@ OUTPUTS = ("text", "json")
 @pytest.fixture(scope="module")
 def deletions(cli, target, ledger):
     """Two tokens made over the API, each deleted through the CLI (text and -o json), at once."""
-    toks = {o: ledger.create(f"cli-delete-{o}", roles=[target.profile.unprivileged_role]) for o in OUTPUTS}
+    made = ledger.create_together(
+        *({"label": f"cli-delete-{o}", "roles": [target.profile.unprivileged_role]} for o in OUTPUTS)
+    )
+    toks = dict(zip(OUTPUTS, made, strict=True))
     runs = concurrently(
         *(lambda o=o: _delete_with_cli(cli, target, ledger, toks[o].id, None if o == "text" else o) for o in OUTPUTS)
     )

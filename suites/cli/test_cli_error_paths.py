@@ -61,8 +61,9 @@ def _unknown_id(ledger: Any) -> int:
 def error_paths(cli, target, ledger) -> ErrorPaths:
     """Every case of ERROR_PATHS and one successful create, all at once; then one API list."""
     role = target.profile.unprivileged_role
-    unprivileged = ledger.create("cli-unprivileged", roles=[role])
-    victim = ledger.create("cli-victim", roles=[role])
+    unprivileged, victim = ledger.create_together(
+        {"label": "cli-unprivileged", "roles": [role]}, {"label": "cli-victim", "roles": [role]}
+    )
     unknown = _unknown_id(ledger)
     names = {case: ledger.name(f"cli-{case}") for case in ERROR_PATHS}
     credential = {"unprivileged": unprivileged.secret, "manager": target.admin_token}

@@ -197,7 +197,22 @@ BROKEN = [
         "scale_on_external is for an external target",
         id="scale-on-a-managed-target",
     ),
+    *(
+        pytest.param(
+            f"name: t\nurl: http://h\nadmin_token: x\nconcurrency: {bad}\n",
+            "concurrency must be a whole number from 1 to 64",
+            id=f"concurrency-{bad}",
+        )
+        for bad in ("0", "65", "2.5", "true", "many")
+    ),
 ]
+
+
+def test_concurrency_defaults_to_eight_and_one_is_allowed(tmp_path):
+    """The bound on requests in flight: 8 unless set; 1 sends one request at a time."""
+    assert load_profile(DEFAULT_PROFILE).concurrency == 8
+    path = _write(tmp_path, "name: t\nurl: http://h\nadmin_token: x\nconcurrency: 1\n")
+    assert load_profile(path, environ={}).concurrency == 1
 
 
 @pytest.mark.parametrize(("text", "message"), BROKEN)
