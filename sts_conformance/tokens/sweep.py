@@ -119,8 +119,28 @@ def sweep(
 
     by_id = [p for p in pending if p.ids]
     by_name = [p for p in pending if not p.ids]
+    # an id is a name, not an identity: a target may give a deleted token's id to a new token, which
+    # may be nobody's of this run. An id the list shows under a name that is not the run's is not
+    # deleted (the run's token under it is gone); an id not listed is deleted as before (404 is gone).
+    owner: dict[int, str] = {}
+    if by_id:
+        items, _problem = _read_list(client, admin_token, admin_form)
+        for item in items or []:
+            if isinstance(item, dict) and (tid := token_id(item.get("id"))) is not None:
+                owner[tid] = str(item.get("name", ""))
+
+    def foreign(p: Pending, token: int) -> bool:
+        name = owner.get(token)
+        if name is None or name == p.name or _altered(p.name, name):
+            return False
+        return not (verify_prefix and name.startswith(verify_prefix))
+
+    for p in by_id:
+        for token in [t for t in p.ids if foreign(p, t)]:
+            gone(token)
+            say(f"token id {token} of {p.name!r} is now listed under another name: not ours, not deleted")
     # the deletes by id are independent: sent together (the profile's concurrency)
-    jobs = [(p, token) for p in by_id for token in sorted(p.ids)]
+    jobs = [(p, token) for p in by_id for token in sorted(p.ids) if not foreign(p, token)]
     for (p, token), problem in zip(
         jobs, run_together(functools.partial(delete_in_time, t) for _p, t in jobs), strict=True
     ):

@@ -323,7 +323,8 @@ def test_sweep_believes_a_delete_only_when_the_list_no_longer_shows_the_token():
     foreign = {"id": 9, "name": "someone-elses", "roles": []}
     with respx.mock(assert_all_mocked=True) as mock:
         mock.get(API).mock(
-            side_effect=[_listing([kept, missed, foreign])] + [_listing([kept, foreign])] * 3  # the last: truthful
+            # read for the owners of the known ids, then after the deletes; the last: truthful
+            side_effect=[_listing([kept, missed, foreign])] * 2 + [_listing([kept, foreign])] * 3
         )
         del7 = mock.delete(f"{API}/7").mock(return_value=httpx.Response(204))
         del8 = mock.delete(f"{API}/8").mock(return_value=httpx.Response(204))
@@ -543,3 +544,27 @@ def test_inconclusive_is_a_skip_whose_reason_says_so():
     assert pre.is_inconclusive(skipped.value.msg) and pre.is_inconclusive(f"Skipped: {skipped.value.msg}")
     assert pre.is_inconclusive("sts_conformance.core.preconditions.Inconclusive: inconclusive: why")
     assert not pre.is_inconclusive("blocked by ST-LIFE-001: why") and not pre.is_inconclusive(None)
+
+
+def test_sweep_never_deletes_an_id_the_list_shows_under_a_name_not_the_runs():
+    """A target that reuses ids: the run's token under id 5 was deleted by a check, and the target gave 5
+    to somebody else's token. The sweep leaves that token alone; the run's own is gone, nothing is left."""
+    journal = Journal(None)
+    journal.found(journal.intent("stsct-r1-gw0-t-1", []), 5)
+    journal.found(journal.intent("stsct-r1-gw0-t-2", []), 6)
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        mock.get(API).mock(return_value=_listing([{"id": 5, "name": "someone-elses", "roles": []}]))
+        foreign = mock.delete(f"{API}/5").mock(return_value=httpx.Response(204))
+        ours = mock.delete(f"{API}/6").mock(return_value=httpx.Response(404))
+        with ApiClient("http://target.test") as c:
+            left = sweep(
+                c,
+                ADMIN,
+                AuthForm.X_API_KEY,
+                outstanding(journal.events()),
+                deadline=float("inf"),
+                verify_prefix="stsct-r1-",
+            )
+    assert left == []
+    assert foreign.call_count == 0, "a token of another name under a reused id is not the run's to delete"
+    assert ours.call_count == 1, "an id not listed is still deleted by id (404: gone)"
