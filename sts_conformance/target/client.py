@@ -351,9 +351,20 @@ class ApiClient:
         self.api_url = self.url + api_path
         self.tls = tls if tls is not None else TlsSettings(verify=verify)
         # no cookie jar: each request carries the credential it names and nothing else
-        self._http = httpx.Client(
-            timeout=timeout, follow_redirects=False, cookies=_NoCookies(), http2=_HTTP2, **self.tls.httpx_options()
-        )
+        self._options: dict[str, Any] = {
+            "timeout": timeout,
+            "follow_redirects": False,
+            "cookies": _NoCookies(),
+            **self.tls.httpx_options(),
+        }
+        self._http = httpx.Client(http2=_HTTP2, **self._options)
+        # httpx's synchronous HTTP/2 connection is not safe to share between threads (two threads'
+        # frames interleave: an ingress answers 400): only the thread that made this client speaks
+        # HTTP/2 through it; requests from other threads (requests sent together, background checks)
+        # go through a pool of HTTP/1.1 connections, made when first needed
+        self._owner = threading.get_ident()
+        self._http1: httpx.Client | None = None
+        self._http1_lock = threading.Lock()
 
     @classmethod
     def for_profile(cls, profile: TargetProfile, url: str | None = None) -> ApiClient:
@@ -367,6 +378,17 @@ class ApiClient:
 
     def close(self) -> None:
         self._http.close()
+        if self._http1 is not None:
+            self._http1.close()
+
+    def _client(self) -> httpx.Client:
+        """The httpx client for the calling thread (see ``__init__``)."""
+        if not _HTTP2 or threading.get_ident() == self._owner:
+            return self._http
+        with self._http1_lock:
+            if self._http1 is None:
+                self._http1 = httpx.Client(http2=False, **self._options)
+            return self._http1
 
     def __enter__(self) -> ApiClient:
         return self
@@ -449,9 +471,10 @@ class ApiClient:
         body: bytes | None,
         shown_headers: dict[str, str],
     ) -> httpx.Response:
+        http = self._client()
         try:
             try:
-                return self._http.request(method, url, headers=headers, content=body)
+                return http.request(method, url, headers=headers, content=body)
             except (httpx.ReadError, httpx.RemoteProtocolError):
                 # A server may close a kept-alive connection after an error answer without
                 # saying so; a GET changes nothing and a DELETE of one id acts at most once
@@ -459,7 +482,7 @@ class ApiClient:
                 # connection. A POST is never resent here: that could create twice.
                 if method.upper() not in ("GET", "DELETE"):
                     raise
-                return self._http.request(method, url, headers=headers, content=body)
+                return http.request(method, url, headers=headers, content=body)
         except httpx.HTTPError as exc:
             EXCHANGES.add(Exchange(method, url, shown_headers, _excerpt(body or b""), None, "", type(exc).__name__))
             raise

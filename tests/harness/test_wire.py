@@ -317,6 +317,40 @@ def test_http2_gzip_answers_through_nginx(tmp_path: Path):
     assert ex.response_headers.get("content-encoding") == "gzip"
 
 
+def test_requests_sent_together_through_an_http2_ingress_all_arrive_whole(tmp_path: Path):
+    """httpx's synchronous HTTP/2 connection is not safe between threads (frames of two requests interleave
+    and nginx answers 400): creates sent together go out from their threads over HTTP/1.1 and all succeed,
+    while the thread that made the client still speaks HTTP/2."""
+    from sts_conformance.target.client import TlsSettings
+    from sts_conformance.target.together import run_together
+
+    from .tls_support import Nginx, external_reference, make_pki, nginx_binary
+
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed: the HTTP/2 ingress test needs it (apt-get install nginx-light)")
+    if not client_module._HTTP2:
+        pytest.skip("h2 is not installed: the suite's client speaks HTTP/1.1 only (pip install 'httpx[http2]')")
+    pki = make_pki(tmp_path / "pki")
+    with external_reference(tmp_path / "reference") as reference:
+        nginx = Nginx(binary, tmp_path / "nginx", pki, reference.port).start()
+        try:
+            with ApiClient(nginx.url, tls=TlsSettings(ca_bundle=str(pki.ca_pem))) as c:
+                first = c.list_tokens(reference.token)
+                bodies = [{"name": f"together-{i}", "roles": ["stackstate-guest"]} for i in range(12)]
+                made = run_together(
+                    [lambda b=b: c.create_token(reference.token, b) for b in bodies],  # type: ignore[misc]
+                    limit=8,
+                )
+                listed = c.list_tokens(reference.token).json()
+        finally:
+            nginx.stop()
+    assert [r.status_code for r in made] == [200] * len(bodies)
+    assert {b["name"] for b in bodies} <= {i.get("name") for i in listed}
+    assert {r.http_version for r in made} == {"HTTP/1.1"}
+    assert first.http_version == "HTTP/2"
+
+
 def test_a_target_that_throttles_beyond_the_budget_ends_the_run_with_exit_3(raw_server, tmp_path: Path):
     """Throttled from its first call for longer than --time-budget: a harness error naming it, no verdict."""
     from .suite_run import run_suites
