@@ -217,7 +217,9 @@ def activate(config: pytest.Config) -> None:
             resources.add(reconfigurer.restore)  # also when the run is interrupted meanwhile
             reconfigurer.run()
         state.prepared = prepare(client, profile, prep_ledger)
-        resources.add(late_use.start(profile, conn.url, state.prepared, run_dir, prep_ledger))
+        stop_late_use = late_use.start(profile, conn.url, state.prepared, run_dir, prep_ledger)
+        resources.add(stop_late_use)
+        state.before_sweep.append(stop_late_use)  # its wider tries make tokens: none after the sweep
         resources.add(foundations.start(profile, conn.url, state.prepared, run_dir))
     except HarnessError as exc:
         _stop_before_checks(config, profile, exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,9 @@ class RunState:
     #: further bootstrap configurations were taken through their scenarios (fleet.py, reconfigure.py)
     has_instances: bool = False
     time_budget: float = DEFAULT_TIME_BUDGET_S
+    #: controller only: stops background work that may make tokens (the late use's wider tries), each
+    #: called before the final sweep, so no token is made after the sweep has looked
+    before_sweep: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def controller(self) -> bool:
@@ -75,6 +79,8 @@ def finish_tokens(config: pytest.Config) -> list[Leftover]:
         return state.leftovers
     ledger = state.prep_ledger
     assert ledger is not None
+    for stop in state.before_sweep:
+        stop()
     deadline = time.monotonic() + CLEANUP_SECONDS
     # throttled deletes are waited out up to the cleanup's own deadline, also once the budget is spent
     with interrupts.shielded(), THROTTLE.until(deadline):

@@ -173,6 +173,8 @@ def start(
             return LateUse(0, error="the server's clock could not be read for a wider try")
         expiry = now + life_ms
         body = {"name": ledger.name("late-use"), "roles": [profile.manager_role], "expiryDate": expiry}
+        if stop.is_set():
+            return None  # the run is ending: no token is made once its final sweep may have begun
         try:
             resp, tok = ledger.create_raw(body, attribute=False)
         except Skipped as exc:  # the ledger stopped creating (the target lists nothing it creates)
@@ -216,8 +218,16 @@ def start(
             settle.write_event(settle.SETTLE.log, {"k": "clock", "note": note + "; ".join(earlier)})
         _publish(run_dir, record)
 
-    threading.Thread(target=run, name="late use of the expiring token", daemon=True).start()
-    return stop.set
+    thread = threading.Thread(target=run, name="late use of the expiring token", daemon=True)
+    thread.start()
+
+    def close() -> None:
+        """Stop the late use and wait for a call under way (at most one request's time)."""
+        stop.set()
+        if thread is not threading.current_thread():
+            thread.join(timeout=profile.request_timeout + 1.0)
+
+    return close
 
 
 def _publish(run_dir: Path, record: LateUse) -> None:
