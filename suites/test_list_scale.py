@@ -36,6 +36,8 @@ from sts_conformance.tokens.ledger import LedgerError, OwnedToken, TokenLedger
 SIZES = (110, 1_030)
 #: requests in flight at once while the tokens are made and deleted
 WORKERS = 16
+#: creates sent before the answers are looked at: one refused stops the rest
+WAVE = 64
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,18 +61,21 @@ def _create_many(ledger: TokenLedger, roles: list[str], count: int) -> list[Owne
 
     made: list[OwnedToken] = []
     refused = None
-    for resp, tok in _each(create, [ledger.name("scale") for _ in range(count)]):
-        if tok is None:
-            refused = refused or resp
-        else:
-            made.append(tok)
+    # in waves: a target that refuses (or breaks on) creates is sent one wave, not a thousand creates
+    for start in range(0, count, WAVE):
+        for resp, tok in _each(create, [ledger.name("scale") for _ in range(min(WAVE, count - start))]):
+            if tok is None:
+                refused = refused or resp
+            else:
+                made.append(tok)
+        if refused is not None:
+            break
     if refused is not None:
         # the tokens made so far are in the ledger: deleted below, or swept up at the end of the run
         _delete_all(ledger, made, None)
         pre.block(
             pre.CREATE,
-            f"creating {count} tokens one after another: a create answered {refused.status_code}: "
-            + REDACTOR.mask(refused.text[:200]),
+            f"creating {count} tokens: a create answered {refused.status_code}: " + REDACTOR.mask(refused.text[:200]),
         )
     return made
 
@@ -85,6 +90,9 @@ def _delete_all(ledger: TokenLedger, made: list[OwnedToken], items: list[dict[st
 
 
 @pytest.mark.requirement("ST-LIFE-020")
+# it makes, lists and deletes a thousand tokens: on a target where that does not work for a few, it would
+# only make a thousand tokens the cleanup cannot find
+@pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED, pre.DELETE, pre.DELETED_GONE, pre.UNIQUE_IDS)
 def test_list_complete_past_common_caps_and_pages(target, ledger, observe):
     """Past 100 and past 1,000 live tokens, the list shows each token the run made, once."""
     if not target.managed and not target.profile.scale_on_external:

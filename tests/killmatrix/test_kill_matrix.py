@@ -132,7 +132,8 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "list-shows-only-own-tokens": ("ST-FUZZ-003",),
     "far-expiry-wraps": ("ST-FUZZ-003",),
     "duplicate-names-refused-after-first": ("ST-FUZZ-005",),
-    "use-cache-survives-delete": ("ST-AUTH-014",),
+    # (the prepared deleted token is used before its delete, for ST-AUTH-021: the foundation sees the cache)
+    "use-cache-survives-delete": ("ST-AUTH-014", "ST-AUTH-007"),
     "near-miss-secret-on-token-calls": ("ST-AUTH-006",),
     "two-credentials-union": ("ST-AUTH-015",),
     "bootstrap-delete-not-revoking": ("ST-BOOT-005",),
