@@ -209,8 +209,12 @@ def start(
                     record = fresh(client, *wider)
         except httpx.HTTPError as exc:
             record = LateUse(expiry, error=f"a call got no answer: {type(exc).__name__}")
+        except Exception as exc:  # a check waits for the record: it always gets one, saying why
+            record = LateUse(expiry, error=f"the late use broke off: {type(exc).__name__}: {exc}")
         if record is None:
-            return
+            if stop.is_set():
+                return  # the run is ending: nobody waits for it
+            record = LateUse(expiry, error="the late use ended without a record")
         record.tries, record.earlier = len(earlier) + 1, earlier
         if earlier:
             concluded = "concluded" if all(record.unsure(f) is None for f in judged) else "still could not conclude"
