@@ -17,6 +17,7 @@ Ids of the new tokens are found with one list, not one list per token.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import statistics
 import time
@@ -593,6 +594,12 @@ def _check_empty_dedicated_subject(ledger: TokenLedger, profile: TargetProfile, 
             pre.EMPTY_DEDICATED_SUBJECT,
             why + ("" if resp.is_success else f": {REDACTOR.mask(resp.text[:200])}"),
         )
+        return
+    # its id learnt now, while it is surely listed: on a target that gives a freed id to the next token,
+    # a later check's delete of a deleted token's id may remove this one, and the sweep then finds it gone
+    # by its id (not "never listed" by its name)
+    with contextlib.suppress(LedgerError, pre.Blocked):
+        ledger.attribute_all([tok], fresh=False)
 
 
 def _median_latency(anonymous: httpx.Response, *more: float | None) -> float:
