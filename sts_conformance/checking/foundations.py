@@ -20,9 +20,6 @@ a call is the foundation's own, and judges it in full.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from sts_conformance.checking import records
 from sts_conformance.core import preconditions as pre
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm
 from sts_conformance.target.profile import TargetProfile
@@ -179,20 +177,9 @@ def _surely_at(samples: list[Sample], server_ms: int) -> float | None:
 
 
 def _publish(run_dir: Path, record: Enforcement) -> None:
-    path = run_dir / _FILE
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(asdict(record), fh)
-    os.replace(tmp, path)
+    records.publish(run_dir / _FILE, asdict(record))
 
 
 def read(run_dir: Path, timeout: float) -> Enforcement | None:
     """The record, once written (None when it is not there within ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            return Enforcement(**json.loads((run_dir / _FILE).read_text(encoding="utf-8")))
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.05)
+    return records.wait_for(run_dir / _FILE, lambda data: Enforcement(**data), timeout)

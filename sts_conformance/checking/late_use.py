@@ -28,9 +28,6 @@ conclude; one that still cannot is inconclusive, never passed.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +37,7 @@ from pathlib import Path
 import httpx
 from _pytest.outcomes import Skipped
 
+from sts_conformance.checking import records
 from sts_conformance.core import preconditions as pre
 from sts_conformance.target import servertime, settle
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm
@@ -235,20 +233,9 @@ def start(
 
 
 def _publish(run_dir: Path, record: LateUse) -> None:
-    path = run_dir / _FILE
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(asdict(record), fh)
-    os.replace(tmp, path)
+    records.publish(run_dir / _FILE, asdict(record))
 
 
 def read(run_dir: Path, timeout: float) -> LateUse | None:
     """The record, once written (None when it is not there within ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError, ValueError):
-            return LateUse.from_dict(json.loads((run_dir / _FILE).read_text(encoding="utf-8")))
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.05)
+    return records.wait_for(run_dir / _FILE, LateUse.from_dict, timeout)
