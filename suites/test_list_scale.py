@@ -9,51 +9,53 @@ already there), reads the list at each size, and asks that every token it made i
 once; then it deletes them again.
 
 Cost: on a managed target (the suite's own throw-away deployment) it always runs, creating
-and deleting about 1,000 tokens concurrently (:data:`WORKERS` requests at a time); it is
-left out of the run's request budget there. On an external deployment it runs only when the
-profile says ``scale_on_external: true``, and is skipped, saying so, otherwise. Every token is
-journalled before its create, like all of the run's tokens, so an interrupted run still
-sweeps them up.
+and deleting about 1,000 tokens concurrently, a wave at a time with the whole wave in flight
+(:data:`MANAGED_WAVE`, after a first wave of :data:`WAVE`), so a target whose creates are
+slow costs about one create's time a wave; it is left out of the run's request budget there.
+On an external deployment it runs only when the profile says ``scale_on_external: true``,
+and is skipped, saying so, otherwise; there it keeps the profile's bound (``concurrency``)
+on the requests in flight. Every token is journalled before its create, like all of the
+run's tokens, so an interrupted run still sweeps them up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
-from sts_conformance.target import settle
+from sts_conformance.target import settle, together
 from sts_conformance.tokens.journal import duplicate_ids
 from sts_conformance.tokens.ledger import LedgerError, OwnedToken, TokenLedger
 
 #: the live-token counts the list is read at: past a page of 100, and past 1,000 and 1,024
 SIZES = (110, 1_030)
-#: requests in flight at once while the tokens are made and deleted
-WORKERS = 16
-#: creates sent before the answers are looked at: one refused stops the rest
+#: creates of the first wave, sent before any answer is looked at: a target that refuses (or breaks on)
+#: creates is sent this many, not a thousand
 WAVE = 64
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _each(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``work`` on each item, :data:`WORKERS` at a time. Interrupted (Ctrl-C, a cancelled job), the calls
-    not yet started are dropped at once, so the run's cleanup has only the tokens already made to sweep."""
-    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="scale")
-    try:
-        return list(pool.map(work, items))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+#: on a managed target, once a wave was taken in full: the creates of each later wave, and the requests
+#: in flight at once (the whole wave; below the HTTP client's pool of 100 connections)
+MANAGED_WAVE = 96
 
 
-def _create_many(ledger: TokenLedger, roles: list[str], count: int) -> list[OwnedToken]:
+def _bound(managed: bool) -> int:
+    """Requests in flight at once: a wave on the suite's own deployment, the profile's bound on any other."""
+    return MANAGED_WAVE if managed else together.LIMIT
+
+
+def _each(calls: list[Any], bound: int) -> list[Any]:
+    """The calls, ``bound`` at a time (``together.run_together``: their exchanges logged in the order given).
+    Interrupted (Ctrl-C, a cancelled job), the calls not yet started are dropped at once, so the run's
+    cleanup has only the tokens already made to sweep."""
+    return together.run_together(calls, limit=bound)
+
+
+def _create_many(ledger: TokenLedger, roles: list[str], count: int, managed: bool) -> list[OwnedToken]:
     """``count`` new tokens, made concurrently; a create the target does not take blocks the check."""
 
     def create(name: str) -> tuple[Any, OwnedToken | None]:
@@ -61,18 +63,20 @@ def _create_many(ledger: TokenLedger, roles: list[str], count: int) -> list[Owne
 
     made: list[OwnedToken] = []
     refused = None
+    start, wave = 0, WAVE
     # in waves: a target that refuses (or breaks on) creates is sent one wave, not a thousand creates
-    for start in range(0, count, WAVE):
-        for resp, tok in _each(create, [ledger.name("scale") for _ in range(min(WAVE, count - start))]):
+    while start < count and refused is None:
+        names = [ledger.name("scale") for _ in range(min(wave, count - start))]
+        for resp, tok in _each([functools.partial(create, name) for name in names], _bound(managed)):
             if tok is None:
                 refused = refused or resp
             else:
                 made.append(tok)
-        if refused is not None:
-            break
+        start += len(names)
+        wave = MANAGED_WAVE if managed else WAVE
     if refused is not None:
         # the tokens made so far are in the ledger: deleted below, or swept up at the end of the run
-        _delete_all(ledger, made, None)
+        _delete_all(ledger, made, None, managed)
         pre.block(
             pre.CREATE,
             f"creating {count} tokens: a create answered {refused.status_code}: " + REDACTOR.mask(refused.text[:200]),
@@ -80,13 +84,14 @@ def _create_many(ledger: TokenLedger, roles: list[str], count: int) -> list[Owne
     return made
 
 
-def _delete_all(ledger: TokenLedger, made: list[OwnedToken], items: list[dict[str, Any]] | None) -> None:
+def _delete_all(ledger: TokenLedger, made: list[OwnedToken], items: list[dict[str, Any]] | None, managed: bool) -> None:
     """Delete the tokens the check made (those the list showed an id for; the rest are left to the sweep)."""
     unknown = [tok for tok in made if tok.id is None]
     if unknown:
         with contextlib.suppress(LedgerError):  # unread: the end-of-run sweep finds them by name
             ledger.attribute_all(unknown, items, fresh=False)
-    _each(ledger.delete, [tok for tok in made if tok.id is not None and not tok.deleted])
+    doomed = [tok for tok in made if tok.id is not None and not tok.deleted]
+    _each([functools.partial(ledger.delete, tok) for tok in doomed], _bound(managed))
 
 
 @pytest.mark.requirement("ST-LIFE-020")
@@ -106,7 +111,7 @@ def test_list_complete_past_common_caps_and_pages(target, ledger, observe):
     items: list[dict[str, Any]] | None = None
     try:
         for size in SIZES:
-            made += _create_many(ledger, roles, max(0, size - len(before) - len(made)))
+            made += _create_many(ledger, roles, max(0, size - len(before) - len(made)), target.managed)
             wanted = {tok.name for tok in made}
 
             def shows_all(listed: list[dict[str, Any]], wanted: set[str] = wanted) -> bool:
@@ -134,4 +139,4 @@ def test_list_complete_past_common_caps_and_pages(target, ledger, observe):
                 + settle.note(settle.LIST)
             )
     finally:
-        _delete_all(ledger, made, items)
+        _delete_all(ledger, made, items, target.managed)
