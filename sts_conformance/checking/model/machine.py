@@ -11,13 +11,15 @@ newest, one of a pair, the maker of others), lists, or any token is presented. A
 with its makers deleted while their tokens live on, then every invariant checked completely.
 
 After each step (sampled: one list by a manager actor in turn, and the tokens whose state
-changed plus one in turn on one call): see :mod:`.invariants`. Left-open behaviours seen here
+changed plus one in turn on one call, these requests sent together): see :mod:`.invariants`. Left-open behaviours seen here
 are held for the rest of the run (:mod:`.choices`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from hypothesis import strategies as st
@@ -31,6 +33,7 @@ from sts_conformance.checking.strategies import INT64_MAX, MIN_EXPIRY_AHEAD_MS, 
 from sts_conformance.core import preconditions as pre
 from sts_conformance.target import settle
 from sts_conformance.target.client import AuthForm
+from sts_conformance.target.together import run_together
 from sts_conformance.tokens.ledger import OwnedToken
 
 #: At most this many live tokens at once: keeps every step's checks short on a remote target.
@@ -338,21 +341,25 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         assert not problems, f"{who}{settle.note(settle.LIST)}: " + "; ".join(problems)
 
     @invariant()
-    def list_as_one_manager_matches_model(self) -> None:
+    def target_agrees_with_model(self) -> None:
+        """After each step, the two checks below; their requests do not depend on each other and go
+        together (``together.py``), the first disagreement in this order failing the step."""
+        self._clean = False
+        run_together([*self._list_as_one_manager(), *self._present_changed_tokens()])
+        self._clean = True
+
+    def _list_as_one_manager(self) -> list[Callable[[], None]]:
         """After each create or delete (and every third step), one manager actor in turn lists; the end of a
         sequence lists as every one. A step that only presented or listed changed nothing the list shows,
         and what a presentation changes elsewhere shows at the next list all the same."""
         if self._changed_at != self.steps and self.steps % 3:
-            return
-        self._clean = False
+            return []
         managers = self.managers
-        self._judge_list(managers[self.steps % len(managers)])
-        self._clean = True
+        return [functools.partial(self._judge_list, managers[self.steps % len(managers)])]
 
-    @invariant()
-    def live_tokens_work_and_deleted_tokens_are_refused(self) -> None:
+    def _present_changed_tokens(self) -> list[Callable[[], None]]:
         """Every token whose state changed since the last step, and after a create or delete one other in turn,
-        is presented on one call.
+        is presented on one call: live tokens work, deleted tokens are refused.
 
         Presenting every token on every call after every step would cost a request per token per call
         per step; a change shows on the token it was made to, and the token in turn catches a change
@@ -360,28 +367,33 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         """
         everyone = [*self.live, *self.deleted]
         if not everyone:
-            return
-        self._clean = False
+            return []
         calls = inv.documented_calls(self.target)
         changed = [t for t in everyone if self._checked.get(id(t)) != t.deleted]
         extra = [everyone[self.steps % len(everyone)]] if self._changed_at == self.steps else []
         chosen = {id(t): t for t in [*changed, *extra]}  # tokens compare by value: keep each object once
+        checks = []
         for n, tok in enumerate(chosen.values()):
             form = self.forms[(self.steps + n) % len(self.forms)]
-            self._judge_presented(tok, calls[(self.steps + n) % len(calls)], form)
-            self._checked[id(tok)] = tok.deleted
-        self._clean = True
+            checks.append(functools.partial(self._present_and_note, tok, calls[(self.steps + n) % len(calls)], form))
+        return checks
+
+    def _present_and_note(self, tok: OwnedToken, call: inv.Call, form: AuthForm) -> None:
+        self._judge_presented(tok, call, form)
+        self._checked[id(tok)] = tok.deleted
 
     def _complete_check(self) -> None:
         """At the end of a sequence: makers deleted (their tokens live on), then every invariant in full."""
         for maker in self._makers():
             self._delete(maker, "maker (of live tokens), at the end of the sequence", self.actors[0])
-        for actor in self.managers:
-            self._judge_list(actor)
+        # the lists and the presentations do not depend on each other: sent together, judged in this order
+        checks: list[Callable[[], None]] = [functools.partial(self._judge_list, actor) for actor in self.managers]
         calls = inv.documented_calls(self.target)
         for n, tok in enumerate([*self.live, *self.deleted]):
             for k, call in enumerate(calls):
-                self._judge_presented(tok, call, self.forms[(n + k) % len(self.forms)])
+                form = self.forms[(n + k) % len(self.forms)]
+                checks.append(functools.partial(self._judge_presented, tok, call, form))
+        run_together(checks)
 
     def teardown(self) -> None:
         try:
@@ -389,8 +401,7 @@ class TokenLifecycleModel(RuleBasedStateMachine):
                 self._complete_check()
         finally:
             # keep the target small; anything left (a failed delete) is removed by the ledger at the end
-            for tok in list(self.live):
-                self.ledger.delete(tok)
+            run_together(functools.partial(self.ledger.delete, tok) for tok in list(self.live))
 
 
 def bind(target: Any, ledger: Any) -> type[TokenLifecycleModel]:
