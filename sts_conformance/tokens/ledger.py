@@ -115,6 +115,8 @@ class TokenLedger:
         self._owned: list[OwnedToken] = []
         self._claimed: set[int] = set()
         self._mutex = threading.RLock()
+        #: set while :meth:`foreign_names_together` holds the cross-worker lock for a wave of creates
+        self._wave_holds_lock = False
         self._unlisted_streak = 0
         self._broken: str | None = None
         self._peer_offsets: dict[Path, int] = {}
@@ -197,6 +199,18 @@ class TokenLedger:
         found = settle.until(settle.LIST, read, lambda tid: tid is not None)
         # not under its own name: once more, now taking a name the target stored altered for it
         return found if found is not None or self.in_run(tok.name) else read(loose=True)
+
+    @contextlib.contextmanager
+    def foreign_names_together(self) -> Iterator[None]:
+        """Around creates of names that are not the run's own, sent together (``together.py``) from this
+        process: the cross-worker lock that serialises such creates is taken once for all of them, not
+        by each (which would send them one after another)."""
+        with self._cross_worker_lock():
+            self._wave_holds_lock = True
+            try:
+                yield
+            finally:
+                self._wave_holds_lock = False
 
     @contextlib.contextmanager
     def _cross_worker_lock(self) -> Iterator[None]:
@@ -415,7 +429,8 @@ class TokenLedger:
             self.journal.intent, name if isinstance(name, str) else "", roles if isinstance(roles, list) else []
         )
         key = intent()
-        lock = contextlib.nullcontext() if self.is_ours(name) else self._cross_worker_lock()
+        ours = self.is_ours(name) or self._wave_holds_lock
+        lock = contextlib.nullcontext() if ours else self._cross_worker_lock()
         with lock:
             send = functools.partial(
                 self.client.request,

@@ -11,8 +11,8 @@ newest, one of a pair, the maker of others), lists, or any token is presented. A
 with its makers deleted while their tokens live on, then every invariant checked completely.
 
 After each step (sampled: one list by a manager actor in turn, and the tokens whose state
-changed plus one in turn on one call, these requests sent together): see :mod:`.invariants`. Left-open behaviours seen here
-are held for the rest of the run (:mod:`.choices`).
+changed plus one in turn on one call, these requests sent together): see :mod:`.invariants`.
+Left-open behaviours seen here are held for the rest of the run (:mod:`.choices`).
 """
 
 from __future__ import annotations
