@@ -193,7 +193,8 @@ def create_and_judge_together(target, ledger, cases: Sequence[Case]) -> list[Out
             _judge_answer(target, ledger, case, answer, shared) for case, answer in zip(cases, answers, strict=True)
         ]
     finally:
-        _release_all(ledger, [tok for _case, tok in made], shared.items or ledger.list_items())
+        if made:  # (their ids from the wave's one list, read now if no case got to it)
+            _release_all(ledger, [tok for _case, tok in made], shared.list_items())
 
 
 _Answer = tuple[httpx.Response, OwnedToken | None] | httpx.TimeoutException
