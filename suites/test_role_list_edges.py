@@ -133,7 +133,9 @@ class Edges:
         p, ledger = self.target.profile, self.ledger
         forms = working_forms(self.target)
         made = {
-            case: Made(_roles(case, p.manager_role, p.unprivileged_role), ledger.name(f"edge-{n}"), forms[n % len(forms)])
+            case: Made(
+                _roles(case, p.manager_role, p.unprivileged_role), ledger.name(f"edge-{n}"), forms[n % len(forms)]
+            )
             for n, case in enumerate(CASES)
         }
         answers = ledger.create_raw_together([{"name": m.name, "roles": m.roles} for m in made.values()])
@@ -148,21 +150,21 @@ class Edges:
                 m.entry = listed(items, m.tok.id)
             elif m.tok is None:
                 m.strays = [i for i in items if i.get("name") == m.name]
-        usable = [m for m in made.values() if m.tok is not None and m.tok.id is not None]
+        usable = [(m, m.tok) for m in made.values() if m.tok is not None and m.tok.id is not None]
         client = self.target.client
         calls = [
             call
-            for m in usable
+            for m, tok in usable
             for call in (
-                functools.partial(self.target.probe, m.tok.secret, m.form),
-                functools.partial(client.list_tokens, m.tok.secret, form=m.form),
+                functools.partial(self.target.probe, tok.secret, m.form),
+                functools.partial(client.list_tokens, tok.secret, form=m.form),
             )
         ]
         answers_ = run_together(calls)
-        for n, m in enumerate(usable):
+        for n, (m, _tok) in enumerate(usable):
             m.probe, m.listing = answers_[2 * n], answers_[2 * n + 1]
         # many roles make a long list entry: gone before the rest of the run lists again
-        run_together(functools.partial(ledger.delete, m.tok) for m in usable)
+        run_together(functools.partial(ledger.delete, tok) for _m, tok in usable)
         return made
 
 
@@ -213,8 +215,9 @@ def test_role_list_at_the_edge_accepted_as_sent_and_obeyed_or_refused(target, le
     observe("role_list_edge", {"case": case, "create_status": m.status})
     if not 200 <= m.status < 300:
         assert 400 <= m.status < 500, f"{what}: the create answered {m.status}, expected 200 or a 4xx"
-        assert not m.strays, f"{what}: refused with {m.status}, yet the list shows token(s) under its name: " + ", ".join(
-            str(token_id(i.get("id"))) for i in m.strays
+        assert not m.strays, (
+            f"{what}: refused with {m.status}, yet the list shows token(s) under its name: "
+            + ", ".join(str(token_id(i.get("id"))) for i in m.strays)
         )
         return
     assert m.tok is not None, f"{what}: accepted with {m.status} but the body carries no token secret"

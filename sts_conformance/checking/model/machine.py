@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import httpx
-
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 
