@@ -214,6 +214,7 @@ class ApiState:
     _secret_key: bytes
     _sliding: rights_faults.SlidingExpiry | None
     _makers: model_faults.Makers | None
+    _deferred_makers: model_faults.DeferredMakers | None
     _first_duplicate: model_faults.FirstDuplicateOnly | None
     _used_cache: dict[bytes, TokenRecord] | None
     _bootstrap_record: TokenRecord | None

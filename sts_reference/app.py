@@ -146,8 +146,17 @@ class ServiceTokenApi(Authentication, TokenCalls):
         if faults.on("expiry-from-first-use"):
             self._sliding = model_faults.FirstUseExpiry()  # (the same two decisions: expiration, used)
         # issue 23's faults of makers and of a mind changed mid-run (model_faults.py)
-        tied = faults.on("tokens-die-with-their-maker") or faults.on("list-shows-only-own-tokens")
+        tied = any(
+            faults.on(name)
+            for name in (
+                "tokens-die-with-their-maker",
+                "list-shows-only-own-tokens",
+                "deleted-maker-manages-in-authorization",
+            )
+        )
         self._makers = model_faults.Makers() if tied else None
+        deferred = faults.on("deleted-maker-manages-in-authorization")
+        self._deferred_makers = model_faults.DeferredMakers() if deferred else None
         first_only = faults.on("duplicate-names-refused-after-first")
         self._first_duplicate = model_faults.FirstDuplicateOnly() if first_only else None
         self._used_cache: dict[bytes, TokenRecord] | None = {} if faults.on("use-cache-survives-delete") else None

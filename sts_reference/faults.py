@@ -273,6 +273,15 @@ FAULTS: dict[str, str] = {
         "with 409 (a uniqueness rule switched on by its first violation: the server changes its mind mid-run)"
     ),
     "ttl-days-read-as-hours": "a ttl in days ('7d', '2 days') is read as that many hours",
+    # issue 23 items 2 and 3: every token on every call in both header forms; role lists at the edges
+    "deleted-maker-manages-in-authorization": (
+        "a token that made tokens keeps the grant they were made under when it is deleted: refused on "
+        "server/status and server/info, but presented as 'Authorization: ApiKey' still let into the token calls"
+    ),
+    "roles-capped-at-32": (
+        "a token keeps only the first 32 roles of its list (a fixed role column): the create answers 200 and "
+        "the rest are dropped without a word"
+    ),
     # -- issue 24 (h24found): one defect under a foundation (the expiry round trip, anonymous refusal) --
     "expiry-stored-times-1000": (
         "expiryDate is checked as sent, then stored through a seconds-to-milliseconds conversion (x1000): "

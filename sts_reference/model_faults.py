@@ -77,3 +77,29 @@ class FirstDuplicateOnly:
             self.seen = True
             return False
         return True
+
+
+class DeferredMakers:
+    """deleted-maker-manages-in-authorization: a token (not the bootstrap token) that made tokens keeps,
+    once deleted, the grant they were made under, looked up by its secret's digest; only the
+    Authorization header's path of the token calls consults it (X-API-Key and the other calls see the
+    token gone)."""
+
+    def __init__(self) -> None:
+        self._deleted: dict[bytes, TokenRecord] = {}
+
+    def deleted(self, digest: bytes, record: TokenRecord, made: set[int]) -> None:
+        if made and not record.bootstrap:
+            self._deleted[digest] = record
+
+    def granted(self, digest: bytes) -> TokenRecord | None:
+        return self._deleted.get(digest)
+
+
+#: roles-capped-at-32: how many roles the faulty role column holds
+ROLES_KEPT = 32
+
+
+def roles_capped(roles: list[str]) -> list[str]:
+    """roles-capped-at-32: the roles kept of a list (the first ROLES_KEPT); the rest dropped silently."""
+    return roles[:ROLES_KEPT]

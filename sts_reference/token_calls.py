@@ -20,7 +20,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from . import rights_faults
+from . import model_faults, rights_faults
 from .api_common import (
     _TOKEN_ID,
     HEX_SECRET_BYTES,
@@ -391,6 +391,8 @@ class TokenCalls(ApiState):
             roles = rights_faults.roles_split_at_commas(roles)
         if self._varied:
             self._check_roles_known(roles)
+        if self._faulty and self.faults.on("roles-capped-at-32"):
+            roles = model_faults.roles_capped(roles)
         if self._faulty and self.faults.on("many-roles-500") and len(roles) > ROLE_SLOTS:
             raise IndexError(f"role slot {ROLE_SLOTS + 1} is out of range")
 

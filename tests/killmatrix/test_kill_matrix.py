@@ -132,6 +132,9 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "list-shows-only-own-tokens": ("ST-FUZZ-003",),
     "far-expiry-wraps": ("ST-FUZZ-003",),
     "duplicate-names-refused-after-first": ("ST-FUZZ-005",),
+    # issue 23 items 2 and 3: the end of each model sequence in full; role lists at the edges
+    "deleted-maker-manages-in-authorization": ("ST-FUZZ-003",),
+    "roles-capped-at-32": ("ST-FUZZ-002",),
     # (the prepared deleted token is used before its delete, for ST-AUTH-021: the foundation sees the cache)
     "use-cache-survives-delete": ("ST-AUTH-014", "ST-AUTH-007"),
     "near-miss-secret-on-token-calls": ("ST-AUTH-006",),

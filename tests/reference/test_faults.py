@@ -485,6 +485,21 @@ def manager_token_lists_every_token(lab: Lab) -> bool:
     return other in seen and seen == {item["id"] for item in lab.api.listed()}
 
 
+def deleted_maker_refused_on_token_calls(lab: Lab) -> bool:
+    """A manager token deleted while a token it made lives on is refused on the list in both header forms."""
+    maker_id, maker = lab.api.new_token([MANAGER])
+    assert lab.api.create({"name": unique_name(), "roles": [GUEST]}, token=maker).status_code == 200
+    assert lab.api.delete(maker_id).status_code == 204
+    forms = ({"X-API-Key": maker}, {"Authorization": f"ApiKey {maker}"})
+    return all(lab.api.http.get("/api/security/tokens", headers=h).status_code == 401 for h in forms)
+
+
+def forty_roles_listed_in_full(lab: Lab) -> bool:
+    roles = [GUEST, *(f"role-{i:02d}" for i in range(38)), MANAGER]
+    token_id, _ = lab.api.new_token(roles)
+    return next(item["roles"] for item in lab.api.listed() if item["id"] == token_id) == roles
+
+
 def int64_max_expiry_token_works(lab: Lab) -> bool:
     _, secret = lab.api.new_token([GUEST], expiry=2**63 - 1)
     return lab.api.status_with(secret).status_code == 200
@@ -602,6 +617,8 @@ PROBES: dict[str, Probe] = {
     "two-credentials-union": two_credentials_not_combined,
     "bootstrap-delete-not-revoking": deleted_bootstrap_refused,
     "ttl-days-read-as-hours": bootstrap_ttl_in_days_listed,
+    "deleted-maker-manages-in-authorization": deleted_maker_refused_on_token_calls,
+    "roles-capped-at-32": forty_roles_listed_in_full,
     # issue 23 items 4 and 6 (h23edges): the list at scale; credentials only where documented
     **EDGE_PROBES,
     # issue 24 (h24found): one defect under a foundation

@@ -149,6 +149,11 @@ def documented_calls(target: Any) -> list[Call]:
     return calls
 
 
+def list_call(target: Any) -> Call:
+    """The list, a documented call a token holding the manager role may make (and a deleted one may not)."""
+    return Call("GET the token list", lambda secret, form: target.client.list_tokens(secret, form=form))
+
+
 def presentation_disagreement(resp: httpx.Response, live: bool, refusals: Iterable[int], what: str) -> str | None:
     """Why an answer to a presented token disagrees with the model (live: accepted; deleted: refused)."""
     refusals = tuple(refusals)

@@ -8,11 +8,13 @@ manager token or a manager token the sequence made) creates a token (plain or ma
 new name with a suffix in any script, composed or decomposed, or under a name used before, with
 an expiry anywhere from minutes ahead to the largest int64 value), deletes one (the oldest, the
 newest, one of a pair, the maker of others), lists, or any token is presented. A sequence ends
-with its makers deleted while their tokens live on, then every invariant checked completely.
+with its makers deleted while their tokens live on (and those whose tokens are gone), then every
+invariant checked completely.
 
-After each step (sampled: one list by a manager actor in turn, and the tokens whose state
-changed plus one in turn on one call, these requests sent together): see :mod:`.invariants`.
-Left-open behaviours seen here are held for the rest of the run (:mod:`.choices`).
+After each step (sampled: after a create or delete one list by a manager actor in turn, and each
+new token on one call in one header form, every pairing in turn; complete at the end of the
+sequence; a step's requests, and the end's, sent together): see :mod:`.invariants`. Left-open behaviours seen here
+are held for the rest of the run (:mod:`.choices`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import httpx
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 
@@ -45,8 +48,15 @@ FAR_EXPIRY_REQUIRED_MS = 4_102_444_800_000
 EXTRA_ROLES = ("stackstate-power-user", "stackstate-k8s-troubleshooter")
 #: what one step costs, roughly: the step, a list, one or two presentations
 REQUESTS_PER_STEP = 3.0
-#: what the end of a sequence costs beyond its steps: a list per manager actor, each token on each call
-REQUESTS_PER_SEQUENCE_END = 20
+#: what the end of a sequence costs beyond its steps: a list per manager actor (a manager token of the
+#: sequence: in each header form), each token on each call in each form (sent together: one round trip or so)
+REQUESTS_PER_SEQUENCE_END = 36
+
+
+def _first_then(first: httpx.Response | None, send: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
+    """A reader that gives ``first`` (an answer already read), then sends anew each time it is called again."""
+    pending = [] if first is None else [first]
+    return lambda: pending.pop() if pending else send()
 
 
 def _role_lists(unprivileged: str) -> list[list[str]]:
@@ -83,7 +93,7 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         self.names: set[str] = set()
         self.steps = 0
         self.made = 0
-        self._checked: dict[int, bool] = {}  # id(token) -> its deleted state when last presented
+        self._checked: dict[int, bool] = {}  # id(token) -> presented after the step that made it
         self.actors: list[Actor] = standing_actors(self.target, self.forms)
         self.maker: dict[int, Actor] = {}  # id(token) -> the actor that made it
         self.accepted_roles: list[list[str]] = []
@@ -116,6 +126,10 @@ class TokenLifecycleModel(RuleBasedStateMachine):
 
     def _actor_of(self, tok: OwnedToken) -> Actor | None:
         return next((a for a in self.actors if a.token is tok), None)
+
+    def _manages(self, tok: OwnedToken) -> bool:
+        """Whether a token of the sequence holds the manager role (may list tokens while it lives)."""
+        return any(r in self.manager_roles for r in tok.roles)
 
     # -- creating ---------------------------------------------------------------------------
 
@@ -179,7 +193,7 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         self._changed_at = self.steps
         self.maker[id(tok)] = by
         self.made += 1
-        if any(r in self.manager_roles for r in roles):
+        if self._manages(tok):
             form = self.forms[self.made % len(self.forms)]
             self.actors.append(token_actor(tok, self.made, form, manager=True))
         self._clean = True
@@ -282,9 +296,14 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         which = "second of a pair" if second else "first of a pair"
         self._delete(twins[1] if second else twins[0], which, self._by(by))
 
-    def _makers(self) -> list[OwnedToken]:
-        """Live model tokens that made tokens still alive."""
-        return [t for t in self.live if any(self.maker.get(id(c)) is self._actor_of(t) for c in self.live)]
+    def _makers(self, *, ever: bool = False) -> list[OwnedToken]:
+        """Live model tokens that made tokens still alive (``ever``: that made any token, alive or deleted since)."""
+        made = [*self.live, *self.deleted] if ever else self.live
+        return [
+            t
+            for t in self.live
+            if (actor := self._actor_of(t)) is not None and any(self.maker.get(id(c)) is actor for c in made)
+        ]
 
     @precondition(lambda self: self._makers())
     @rule(by=st.integers(0, 7))
@@ -299,7 +318,7 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         self._clean = False
         calls = inv.documented_calls(self.target)
         call = calls[which % len(calls)]
-        form = self.forms[which % len(self.forms)]
+        form = self.forms[which // len(calls) % len(self.forms)]  # every pairing of call and form, not call k in form k
         self._judge_presented(tok, call, form)
         self.steps += 1
         self._clean = True
@@ -313,8 +332,12 @@ class TokenLifecycleModel(RuleBasedStateMachine):
 
     # -- invariants ---------------------------------------------------------------------------
 
-    def _judge_presented(self, tok: OwnedToken, call: inv.Call, form: AuthForm) -> None:
-        send = lambda: call.send(tok.secret, form)  # noqa: E731
+    def _judge_presented(
+        self, tok: OwnedToken, call: inv.Call, form: AuthForm, first: httpx.Response | None = None
+    ) -> None:
+        """``first``: the answer already read (sent together with others); read again only while a deleted
+        token is still accepted, within the revocation window."""
+        send = _first_then(first, lambda: call.send(tok.secret, form))
         if tok.deleted and not self._revocation_judged:
             return
         resp = settle.refused(send) if tok.deleted else send()  # a cache may take a moment to forget
@@ -326,14 +349,17 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         problem = inv.presentation_disagreement(resp, not tok.deleted, self.target.expect.unauthenticated_status, what)
         assert problem is None, problem
 
-    def _judge_list(self, actor: Actor) -> None:
+    def _judge_list(self, actor: Actor, form: AuthForm | None = None, first: httpx.Response | None = None) -> None:
+        """The list as ``actor`` sees it, in its own header form or ``form``; ``first``: the answer already
+        read (sent together with others), read again only while it disagrees, within the settle window."""
         view = self._view()
+        form = actor.form if form is None else form
         resp = settle.until(
             settle.LIST,
-            lambda: self.target.client.list_tokens(actor.secret, form=actor.form),
+            _first_then(first, lambda: self.target.client.list_tokens(actor.secret, form=form)),
             inv.agrees(view),
         )
-        who = f"the list as {actor.label} sees it"
+        who = f"the list as {actor.label} sees it" + ("" if form is actor.form else f" in {form.value}")
         assert resp.is_success, f"{who}: listing tokens answered {resp.status_code}, expected 200"
         items = inv.list_items(resp)
         assert items is not None, f"{who} is not a JSON array"
@@ -345,55 +371,74 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         """After each step, the two checks below; their requests do not depend on each other and go
         together (``together.py``), the first disagreement in this order failing the step."""
         self._clean = False
-        run_together([*self._list_as_one_manager(), *self._present_changed_tokens()])
+        run_together([*self._list_as_one_manager(), *self._present_new_tokens()])
         self._clean = True
 
     def _list_as_one_manager(self) -> list[Callable[[], None]]:
-        """After each create or delete (and every third step), one manager actor in turn lists; the end of a
-        sequence lists as every one. A step that only presented or listed changed nothing the list shows,
-        and what a presentation changes elsewhere shows at the next list all the same."""
-        if self._changed_at != self.steps and self.steps % 3:
+        """After each create or delete, one manager actor in turn lists; the end of a sequence lists as every
+        one, in every header form. A step that only presented or listed changed nothing the list shows, and
+        what a presentation changes elsewhere shows at the next list all the same."""
+        if self._changed_at != self.steps:
             return []
         managers = self.managers
         return [functools.partial(self._judge_list, managers[self.steps % len(managers)])]
 
-    def _present_changed_tokens(self) -> list[Callable[[], None]]:
-        """Every token whose state changed since the last step, and after a create or delete one other in turn,
-        is presented on one call: live tokens work, deleted tokens are refused.
+    def _present_new_tokens(self) -> list[Callable[[], None]]:
+        """Every token created since the last step is presented on one call, in one header form (each
+        pairing of call and form in turn).
 
-        Presenting every token on every call after every step would cost a request per token per call
-        per step; a change shows on the token it was made to, and the token in turn catches a change
-        that reached another (a delete that revoked the wrong token also shows in the list).
+        Presenting every token on every call in both forms after every step would cost four requests per
+        token per step. A new token may be deleted before the end of its sequence, so it is presented
+        at once; a deleted token stays deleted, and the end of the sequence presents it, with every
+        other token, on every call in every form. A step that touched another token (a delete that
+        removed the wrong one) shows in the list after it.
         """
-        everyone = [*self.live, *self.deleted]
-        if not everyone:
-            return []
+        changed = [t for t in self.live if id(t) not in self._checked]
         calls = inv.documented_calls(self.target)
-        changed = [t for t in everyone if self._checked.get(id(t)) != t.deleted]
-        extra = [everyone[self.steps % len(everyone)]] if self._changed_at == self.steps else []
-        chosen = {id(t): t for t in [*changed, *extra]}  # tokens compare by value: keep each object once
         checks = []
-        for n, tok in enumerate(chosen.values()):
-            form = self.forms[(self.steps + n) % len(self.forms)]
-            checks.append(functools.partial(self._present_and_note, tok, calls[(self.steps + n) % len(calls)], form))
+        for n, tok in enumerate({id(t): t for t in changed}.values()):  # tokens compare by value: each object once
+            turn = self.steps + n
+            form = self.forms[turn // len(calls) % len(self.forms)]
+            checks.append(functools.partial(self._present_and_note, tok, calls[turn % len(calls)], form))
         return checks
 
     def _present_and_note(self, tok: OwnedToken, call: inv.Call, form: AuthForm) -> None:
         self._judge_presented(tok, call, form)
-        self._checked[id(tok)] = tok.deleted
+        self._checked[id(tok)] = True
 
     def _complete_check(self) -> None:
-        """At the end of a sequence: makers deleted (their tokens live on), then every invariant in full."""
+        """At the end of a sequence: makers deleted (their tokens live on; then those whose tokens are gone
+        already), then every invariant in full.
+
+        The list as every manager actor sees it (a manager token of the sequence: in every header form),
+        and every token of the sequence on every documented call its roles let it make (the probe,
+        server/info, and for a manager token the list) in every header form: a live one accepted, a
+        deleted one refused. The requests go together (about one round trip); only an answer that
+        disagrees is read again, within the window a list or a revocation may take to settle.
+        """
         for maker in self._makers():
             self._delete(maker, "maker (of live tokens), at the end of the sequence", self.actors[0])
-        # the lists and the presentations do not depend on each other: sent together, judged in this order
-        checks: list[Callable[[], None]] = [functools.partial(self._judge_list, actor) for actor in self.managers]
+        for maker in self._makers(ever=True):  # a deleted maker is refused whatever became of its tokens
+            self._delete(maker, "maker (of tokens deleted since), at the end of the sequence", self.actors[0])
         calls = inv.documented_calls(self.target)
-        for n, tok in enumerate([*self.live, *self.deleted]):
-            for k, call in enumerate(calls):
-                form = self.forms[(n + k) % len(self.forms)]
-                checks.append(functools.partial(self._judge_presented, tok, call, form))
-        run_together(checks)
+        listing = inv.list_call(self.target)
+        views = [(a, f) for a in self.managers for f in (self.forms if a.token is not None else [a.form])]
+        presented = [(t, c, f) for t in [*self.live, *self.deleted] for c in calls for f in self.forms]
+        if self._revocation_judged:
+            presented += [(t, listing, f) for t in self.deleted if self._manages(t) for f in self.forms]
+        else:
+            presented = [p for p in presented if not p[0].deleted]
+        client = self.target.client
+        answers = run_together(
+            [
+                *(functools.partial(client.list_tokens, a.secret, form=f) for a, f in views),
+                *(functools.partial(c.send, t.secret, f) for t, c, f in presented),
+            ]
+        )
+        for (actor, form), resp in zip(views, answers, strict=False):
+            self._judge_list(actor, form, first=resp)
+        for (tok, call, form), resp in zip(presented, answers[len(views) :], strict=True):
+            self._judge_presented(tok, call, form, first=resp)
 
     def teardown(self) -> None:
         try:
