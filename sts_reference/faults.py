@@ -311,6 +311,10 @@ FAULTS: dict[str, str] = {
         "the token calls label their JSON answers 'Content-Type: text/plain; charset=utf-8' instead of "
         "application/json (a client generated from the OpenAPI spec cannot decode them)"
     ),
+    "bad-json-400-echoes-headers": (
+        "the 400 for a create body that is not valid JSON is a debug message listing the request's headers, "
+        "the caller's credential among them"
+    ),
 }
 
 

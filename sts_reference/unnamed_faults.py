@@ -3,7 +3,8 @@
 Each fault here is a layer a developer writing the service from its public documentation
 could plausibly put in front of the documented handlers: a strict media-type match, a
 hand-rolled Authorization parser, a HEAD route of its own, an authentication rule with a
-health-check exemption, a response writer that labels JSON as text. Each is ASGI middleware
+health-check exemption, a response writer that labels JSON as text, an error handler that
+dumps the request's headers. Each is ASGI middleware
 around the faithful app (like ``stray_credentials.py``), so the faithful code path is
 untouched; ``faults.py`` has their one-line descriptions. Where a fault needs what the server
 knows (its manager roles), the middleware reads the app's state (``ServiceTokenApi``).
@@ -28,6 +29,7 @@ UNNAMED_FAULTS = (
     "head-list-skips-revocation",
     "server-info-head-public",
     "token-answers-text-plain",
+    "bad-json-400-echoes-headers",
 )
 TOKENS = "/api/security/tokens"
 INFO = "/api/server/info"
@@ -142,6 +144,12 @@ class _Unnamed:
             return
         if on("authorization-one-space-only"):
             scope = _one_space_only(scope)
+        if on("bad-json-400-echoes-headers") and method == "POST" and path == TOKENS:
+            body = await _whole_body(receive)
+            if not _parses(body):
+                await self.app(scope, _replay(body, receive), _echoing_headers(scope, send))
+                return
+            receive = _replay(body, receive)
         if on("head-list-skips-revocation") and method == "POST" and path == TOKENS:
             body = await _whole_body(receive)
             await self.app(scope, _replay(body, receive), self._remembering(_roles_of(body), send))
@@ -168,6 +176,33 @@ class _Unnamed:
             await send(message)
 
         return remember
+
+
+def _parses(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+def _echoing_headers(scope: Scope, send: Send) -> Send:
+    """bad-json-400-echoes-headers: the 400 for a body that is not JSON is replaced by a debug message that
+    lists the request's headers (its credential among them)."""
+    dumped = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    body = json.dumps({"message": f"cannot parse the request body; request headers: {dumped}"}).encode()
+
+    replaced = False
+
+    async def echoing(message: Message) -> None:
+        nonlocal replaced
+        if message["type"] == "http.response.start" and message["status"] == 400:
+            await _answer(send, 400, body)
+            replaced = True
+        elif not replaced:
+            await send(message)
+
+    return echoing
 
 
 def _labelled_text(send: Send) -> Send:

@@ -150,6 +150,7 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "head-list-skips-revocation": ("ST-PATH-001",),
     "server-info-head-public": ("ST-AUTH-011",),
     "token-answers-text-plain": ("ST-LIFE-001", "ST-LIFE-002"),
+    "bad-json-400-echoes-headers": ("ST-ONCE-006",),
 }
 #: every fault entry of the matrix: the server's faults and the CLI's ("cli:NAME")
 FAULT_ENTRIES = {**FAULTS, **{f"cli:{name}": text for name, text in CLI_FAULTS.items()}}

@@ -46,10 +46,17 @@ def answers_labelled_json(lab: Any) -> bool:
     return resp.status_code == 200 and resp.headers.get("content-type", "").startswith("application/json")
 
 
+def bad_json_400_quotes_no_credential(lab: Any) -> bool:
+    headers = {"X-API-Key": ADMIN.token, "Content-Type": "application/json"}
+    resp = lab.api.http.post(TOKENS, content=b"{not json", headers=headers)
+    return resp.status_code == 400 and ADMIN.token not in resp.text
+
+
 PROBES: dict[str, Probe] = {
     "json-content-type-exact": create_with_spelt_media_type_accepted,
     "authorization-one-space-only": token_after_two_spaces_accepted,
     "head-list-skips-revocation": deleted_manager_refused_on_head_of_list,
     "server-info-head-public": anonymous_head_of_server_info_refused,
     "token-answers-text-plain": answers_labelled_json,
+    "bad-json-400-echoes-headers": bad_json_400_quotes_no_credential,
 }
