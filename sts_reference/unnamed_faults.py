@@ -7,20 +7,17 @@ health-check exemption, a response writer that labels JSON as text, an error han
 dumps the request's headers. Each is ASGI middleware
 around the faithful app (like ``stray_credentials.py``), so the faithful code path is
 untouched; ``faults.py`` has their one-line descriptions. Where a fault needs what the server
-knows (its manager roles), the middleware reads the app's state (``ServiceTokenApi``).
+knows (its manager roles), the middleware reads the app's state (``ApiState``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .api_common import ApiState
 from .faults import FaultSet
-
-if TYPE_CHECKING:
-    from .app import ServiceTokenApi
 
 #: the faults this module implements
 UNNAMED_FAULTS = (
@@ -36,7 +33,7 @@ INFO = "/api/server/info"
 JSON = b"application/json"
 
 
-def wrap(app: ASGIApp, faults: FaultSet, api: ServiceTokenApi) -> ASGIApp:
+def wrap(app: ASGIApp, faults: FaultSet, api: ApiState) -> ASGIApp:
     """``app`` behind the faults of this module that are on; ``app`` itself when none is."""
     chosen = frozenset(name for name in UNNAMED_FAULTS if faults.on(name))
     return _Unnamed(app, chosen, api) if chosen else app
@@ -117,7 +114,7 @@ def _one_space_only(scope: Scope) -> Scope:
 class _Unnamed:
     """The faults of this module that are on, each one decision in :meth:`__call__`."""
 
-    def __init__(self, app: ASGIApp, faults: frozenset[str], api: ServiceTokenApi) -> None:
+    def __init__(self, app: ASGIApp, faults: frozenset[str], api: ApiState) -> None:
         self.app = app
         self.faults = faults
         self.api = api
