@@ -47,8 +47,13 @@ from sts_conformance.tokens.prepare import Credential, Prepared, prepare
 from sts_conformance.tokens.sweep import run_prefix
 
 # Reports in reports/ and the run's verdict and exit status live in their own plugin module; so
-# does the judging of server errors no check noticed (ST-ERR-001).
-pytest_plugins = ["sts_conformance.reporting.hooks", "sts_conformance.checking.server_errors"]
+# do the judging of server errors no check noticed (ST-ERR-001) and of answers anywhere in a check
+# that carry a secret the run holds (ST-ONCE-006).
+pytest_plugins = [
+    "sts_conformance.reporting.hooks",
+    "sts_conformance.checking.server_errors",
+    "sts_conformance.checking.leaks",
+]
 
 
 class _Resources:
@@ -127,7 +132,7 @@ def activate(config: pytest.Config) -> None:
         data = workerinput["sts_connection"]
         profile = load_profile(data["profile_path"])
         conn = Connection.from_workerinput(data["connection"])
-        REDACTOR.register(conn.admin_token, profile.admin_token, profile.bootstrap.token)
+        REDACTOR.register(conn.admin_token, profile.admin_token, profile.bootstrap.token, held=True)
         config.stash[STATE_KEY] = RunState(
             profile,
             conn,
@@ -150,7 +155,7 @@ def activate(config: pytest.Config) -> None:
     except HarnessError as exc:
         _report_start_failure(config, None, exc)
         raise pytest.UsageError(str(exc)) from None
-    REDACTOR.register(profile.admin_token, profile.bootstrap.token)
+    REDACTOR.register(profile.admin_token, profile.bootstrap.token, held=True)
     SETTLE.configure(profile.consistency, None)
     together.configure(profile.concurrency)
     cli_problem = cli_runner.start_problem(profile.cli_command, profile.source) if profile.cli_command else None
@@ -176,6 +181,7 @@ def activate(config: pytest.Config) -> None:
         resources.close()
         _stop_before_checks(config, profile, exc)
 
+    REDACTOR.register(conn.admin_token, held=True)  # a launched target's admin is its fresh bootstrap token
     run_dir = Path(tempfile.mkdtemp(prefix="sts-run-"))
     SETTLE.configure(profile.consistency, run_dir)
     config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))

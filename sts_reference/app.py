@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import aliases, infra, model_faults, rights_faults, stray_credentials
+from . import aliases, infra, model_faults, rights_faults, stray_credentials, unnamed_faults
 from .api_common import (
     BOOTSTRAP_TOKEN_NAME,
     DEBUG_PRINCIPAL_HEADER,
@@ -337,7 +337,9 @@ def create_app(
     delayed = counted if delay_ms <= 0 else _Delayed(counted, delay_ms / 1000)
     if create_delay_ms > 0:
         delayed = _Delayed(delayed, create_delay_ms / 1000, only=_is_create)
-    wrapped = infra.wrap(stray_credentials.wrap(delayed, api.faults), api, api.variants)
+    wrapped = infra.wrap(
+        stray_credentials.wrap(unnamed_faults.wrap(delayed, api.faults, api), api.faults), api, api.variants
+    )
     if api.variants.on("no-date-header"):
         return wrapped
     # proxy-date-ahead: the Date header comes from a proxy whose clock is ahead of the API's

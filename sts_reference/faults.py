@@ -299,6 +299,31 @@ FAULTS: dict[str, str] = {
     "delete-public": (
         "the delete call lost its auth guard: any request, with or without a credential, deletes the token it names"
     ),
+    # -- issue 23 (h23red): defects of a class no issue had named (unnamed_faults.py) -------------
+    "json-content-type-exact": (
+        "a create is refused with 415 unless its Content-Type is exactly 'application/json': the same media "
+        "type with a charset parameter ('application/json; charset=utf-8') is refused"
+    ),
+    "authorization-one-space-only": (
+        "the credential of 'Authorization: ApiKey' is everything after the first space, so 'ApiKey  <T>' "
+        "(two spaces, which RFC 9110's 1*SP allows) presents ' <T>' and is refused"
+    ),
+    "head-list-skips-revocation": (
+        "HEAD on the list has a route of its own that authenticates through a cache filled on create, which a "
+        "delete does not empty: a deleted manager token gets 200"
+    ),
+    "server-info-head-public": (
+        "HEAD /api/server/info is exempt from authentication (a health-check rule), so it answers 200 to "
+        "a request without any credential"
+    ),
+    "token-answers-text-plain": (
+        "the token calls label their JSON answers 'Content-Type: text/plain; charset=utf-8' instead of "
+        "application/json (a client generated from the OpenAPI spec cannot decode them)"
+    ),
+    "bad-json-400-echoes-headers": (
+        "the 400 for a create body that is not valid JSON is a debug message listing the request's headers, "
+        "the caller's credential among them"
+    ),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 
+from sts_conformance.checking import foundations
 from sts_conformance.checking.checks import FORM_REQUIREMENT, FORMS, expect_refused
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
@@ -129,6 +130,45 @@ def test_scheme_word_case_as_profile_pins(target, genuine, observe, scheme):
         )
     else:
         _expect_4xx(resp, f"expect.scheme_case is sensitive; 'Authorization: {scheme} <token>'")
+
+
+@pytest.mark.requirement("ST-AUTH-009")
+@pytest.mark.precondition(pre.ANONYMOUS_REFUSED, pre.AUTHORIZATION_FORM)
+def test_several_spaces_after_the_scheme_word(target, genuine):
+    """'Authorization: ApiKey  <token>' (two spaces) presents the token: RFC 9110 §11.4 writes
+    credentials as auth-scheme 1*SP token68, so a parser that takes everything after the first
+    space as the token refuses a well-formed header."""
+    resp = target.client.probe(target.probe_path, None, headers={"Authorization": f"ApiKey  {genuine}"})
+    assert resp.is_success, (
+        f"'Authorization: ApiKey  <token>' (two spaces after the scheme word, which RFC 9110 §11.4's 1*SP "
+        f"allows) got {resp.status_code}, while the same token after one space is accepted"
+    )
+
+
+#: The documented GET calls a HEAD is sent to without any credential, and the requirement that says
+#: the GET refuses it: HEAD is GET without the content (RFC 9110 §9.3.2), so it is refused alike.
+HEAD_CALLS = [
+    pytest.param("server-info", marks=pytest.mark.requirement("ST-AUTH-011"), id="server-info"),
+    pytest.param("probe", marks=pytest.mark.requirement("ST-AUTH-012"), id="probe"),
+]
+
+
+@pytest.mark.parametrize("call", HEAD_CALLS)
+def test_anonymous_head_refused_like_get(target, call):
+    """A HEAD without any credential is refused where the GET is: an authentication rule that lets HEAD
+    through (a health-check exemption) answers anyone, and tells them what the GET would."""
+    if call == "server-info":
+        why = foundations.anonymous_accepted(target, "server-info")
+        if why is not None:
+            pytest.skip(f"not applicable: the GET itself {why.split(' ', 1)[1]} (ST-AUTH-011 judges it)")
+        resp, shown = target.client.request("HEAD", "/server/info"), "HEAD /server/info"
+    else:
+        path = target.profile.probe_path
+        status = target.prepared.anonymous.get(path)
+        if status is None or 200 <= status < 300:
+            pytest.skip(f"not applicable: GET {path} answered a request without any credential with {status}")
+        resp, shown = target.client.request("HEAD", path, api=False), f"HEAD {path}"
+    _expect_4xx(resp, f"{shown} without a credential (the GET is refused)")
 
 
 @pytest.mark.requirement("ST-AUTH-010")

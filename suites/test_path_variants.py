@@ -102,7 +102,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("list-other-case", "GET", "{API}/Security/Tokens", LIST, (UNPRIVILEGED,)),
     Variant("list-percent-encoded", "GET", "{api}/security/%74okens", LIST, (UNPRIVILEGED,)),
     Variant("list-matrix-parameter", "GET", "{api}/security/tokens;x=1", LIST, (UNPRIVILEGED,)),
-    Variant("list-head", "HEAD", "{api}/security/tokens", LIST, (UNPRIVILEGED, NONE, MANAGER)),
+    Variant("list-head", "HEAD", "{api}/security/tokens", LIST, (UNPRIVILEGED, NONE, DELETED, MANAGER)),
     Variant("list-options", "OPTIONS", "{api}/security/tokens", LIST, (UNPRIVILEGED,)),
     # the create
     Variant("create-trailing-slash", "POST", "{api}/security/tokens/", CREATE, (UNPRIVILEGED,), body=CREATE),

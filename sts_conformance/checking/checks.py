@@ -51,6 +51,18 @@ def json_body(resp: httpx.Response, what: str) -> Any:
         ) from None
 
 
+def expect_json_media_type(resp: httpx.Response, what: str) -> None:
+    """The answer says its body is JSON, as the spec's ``content: application/json`` does: application/json
+    (any case, any parameters) or a +json structured-syntax type (RFC 6839)."""
+    declared = resp.headers.get("content-type", "")
+    media = declared.split(";", 1)[0].strip().lower()
+    assert media == "application/json" or (media.startswith("application/") and media.endswith("+json")), (
+        f"{what}: the body is labelled {f'Content-Type {declared!r}' if declared else 'with no Content-Type'}, "
+        "not application/json: a client that decodes by media type (as clients generated from the OpenAPI "
+        "spec do) cannot read it"
+    )
+
+
 def expect_status(resp: httpx.Response, expected: int | Iterable[int], what: str) -> None:
     allowed = (expected,) if isinstance(expected, int) else tuple(expected)
     if resp.status_code not in allowed:

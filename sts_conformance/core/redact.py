@@ -16,6 +16,8 @@ import hashlib
 import logging
 import re
 import threading
+import urllib.parse
+from collections.abc import Iterable
 
 from sts_conformance.core.disguise import encoded_forms, fragments
 
@@ -50,13 +52,20 @@ class Redactor:
         #: the forms under their first _MIN_SECRET characters (for many forms), and as one tuple (for few)
         self._index: dict[str, list[str]] = {}
         self._listed: tuple[str, ...] = ()
+        #: the service-token secrets the run holds (issued ones, and those registered ``held``): no
+        #: answer may carry one (ST-ONCE-006, judged in ``checking/leaks.py``); each form -> its secret
+        self._held: set[str] = set()
+        self._secret_of: dict[str, str] = {}
 
-    def register(self, *secrets: str | None, issued: bool = False) -> None:
-        """Mask these secrets from now on; ``issued``: the target generated them (fragments count)."""
+    def register(self, *secrets: str | None, issued: bool = False, held: bool = False) -> None:
+        """Mask these secrets from now on; ``issued``: the target generated them (fragments count);
+        ``held``: a service token the run was given (the admin's): no answer may carry it either."""
         with self._lock:
             for s in secrets:
                 if not s or len(s) < _MIN_SECRET:
                     continue
+                if issued or held:
+                    self._held.add(s)
                 if issued and s not in self._issued:
                     self._issued.add(s)
                     self._add_forms(s, fragments(s))
@@ -69,6 +78,7 @@ class Redactor:
         for form in forms:
             if form not in self._labels and len(form) >= _MIN_SECRET:
                 self._labels[form] = label
+                self._secret_of[form] = secret
                 # a new list, not an append: a reader may hold the old one
                 key = form[:_MIN_SECRET]
                 self._index[key] = [*self._index.get(key, ()), form]
@@ -81,6 +91,16 @@ class Redactor:
         """The registered secrets the target issued (see :func:`.disguise.how_carried`)."""
         with self._lock:
             return frozenset(self._issued)
+
+    def held_in(self, texts: Iterable[str]) -> set[str]:
+        """The held secrets (see :meth:`register`) that ``texts`` carry, in clear or in a disguise masking
+        knows (base64, an issued secret's fragment; percent-encoded texts are read decoded too)."""
+        found: set[str] = set()
+        for text in texts:
+            for variant in (text, urllib.parse.unquote(text)) if "%" in text else (text,):
+                found.update(self._secret_of.get(form, "") for form in self._present(variant))
+        with self._lock:
+            return found & self._held
 
     def _present(self, text: str) -> list[str]:
         """The forms that occur in ``text``, longest first."""

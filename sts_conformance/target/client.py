@@ -154,6 +154,22 @@ def recorded_response(status: int, headers: list[tuple[str, str]], body: bytes) 
     return response
 
 
+def _carries_held_secret(response: httpx.Response) -> bool:
+    """Whether an answer carries, in its body or any header, a service-token secret the run held when
+    it came (issued earlier, or the admin's). A create's answer carries its own new secret, which the
+    run registers only once the answer is in, so that one is not counted; nor is the ``token`` field of
+    a create's answer at all: a new token given an earlier token's secret is ST-ONCE-004's finding."""
+    body = response.text
+    if response.request.method == "POST" and response.is_success:
+        with contextlib.suppress(ValueError):
+            doc = response.json()
+            own = doc.get("token") if isinstance(doc, dict) else None
+            if isinstance(own, str) and own:
+                body = body.replace(own, "")
+    texts = [body, *(f"{k}: {v}" for k, v in response.headers.multi_items())]
+    return bool(REDACTOR.held_in(texts))
+
+
 #: the headers that describe how a body travelled, not what it is
 _CODING_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 
@@ -181,6 +197,8 @@ class ExchangeLog:
         self._local = threading.local()
         #: the answers in the 5xx range since :meth:`clear_server_errors` (judged in server_errors.py)
         self._server_errors: collections.deque[Exchange] = collections.deque(maxlen=100)
+        #: the answers that carried a held secret since :meth:`clear_leaks` (judged in leaks.py)
+        self._leaks: collections.deque[Exchange] = collections.deque(maxlen=100)
 
     def add(self, item: Exchange) -> None:
         if getattr(self._local, "muted", False):
@@ -198,6 +216,21 @@ class ExchangeLog:
             return
         with self._lock:
             self._server_errors.append(item)
+
+    def note_leak(self, item: Exchange) -> None:
+        """Keep a request whose answer carried a secret the run holds, as :meth:`leaks` shows until cleared."""
+        if getattr(self._local, "muted", False):
+            return
+        with self._lock:
+            self._leaks.append(item)
+
+    def leaks(self) -> list[Exchange]:
+        with self._lock:
+            return list(self._leaks)
+
+    def clear_leaks(self) -> None:
+        with self._lock:
+            self._leaks.clear()
 
     def server_errors(self) -> list[Exchange]:
         with self._lock:
@@ -460,6 +493,8 @@ class ApiClient:
         )
         EXCHANGES.add(exchange)
         EXCHANGES.note_server_error(exchange)
+        if _carries_held_secret(response):
+            EXCHANGES.note_leak(exchange)
         response.extensions[EXCHANGE_KEY] = exchange  # this response's own record, whatever other threads send
         return response
 

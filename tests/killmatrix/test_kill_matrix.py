@@ -147,6 +147,13 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "expiry-enforced-one-hour-late": ("ST-EXP-006",),
     "list-public": ("ST-AUTH-006",),
     "delete-public": ("ST-AUTH-006",),
+    # issue 23 (h23red): defects of a class no issue had named
+    "json-content-type-exact": ("ST-LIFE-001",),
+    "authorization-one-space-only": ("ST-AUTH-009",),
+    "head-list-skips-revocation": ("ST-PATH-001",),
+    "server-info-head-public": ("ST-AUTH-011",),
+    "token-answers-text-plain": ("ST-LIFE-001", "ST-LIFE-002"),
+    "bad-json-400-echoes-headers": ("ST-ONCE-006",),
 }
 #: every fault entry of the matrix: the server's faults and the CLI's ("cli:NAME")
 FAULT_ENTRIES = {**FAULTS, **{f"cli:{name}": text for name, text in CLI_FAULTS.items()}}

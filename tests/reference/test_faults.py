@@ -25,6 +25,7 @@ from sts_reference.testing import RunningServer
 
 from .fault_probes_edges import PROBES as EDGE_PROBES
 from .fault_probes_paths import PROBES as PATH_AND_ERROR_PROBES
+from .fault_probes_unnamed import PROBES as UNNAMED_PROBES
 from .support import ADMIN, DAY_MS, START_MS, Api, StartServer, http_client, unique_name
 
 GUEST = "stackstate-guest"
@@ -633,6 +634,8 @@ PROBES: dict[str, Probe] = {
     "list-shows-only-own-tokens": manager_token_lists_every_token,
     "far-expiry-wraps": int64_max_expiry_token_works,
     "duplicate-names-refused-after-first": duplicate_names_answered_alike,
+    # issue 23 (h23red): defects of a class no issue had named
+    **UNNAMED_PROBES,
 }
 
 
