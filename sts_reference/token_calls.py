@@ -166,12 +166,17 @@ class TokenCalls(ApiState):
                 raise _Refusal(409, "a service token with this name already exists")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
+        if self._faulty and self.faults.on("create-idempotent-by-name"):
+            again = self._created_again(name)
+            if again is not None:
+                return again
         secret = self._faulty_secret(name, roles) if self._faulty else None
         if secret is None:
             hex_secret = self._varied and self.variants.on("hex-secrets")
             secret = secrets.token_hex(HEX_SECRET_BYTES) if hex_secret else new_secret()
         token_id = await self._faulty_id() if self._faulty else None
-        if token_id is None and self._varied and self.variants.on("ids-beyond-2-53"):
+        beyond_double = self._varied and self.variants.on("ids-beyond-2-53")
+        if token_id is None and (beyond_double or (self._faulty and self.faults.on("delete-id-through-double"))):
             token_id = BEYOND_DOUBLE_MIN + secrets.randbelow(2**63 - BEYOND_DOUBLE_MIN)
         if self._faulty:
             secret, token_id = self._bind_extra_fields(body, secret, token_id)
@@ -204,6 +209,18 @@ class TokenCalls(ApiState):
             created["expiration"] = expiry
         status = 201 if self._faulty and self.faults.on("create-answers-201") else 200
         return JSONResponse(created, status_code=status)
+
+    def _created_again(self, name: str) -> Response | None:
+        """create-idempotent-by-name: the live token holding ``name``, its secret shown once more."""
+        now = self.clock.now_ms()
+        for record in self.store.list():
+            live = record.expiration is None or record.expiration > now
+            if record.name == name and live and record.id in self._secrets:
+                created: dict[str, Any] = {"name": name, "token": self._secrets[record.id]}
+                if record.expiration is not None:
+                    created["expiration"] = record.expiration
+                return JSONResponse(created)
+        return None
 
     def _misstored_expiry(self, expiry: int | None) -> int | None:
         """The expiry a faulty server stores, after it checked the one sent (issue 24's round-trip faults)."""
@@ -270,12 +287,15 @@ class TokenCalls(ApiState):
             raw_id = request.path_params["token_id"]
             unchecked = self._faulty and self.faults.on("non-numeric-id-500")
             token_id = int(raw_id) if unchecked else self._parse_token_id(raw_id)
+            through_double = self._faulty and self.faults.on("delete-id-through-double")
+            if through_double:
+                token_id = int(float(token_id))  # an id above 2^53 becomes its double's neighbour
             if self._varied:
                 self._before_varied_delete(token_id)
             removed = self._faulty_delete(token_id) if self._faulty else self._delete(token_id)
             if not removed and self._faulty and token_id in self._deleted_ids:
                 raise LookupError(f"token {token_id} has a tombstone but no row")  # double-delete-500
-            if not removed and not (self._varied and self.variants.on("delete-unknown-204")):
+            if not removed and not through_double and not (self._varied and self.variants.on("delete-unknown-204")):
                 raise _Refusal(404, f"no service token with id {token_id}")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)

@@ -38,7 +38,9 @@ DEFECTS = {
     "expiry-unit-seconds": "the validity check compares the expiry (ms) with the clock in seconds: nothing expires",
     "expiry-leeway-60s": "a token is still accepted for 60 s after its expiry (clock-skew leeway)",
     "list-first-100": "the list answers only the first 100 tokens (an undocumented page size)",
-    "id-collision-same-ms": "ids come from the millisecond clock alone: two creates in one ms share an id, the later overwrites",
+    "id-collision-same-ms": (
+        "ids come from the millisecond clock alone: two creates in one ms share an id, the later overwrites"
+    ),
     "roles-case-insensitive": "the manager role is matched case-insensitively (STACKSTATE-ADMIN may manage tokens)",
     "token-in-list": "list entries carry the secret",
     "duplicate-create-returns-existing": "creating a live name again answers 200 with the existing token's secret",
@@ -49,20 +51,44 @@ DEFECTS = {
     "bootstrap-ttl-ignored": "the bootstrap token never expires",
 }
 
+#: the defects that need a secret kept in memory (a correct server keeps only its digest)
+LEAKING_DEFECTS = ("token-in-list", "duplicate-create-returns-existing")
 MANAGER_ROLES = frozenset({"stackstate-admin", "stackstate-k8s-admin"})
 NAME_MAX = 128
 BODY_MAX = 32 * 1024
 INT64_MAX = 2**63 - 1
 
 _DURATION_UNITS = {
-    "ns": 1e-6, "nano": 1e-6, "nanos": 1e-6, "nanosecond": 1e-6, "nanoseconds": 1e-6,
-    "us": 1e-3, "micro": 1e-3, "micros": 1e-3, "microsecond": 1e-3, "microseconds": 1e-3,
-    "ms": 1, "milli": 1, "millis": 1, "millisecond": 1, "milliseconds": 1,
-    "s": 1000, "second": 1000, "seconds": 1000,
-    "m": 60_000, "minute": 60_000, "minutes": 60_000,
-    "h": 3_600_000, "hour": 3_600_000, "hours": 3_600_000,
-    "d": 86_400_000, "day": 86_400_000, "days": 86_400_000,
-    "w": 604_800_000, "week": 604_800_000, "weeks": 604_800_000,
+    "ns": 1e-6,
+    "nano": 1e-6,
+    "nanos": 1e-6,
+    "nanosecond": 1e-6,
+    "nanoseconds": 1e-6,
+    "us": 1e-3,
+    "micro": 1e-3,
+    "micros": 1e-3,
+    "microsecond": 1e-3,
+    "microseconds": 1e-3,
+    "ms": 1,
+    "milli": 1,
+    "millis": 1,
+    "millisecond": 1,
+    "milliseconds": 1,
+    "s": 1000,
+    "second": 1000,
+    "seconds": 1000,
+    "m": 60_000,
+    "minute": 60_000,
+    "minutes": 60_000,
+    "h": 3_600_000,
+    "hour": 3_600_000,
+    "hours": 3_600_000,
+    "d": 86_400_000,
+    "day": 86_400_000,
+    "days": 86_400_000,
+    "w": 604_800_000,
+    "week": 604_800_000,
+    "weeks": 604_800_000,
 }
 
 
@@ -128,9 +154,7 @@ class Store:
     def create(self, name, roles, expiration, subject, secret=None, listed=True, kind="service"):
         with self.lock:
             self._purge()
-            duplicate = next(
-                (t for t in self.tokens.values() if t["listed"] and t["name"] == name), None
-            )
+            duplicate = next((t for t in self.tokens.values() if t["listed"] and t["name"] == name), None)
             if duplicate is not None and listed:
                 if self.defect == "duplicate-create-returns-existing":
                     return duplicate, duplicate["secret_shown"]
@@ -150,7 +174,7 @@ class Store:
                 "kind": kind,
                 "digest": self._key(secret),
                 # kept only for the defects that leak it; a correct server never reads it
-                "secret_shown": secret if self.defect in ("token-in-list", "duplicate-create-returns-existing") else None,
+                "secret_shown": secret if self.defect in LEAKING_DEFECTS else None,
             }
             old = self.tokens.get(token_id)
             if old is not None:
@@ -174,9 +198,11 @@ class Store:
     def _purge(self):
         # expired tokens disappear from the list; keep them a minute for the auth answer
         now = now_ms()
-        for token_id in [i for i, t in self.tokens.items()
-                         if t["expiration"] is not None and t["expiration"] + 60_000 < now
-                         and not self._alive(t, now)]:
+        for token_id in [
+            i
+            for i, t in self.tokens.items()
+            if t["expiration"] is not None and t["expiration"] + 60_000 < now and not self._alive(t, now)
+        ]:
             token = self.tokens.pop(token_id)
             self.by_digest.pop(token["digest"], None)
 
@@ -227,8 +253,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "indep-sts/0.1"
     store: Store
     defect: str | None
+    body: bytes
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass  # never log request lines: they are harmless, but keep the output quiet
 
     # -- plumbing -------------------------------------------------------------
@@ -289,8 +316,9 @@ class Handler(BaseHTTPRequestHandler):
         """The calling token, or None after answering the refusal."""
         kind, secret = self._credential()
         if kind is None or kind == "bad":
-            self._error(401, "Authentication required", "Unauthenticated",
-                        {"WWW-Authenticate": 'ApiKey realm="stackstate"'})
+            self._error(
+                401, "Authentication required", "Unauthenticated", {"WWW-Authenticate": 'ApiKey realm="stackstate"'}
+            )
             return None
         token = self.store.authenticate(secret)
         if token is None:
@@ -315,12 +343,15 @@ class Handler(BaseHTTPRequestHandler):
                 return None
             if path.endswith("status"):
                 return self._send(200, {"status": "UP", "serverTimestamp": now_ms()})
-            return self._send(200, {
-                "version": {"major": 6, "minor": 0, "patch": 0, "diff": "", "commit": "indep", "isDev": False},
-                "deploymentMode": "SelfHosted",
-                "applicationDomains": ["Observability"],
-                "platformVersion": "6.0.0",
-            })
+            return self._send(
+                200,
+                {
+                    "version": {"major": 6, "minor": 0, "patch": 0, "diff": "", "commit": "indep", "isDev": False},
+                    "deploymentMode": "SelfHosted",
+                    "applicationDomains": ["Observability"],
+                    "platformVersion": "6.0.0",
+                },
+            )
         if path == "/api/security/tokens":
             if method not in ("GET", "POST"):
                 return self._error(405, "Method not allowed", headers={"Allow": "GET, POST"})
@@ -378,16 +409,20 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(expiration, str):
             expiration = int(expiration)
         if expiration is not None and expiration <= now_ms():
-            return self._send(400, {
-                "_type": "ServiceTokenInvalidExpiryError",
-                "message": "The expiry date must lie in the future",
-            })
+            return self._send(
+                400,
+                {
+                    "_type": "ServiceTokenInvalidExpiryError",
+                    "message": "The expiry date must lie in the future",
+                },
+            )
         roles = sorted(set(request["roles"]))
         subject = request.get("dedicatedSubject") or None
         token, secret = self.store.create(request["name"], roles, expiration, subject)
         if token is None:
-            return self._error(400, f"A service token named {request['name']!r} already exists",
-                               "ServiceTokenNameExistsError")
+            return self._error(
+                400, f"A service token named {request['name']!r} already exists", "ServiceTokenNameExistsError"
+            )
         body = {"name": token["name"], "token": secret}
         if token["expiration"] is not None:
             body["expiration"] = token["expiration"]
@@ -436,7 +471,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(204)  # idempotent: an unknown id is gone already
 
     def _dispatch(self):
-        self.body = None
+        self.body = b""
         try:
             # every body is read before answering, whatever the call: bytes left behind would be
             # read as the next request on this connection
@@ -449,7 +484,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(400, "Unreadable request body", "BadRequest")
         try:
             self._route("GET" if self.command == "HEAD" else self.command)
-        except Exception:  # noqa: BLE001 - one answer for anything unforeseen
+        except Exception:  # one answer for anything unforeseen
             self._error(500, "Internal error")
 
     # OPTIONS and other methods are left to the base class: 501, as RFC 9110 allows for a method
@@ -487,8 +522,15 @@ def main(argv=None) -> int:
             print(f"indep-server: cannot read {args.auth_config}: {problem}", file=sys.stderr)
             return 2
         if bootstrap:
-            store.create("bootstrap", sorted(set(bootstrap["roles"])), now_ms() + bootstrap["ttl_ms"],
-                         None, secret=bootstrap["token"], listed=False, kind="bootstrap")
+            store.create(
+                "bootstrap",
+                sorted(set(bootstrap["roles"])),
+                now_ms() + bootstrap["ttl_ms"],
+                None,
+                secret=bootstrap["token"],
+                listed=False,
+                kind="bootstrap",
+            )
     handler = type("BoundHandler", (Handler,), {"store": store, "defect": args.defect})
     server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
