@@ -290,14 +290,10 @@ FAULTS: dict[str, str] = {
     "delete-public": (
         "the delete call lost its auth guard: any request, with or without a credential, deletes the token it names"
     ),
-    # -- issue 23 (h23indep): mistakes of an independent server the catalogue had no kin for ------
+    # -- issue 23 (h23indep): a mistake of an independent server the catalogue had no kin for ------
     "create-idempotent-by-name": (
         "creating a live token's name again answers 200 with that token's secret (kept in memory) and "
         "creates nothing: an idempotent create that shows a secret a second time"
-    ),
-    "delete-id-through-double": (
-        "ids lie above 2^53 and the delete reads its path id through a double: the id rounds to another, "
-        "nothing is deleted, and the delete answers 204 as for an id already gone"
     ),
 }
 

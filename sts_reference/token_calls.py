@@ -175,8 +175,7 @@ class TokenCalls(ApiState):
             hex_secret = self._varied and self.variants.on("hex-secrets")
             secret = secrets.token_hex(HEX_SECRET_BYTES) if hex_secret else new_secret()
         token_id = await self._faulty_id() if self._faulty else None
-        beyond_double = self._varied and self.variants.on("ids-beyond-2-53")
-        if token_id is None and (beyond_double or (self._faulty and self.faults.on("delete-id-through-double"))):
+        if token_id is None and self._varied and self.variants.on("ids-beyond-2-53"):
             token_id = BEYOND_DOUBLE_MIN + secrets.randbelow(2**63 - BEYOND_DOUBLE_MIN)
         if self._faulty:
             secret, token_id = self._bind_extra_fields(body, secret, token_id)
@@ -287,15 +286,12 @@ class TokenCalls(ApiState):
             raw_id = request.path_params["token_id"]
             unchecked = self._faulty and self.faults.on("non-numeric-id-500")
             token_id = int(raw_id) if unchecked else self._parse_token_id(raw_id)
-            through_double = self._faulty and self.faults.on("delete-id-through-double")
-            if through_double:
-                token_id = int(float(token_id))  # an id above 2^53 becomes its double's neighbour
             if self._varied:
                 self._before_varied_delete(token_id)
             removed = self._faulty_delete(token_id) if self._faulty else self._delete(token_id)
             if not removed and self._faulty and token_id in self._deleted_ids:
                 raise LookupError(f"token {token_id} has a tombstone but no row")  # double-delete-500
-            if not removed and not through_double and not (self._varied and self.variants.on("delete-unknown-204")):
+            if not removed and not (self._varied and self.variants.on("delete-unknown-204")):
                 raise _Refusal(404, f"no service token with id {token_id}")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
