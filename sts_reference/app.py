@@ -136,6 +136,7 @@ class ServiceTokenApi(Authentication, TokenCalls):
                 "token-case-insensitive",
                 "get-token-by-id-returns-secret",
                 "list-leaks-base64-secret",
+                "create-idempotent-by-name",
             )
         )
         self._secrets: dict[int, str] = {}

@@ -324,6 +324,11 @@ FAULTS: dict[str, str] = {
         "the 400 for a create body that is not valid JSON is a debug message listing the request's headers, "
         "the caller's credential among them"
     ),
+    # -- issue 23 (h23indep): a mistake of an independent server the catalogue had no kin for ------
+    "create-idempotent-by-name": (
+        "creating a live token's name again answers 200 with that token's secret (kept in memory) and "
+        "creates nothing: an idempotent create that shows a secret a second time"
+    ),
 }
 
 

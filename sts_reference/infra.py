@@ -44,7 +44,16 @@ from .api_common import SESSION_SCOPE_KEY, ApiState, _Refusal
 from .variants import VariantSet
 
 #: the variants this module implements
-INFRA_VARIANTS = ("gzip", "rate-limit", "null-optional-fields", "malformed-credential-400", "session-cookies")
+INFRA_VARIANTS = (
+    "gzip",
+    "rate-limit",
+    "null-optional-fields",
+    "malformed-credential-400",
+    "session-cookies",
+    "unused-methods-501",
+)
+#: unused-methods-501: the methods the server implements somewhere; every other one is 501
+IMPLEMENTED_METHODS = ("GET", "HEAD", "POST", "DELETE")
 #: rate-limit: one request in this many is throttled
 RATE_LIMIT_EVERY = 25
 SESSION_COOKIE = "STSSESSION"
@@ -64,6 +73,8 @@ def wrap(app: ASGIApp, api: ApiState, variants: VariantSet) -> ASGIApp:
         app = _NullOptionalFields(app)
     if variants.on("malformed-credential-400"):
         app = _MalformedCredential400(app, api)
+    if variants.on("unused-methods-501"):
+        app = _UnusedMethods501(app)
     if variants.on("session-cookies") or any(api.faults.on(name) for name in SESSION_FAULTS):
         app = _SessionCookies(app)
     if variants.on("gzip"):
@@ -104,6 +115,22 @@ class _RateLimit:
         body = json.dumps({"message": "too many requests, try again later"}).encode()
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 429, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _UnusedMethods501:
+    """A method the server implements on no path is answered 501 before routing (and before auth)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in IMPLEMENTED_METHODS:
+            await self.app(scope, receive, send)
+            return
+        body = f"Unsupported method ({scope['method']!r})".encode()
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 501, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -166,6 +166,10 @@ class TokenCalls(ApiState):
                 raise _Refusal(409, "a service token with this name already exists")
         except _Refusal as refusal:
             return self.error(refusal, request.scope)
+        if self._faulty and self.faults.on("create-idempotent-by-name"):
+            again = self._created_again(name)
+            if again is not None:
+                return again
         secret = self._faulty_secret(name, roles) if self._faulty else None
         if secret is None:
             hex_secret = self._varied and self.variants.on("hex-secrets")
@@ -204,6 +208,18 @@ class TokenCalls(ApiState):
             created["expiration"] = expiry
         status = 201 if self._faulty and self.faults.on("create-answers-201") else 200
         return JSONResponse(created, status_code=status)
+
+    def _created_again(self, name: str) -> Response | None:
+        """create-idempotent-by-name: the live token holding ``name``, its secret shown once more."""
+        now = self.clock.now_ms()
+        for record in self.store.list():
+            live = record.expiration is None or record.expiration > now
+            if record.name == name and live and record.id in self._secrets:
+                created: dict[str, Any] = {"name": name, "token": self._secrets[record.id]}
+                if record.expiration is not None:
+                    created["expiration"] = record.expiration
+                return JSONResponse(created)
+        return None
 
     def _misstored_expiry(self, expiry: int | None) -> int | None:
         """The expiry a faulty server stores, after it checked the one sent (issue 24's round-trip faults)."""

@@ -54,6 +54,10 @@ VARIANTS: dict[str, str] = {
     ),
     "null-optional-fields": "optional fields without a value are written as null (expiration, description, ...)",
     "malformed-credential-400": "a credential header that cannot be parsed (empty, spaces, ';') gets 400",
+    "unused-methods-501": (
+        "methods the API never uses (OPTIONS, PUT, PATCH, ...) get 501 Not Implemented on every path, as Python's "
+        "http.server answers (RFC 9110 allows 501 for a method a server supports on no resource)"
+    ),
     "session-cookies": (
         "an accepted call with a credential sets a session cookie; a later request with only that cookie is "
         "authenticated as that credential"

@@ -133,6 +133,9 @@ class Instance:
     after: dict[str, Sample] = field(default_factory=dict)
     #: the matrix's bootstrap-expired row (matrix instance only), call -> RowCall
     expired: dict[str, RowCall] = field(default_factory=dict)
+    #: ms after the launch at which the bootstrap token's create of the row's observer came back
+    #: without a token (matrix instance only): past the ttl, the row could not be made in time
+    observer_refused_after_ms: float | None = None
     stage: str = ""
     error: str | None = None
 
@@ -656,6 +659,8 @@ class Fleet:
                     name = f"{self.name_prefix}matrix-observer"
                     secret = _make_token(client, inst.token, form, name, [p.manager_role])
                     made["observer"] = (secret, form) if secret else None
+                    if not secret:
+                        inst.observer_refused_after_ms = (time.time() - inst.launched_at) * 1000
             return made["observer"]
 
         def victim() -> int | None:

@@ -188,6 +188,10 @@ class _NoCookies(http.cookiejar.CookieJar):
         return None
 
 
+#: the methods the token API uses, and those every HTTP server must support (RFC 9110 §9.1)
+REQUIRED_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
+
+
 class ExchangeLog:
     """The recent exchanges of the test that is running in this process."""
 
@@ -211,8 +215,15 @@ class ExchangeLog:
             self._items.append(item)
 
     def note_server_error(self, item: Exchange) -> None:
-        """Keep a request the target answered with a 5xx, as :meth:`server_errors` shows until cleared."""
+        """Keep a request the target answered with a 5xx, as :meth:`server_errors` shows until cleared.
+
+        A 501 to a method the API does not use and HTTP does not require (OPTIONS, PUT, PATCH) is
+        not a server error: RFC 9110 makes every method but GET and HEAD optional and names 501 the
+        answer for one a server supports on no resource (Python's ``http.server`` answers so).
+        """
         if getattr(self._local, "muted", False) or item.status is None or item.status < 500:
+            return
+        if item.status == 501 and item.method.upper() not in REQUIRED_METHODS:
             return
         with self._lock:
             self._server_errors.append(item)

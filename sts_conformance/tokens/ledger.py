@@ -473,7 +473,8 @@ class TokenLedger:
             for tok in toks:
                 if tok.id is None:
                     tok.id = self._attribute(tok, items)
-                    if tok.id is None and tok.clash is None and fresh:
+                    # (a token with an expiry may have expired already, and a list may leave it out)
+                    if tok.id is None and tok.clash is None and fresh and tok.expiration is None:
                         self._note_unlisted(tok.name)
                     elif tok.id is not None:
                         self._unlisted_streak = 0

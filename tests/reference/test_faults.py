@@ -410,6 +410,15 @@ def create_answers_200(lab: Lab) -> bool:
     return lab.api.create({"name": unique_name(), "roles": [GUEST]}).status_code == 200
 
 
+def second_create_of_a_name_gets_a_new_secret(lab: Lab) -> bool:
+    """A second create of a live name makes a second token with a secret of its own."""
+    name = unique_name()
+    first = lab.api.create({"name": name, "roles": [GUEST]})
+    second = lab.api.create({"name": name, "roles": [GUEST]})
+    assert first.status_code == 200 and second.status_code == 200
+    return first.json()["token"] != second.json()["token"] and [i["name"] for i in lab.api.listed()].count(name) == 2
+
+
 def same_second_tokens_get_distinct_ids(lab: Lab) -> bool:
     first_id, _ = lab.api.new_token([GUEST])
     second_id, _ = lab.api.new_token([GUEST])
@@ -603,6 +612,7 @@ PROBES: dict[str, Probe] = {
     "bootstrap-ttl-only-on-status": expired_bootstrap_refused_everywhere,
     "x-api-key-ignored-on-management": lambda lab: lab.api.list_tokens().status_code == 200,
     "create-answers-201": create_answers_200,
+    "create-idempotent-by-name": second_create_of_a_name_gets_a_new_secret,
     "ids-collide-same-second": same_second_tokens_get_distinct_ids,
     "list-stops-at-20": list_shows_more_than_20,
     "create-500-after-storing": create_returns_the_secret,

@@ -256,6 +256,15 @@ def answers_gzipped(lab: Lab) -> bool:
     return zipped.headers.get("content-encoding") == "gzip" and "content-encoding" not in plain.headers
 
 
+def unused_methods_not_implemented(lab: Lab) -> bool:
+    """OPTIONS and PUT get 501 on a token path; the documented methods are served as before."""
+    key = lab.api.key(lab.api.manager_token)
+    options = lab.api.http.request("OPTIONS", "/api/security/tokens", headers=key)
+    put = lab.api.http.request("PUT", "/api/security/tokens/1", headers=key)
+    listed = lab.api.http.get("/api/security/tokens", headers=key)
+    return options.status_code == 501 and put.status_code == 501 and listed.status_code == 200
+
+
 def rate_limited(lab: Lab) -> bool:
     """Some creates get 429 with nothing done for them; each 200 made exactly one token."""
     names = [unique_name("rl") for _ in range(2 * RATE_LIMIT_EVERY)]
@@ -390,6 +399,7 @@ CHECKS: dict[str, Check] = {
     "rate-limit": rate_limited,
     "null-optional-fields": optional_fields_null,
     "malformed-credential-400": malformed_credential_400,
+    "unused-methods-501": unused_methods_not_implemented,
     "session-cookies": session_cookie_honoured,
     "list-lag": list_shows_changes_late,
     "revocation-lag": deleted_token_works_a_moment,
