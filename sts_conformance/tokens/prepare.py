@@ -262,6 +262,7 @@ def _prepare(
     choice = probes.choose(client, profile)
     anonymous = choice.first
     assert anonymous is not None
+    answered_at = time.monotonic()  # (about when the anonymous answer's clock reading was made)
     prepared.anonymous_status = anonymous.status_code
     prepared.anonymous = dict(choice.anonymous)
     prepared.probe_path = probe_path = choice.path
@@ -289,9 +290,12 @@ def _prepare(
     if facts.note:
         settle.write_event(settle.SETTLE.log, {"k": "clock", "note": facts.note})
     now = servertime.reading_ms(anonymous, facts)
-    now = now or servertime.now_ms(client, profile.probe_path, facts, ledger.admin_token, form)
-    now = now or int(time.time() * 1000)
-    prepared.expiry_ms = now + SHORT_LIFE_MS
+    if now is None:
+        now = servertime.now_ms(client, profile.probe_path, facts, ledger.admin_token, form)
+        answered_at = time.monotonic()
+    if now is None:
+        now = int(time.time() * 1000)
+    prepared.expiry_ms = now + _short_life_ms(time.monotonic() - answered_at, anonymous)
     roles = {True: [profile.manager_role], False: [profile.unprivileged_role]}
     made: dict[str, Any] = {}
     bodies = []
@@ -425,6 +429,18 @@ def _prepare(
                 prepared.evidence[requirement] = noted.evidence[requirement]
 
     prepared.credentials = {state: cred for state, (cred, _tok) in made.items()}
+
+
+def _short_life_ms(since_reading_s: float, answer: httpx.Response) -> int:
+    """How far ahead of a clock reading the expiring credentials expire: :data:`SHORT_LIFE_MS` after their
+    creates reach the target. The reading is as old as the calls made since it (``since_reading_s``), and a
+    create takes about a round trip (``answer``'s) to arrive: on a slow or distant target a fixed 3 s could
+    run out before the create does, and the target rightly refuses an expiry in the past."""
+    try:
+        round_trip_s = answer.elapsed.total_seconds()
+    except RuntimeError:  # (an answer not read through a client has no elapsed time)
+        round_trip_s = 0.0
+    return SHORT_LIFE_MS + int(1000 * (since_reading_s + 2 * round_trip_s))
 
 
 def _delete(ledger: TokenLedger, token: int | None) -> httpx.Response | httpx.HTTPError:
