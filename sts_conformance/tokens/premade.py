@@ -110,6 +110,10 @@ class Premade:
             _block_on_clash(m.tok, f"token {m.tok.name!r}")
         return m.resp, m.tok
 
+    def sent(self) -> dict[Hashable, tuple[httpx.Response, OwnedToken | None]]:
+        """What the creates sent so far got, by key (nothing is shown in the running check's log)."""
+        return {k: (m.resp, m.tok) for k, m in self._made.items()}
+
     def body(self, key: Hashable) -> Any:
         """The create body planned for ``key``."""
         return self._plan[key]
