@@ -23,8 +23,9 @@ during the run.
 
 Cost: the credentials were prepared once at the start of the run (``prepare.py``; the
 expiring ones were made first, so their expiry ran out while other checks ran). The calls of
-one row in one header form are made once, together, and followed by one list; each cell is
-then judged from them.
+one row in one header form are made once, and each cell is judged from them. The rows this
+process runs are made together when the first cell needs one: all their reads in one wave,
+the deletes one after another, all their creates in one wave, then one list (``Matrix``).
 """
 
 from __future__ import annotations
