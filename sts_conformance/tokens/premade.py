@@ -37,6 +37,7 @@ import pytest
 
 from sts_conformance.core import preconditions as pre
 from sts_conformance.target.client import EXCHANGES, exchange_of
+from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.ledger import LedgerError, OwnedToken, TokenLedger, _block_on_clash
 
 
@@ -66,6 +67,8 @@ class Premade:
         self._made: dict[Hashable, _Made] = {}
         #: the order the creates were sent in, to replay their exchanges in that order
         self._order: dict[Hashable, int] = {}
+        #: the client's count of deletes sent when the made tokens were last seen listed
+        self._deletes_seen = 0
 
     @classmethod
     def for_items(
@@ -128,6 +131,7 @@ class Premade:
                 resp, tok = self.ledger.create_raw(self._plan[k])
                 self._order[k] = len(self._order)
                 self._made[k] = _Made(self._plan[k], resp, tok)
+        self._remake_gone([k for k in dict.fromkeys(keys) if k in self._made and k not in missing])
         missing = [k for k in missing if k not in self._made]
         if missing:
             wave = list(missing)
@@ -142,11 +146,28 @@ class Premade:
                 EXCHANGES.add(exchange)
         return made
 
+    def _remake_gone(self, keys: list[Hashable]) -> None:
+        """Make again, now, the tokens of ``keys`` that are no longer listed.
+
+        A token made ahead is not the newest one when a check deletes its own: a target whose delete
+        removes another token than the one it names (ST-LIFE-006's finding, judged there) may have taken
+        it before its check began. A check then gets a token made when it needs it, as it would have
+        made one itself. The list is read only when a delete was sent since it was last read."""
+        toks = [self._made[k].tok for k in keys]
+        if self.ledger.client.deletes_sent == self._deletes_seen or not any(t is not None for t in toks):
+            return
+        self._deletes_seen = self.ledger.client.deletes_sent
+        shown = {(token_id(i.get("id")), i.get("name")) for i in self.ledger.list_items()}
+        gone = [k for k, t in zip(keys, toks, strict=True) if t is not None and (t.id, t.name) not in shown]
+        if gone:
+            self._send(gone)
+
     def _ours(self, key: Hashable) -> bool:
         body = self._plan[key]
         return isinstance(body, dict) and self.ledger.is_ours(body.get("name"))
 
     def _send(self, keys: list[Hashable]) -> None:
+        self._deletes_seen = self.ledger.client.deletes_sent
         bodies = [self._plan[k] for k in keys]
         answers = self.ledger.create_raw_together(bodies)
         error = None

@@ -109,3 +109,25 @@ def test_every_planned_token_is_swept_whether_its_check_ran_or_not(ledger):
     assert ledger.cleanup() == []
     names = {premade.body(k)["name"] for k in "abc"}
     assert not [i for i in ledger.list_items() if i.get("name") in names]
+
+
+def test_a_token_removed_before_its_check_takes_it_is_made_again_then(ledger):
+    """A delete that removed another token than it named (ST-LIFE-006's finding) may take a token made ahead:
+    its check gets one made when it needs it, as it would have made one itself."""
+    premade = Premade(ledger, _plan(ledger, "a", "b"))
+    (a,) = premade.take("a")
+    b_first = premade.sent()["b"][1]
+    assert b_first is not None and b_first.id is not None
+    assert ledger.client.delete_token(ADMIN, b_first.id, form=AuthForm.X_API_KEY).status_code == 204
+    (b,) = premade.take("b")
+    assert b.id is not None and b.id != b_first.id
+    assert premade.take("a") == [a], "a token still listed is kept"
+    assert _creates(ledger) == 3
+
+
+def test_no_list_is_read_to_look_for_gone_tokens_when_no_delete_was_sent(ledger):
+    premade = Premade(ledger, _plan(ledger, "a", "b"))
+    premade.take("a")
+    EXCHANGES.clear()
+    premade.take("b")
+    assert not [e for e in EXCHANGES.snapshot() if e.method == "GET"]
