@@ -250,6 +250,8 @@ def test_duplicate_names_distinct_ids_or_refused(request, target, ledger, premad
         assert second.id != first.id, "two tokens with one name share an id"
         assert second.secret != first.secret
     else:
+        # a create that fails whatever is sent is ST-LIFE-001's failure, as in the other checks of a second name
+        block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], "a second create with one name")
         observe("duplicate_names", "refused")
         assert mode != "allowed", f"profile pins duplicate_names: allowed, but the target answered {resp.status_code}"
         assert 400 <= resp.status_code < 500, f"duplicate name refused with {resp.status_code}, expected a 4xx"
