@@ -67,8 +67,10 @@ class Premade:
         self._made: dict[Hashable, _Made] = {}
         #: the order the creates were sent in, to replay their exchanges in that order
         self._order: dict[Hashable, int] = {}
-        #: the client's count of deletes sent when the made tokens were last seen listed
-        self._deletes_seen = 0
+        #: per key, the client's count of deletes sent when its token was last seen listed
+        self._seen_at: dict[Hashable, int] = {}
+        #: keys whose token a list no longer showed (made again when taken)
+        self._gone: set[Hashable] = set()
 
     @classmethod
     def for_items(
@@ -152,22 +154,34 @@ class Premade:
         A token made ahead is not the newest one when a check deletes its own: a target whose delete
         removes another token than the one it names (ST-LIFE-006's finding, judged there) may have taken
         it before its check began. A check then gets a token made when it needs it, as it would have
-        made one itself. The list is read only when a delete was sent since it was last read."""
-        toks = [self._made[k].tok for k in keys]
-        if self.ledger.client.deletes_sent == self._deletes_seen or not any(t is not None for t in toks):
-            return
-        self._deletes_seen = self.ledger.client.deletes_sent
-        shown = {(token_id(i.get("id")), i.get("name")) for i in self.ledger.list_items()}
-        gone = [k for k, t in zip(keys, toks, strict=True) if t is not None and (t.id, t.name) not in shown]
+        made one itself. The list is read only when a delete was sent since a token was last seen."""
+        now = self.ledger.client.deletes_sent
+        if any(self._seen_at.get(k) != now and k not in self._gone and self._listed(k) for k in keys):
+            shown = {(token_id(i.get("id")), i.get("name")) for i in self.ledger.list_items()}
+            for k in self._made:
+                tok = self._made[k].tok
+                if self._listed(k) and k not in self._gone and self._seen_at.get(k) != now:
+                    if tok is not None and (tok.id, tok.name) in shown:
+                        self._seen_at[k] = now
+                    else:
+                        self._gone.add(k)
+        gone = [k for k in keys if k in self._gone]
         if gone:
+            self._gone.difference_update(gone)
             self._send(gone)
+
+    def _listed(self, key: Hashable) -> bool:
+        """Whether the token of ``key`` was found in the list when made."""
+        tok = self._made[key].tok
+        return tok is not None and tok.id is not None
 
     def _ours(self, key: Hashable) -> bool:
         body = self._plan[key]
         return isinstance(body, dict) and self.ledger.is_ours(body.get("name"))
 
     def _send(self, keys: list[Hashable]) -> None:
-        self._deletes_seen = self.ledger.client.deletes_sent
+        for k in keys:
+            self._seen_at[k] = self.ledger.client.deletes_sent
         bodies = [self._plan[k] for k in keys]
         answers = self.ledger.create_raw_together(bodies)
         error = None

@@ -131,3 +131,17 @@ def test_no_list_is_read_to_look_for_gone_tokens_when_no_delete_was_sent(ledger)
     EXCHANGES.clear()
     premade.take("b")
     assert not [e for e in EXCHANGES.snapshot() if e.method == "GET"]
+
+
+def test_a_token_seen_gone_while_another_check_took_its_own_is_made_again_when_taken(ledger):
+    """One list after a delete tells about every token made ahead, not only those of the check that read it."""
+    premade = Premade(ledger, _plan(ledger, "a", "b", "c"))
+    premade.take("a")
+    c_first = premade.sent()["c"][1]
+    assert ledger.client.delete_token(ADMIN, c_first.id, form=AuthForm.X_API_KEY).status_code == 204
+    premade.take("b")  # (a delete was sent since: the list is read, and shows c gone)
+    EXCHANGES.clear()
+    (c,) = premade.take("c")
+    assert c.id is not None and c.id != c_first.id
+    lists = [e for e in EXCHANGES.snapshot() if e.method == "GET" and e.url.endswith("/security/tokens")]
+    assert len(lists) == 1, "no list to find c gone again: only the one that finds the new token's id"
