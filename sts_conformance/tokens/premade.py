@@ -21,6 +21,9 @@ Nothing else changes:
 - a token that cannot be had blocks the case that takes it, by the foundation that failed, as
   :meth:`TokenLedger.create` does (:meth:`~Premade.take`); :meth:`~Premade.take_raw` hands the
   create's answer to a check that judges it, as :meth:`TokenLedger.create_raw` does;
+- a token made ahead that is no longer listed when its case takes it (a delete elsewhere that removed
+  another token than it named: ST-LIFE-006's finding) is made again then, as the case would have made
+  it; the list that shows it is read only when a delete was sent since the token was last seen;
 - a failed case's report shows its token's create among its exchanges: the create was sent in the
   wave, before the case began, so taking the token puts that exchange (masked) back into the case's
   log, in the order the creates were sent, before anything the case sends itself.
