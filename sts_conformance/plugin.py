@@ -287,6 +287,18 @@ def work_unit(nodeid: str) -> str:
     return module if module.rsplit("/", 1)[-1] in TABLE_MODULES else nodeid
 
 
+def planned(request: pytest.FixtureRequest) -> tuple[list[pytest.Item], bool]:
+    """The checks of the requesting fixture's module that this process runs and does not block at their
+    setup, and whether that is known: not in an xdist worker, which is handed such checks one at a
+    time (a table module excepted). For tokens made ahead for a module (``tokens/premade.py``)."""
+    node = request.node.getparent(pytest.Module)
+    assert node is not None, "planned() serves a fixture of module scope or narrower"
+    items = [i for i in request.session.items if i.nodeid.split("::", 1)[0] == node.nodeid]
+    items = [i for i in items if setup_blocker(i) is None]
+    known = not hasattr(request.config, "workerinput") or all(work_unit(i.nodeid) == node.nodeid for i in items)
+    return items, known
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: give each worker the target's connection (never written to disk)."""
@@ -507,14 +519,22 @@ def _own_requirements(item: pytest.Item) -> set[str]:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Block a check whose declared foundation failed, before any of its fixtures runs."""
     EXCHANGES.clear()
+    blocker = setup_blocker(item)
+    if blocker is not None:
+        raise blocker
+
+
+def setup_blocker(item: pytest.Item) -> pre.Blocked | None:
+    """What blocks ``item`` before any of its fixtures runs: a declared foundation that failed at the start."""
     if not is_active(item.config):
-        return
+        return None
     prepared = item.config.stash[STATE_KEY].prepared
     own = _own_requirements(item)
     for requirement in pre.declared(item):
         why = prepared.blocked(requirement)
         if why is not None and requirement not in own:
-            raise pre.Blocked(requirement, why)
+            return pre.Blocked(requirement, why)
+    return None
 
 
 @pytest.hookimpl(wrapper=True)

@@ -23,15 +23,18 @@ during the run.
 
 Cost: the credentials were prepared once at the start of the run (``prepare.py``; the
 expiring ones were made first, so their expiry ran out while other checks ran). The calls of
-one row in one header form are made once, together, and followed by one list; each cell is
-then judged from them.
+one row in one header form are made once, and each cell is judged from them. The rows this
+process runs are made together when the first cell needs one: all their reads in one wave,
+the deletes one after another, all their creates in one wave, then one list (``Matrix``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 import string
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +51,12 @@ from sts_conformance.checking.checks import (
 )
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
+from sts_conformance.plugin import planned
 from sts_conformance.target import probe as probes
 from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, AuthForm, Exchange, exchange_of, recorded_response
 from sts_conformance.target.together import run_together
 from sts_conformance.tokens import prepare as prep
+from sts_conformance.tokens.ledger import LedgerError
 
 UNKNOWN = "unknown"
 MALFORMED = "malformed"
@@ -206,14 +211,23 @@ def _same_shape_unknown(secret: str, peer: str) -> str:
     return candidate if candidate != secret else secrets.token_hex(max(16, len(secret)))
 
 
-class Matrix:
-    """The rows of the matrix this worker has run, each run once on first use."""
+#: what ends one row's calls early (its cell, run again alone, ends the same way)
+_ROW_ENDS = (Exception, pytest.skip.Exception, pytest.fail.Exception)
 
-    def __init__(self, target: Any, ledger: Any):
+
+class Matrix:
+    """The rows of the matrix this worker runs: all made together on first use (see :meth:`_run_rows`)."""
+
+    def __init__(self, target: Any, ledger: Any, planned: Sequence[tuple[str, AuthForm]] = ()):
         self.target = target
         self.ledger = ledger
         self.rows: dict[tuple[str, AuthForm], Row] = {}
+        #: the rows this process runs, known ahead (the bootstrap-expired one is recorded by the fleet)
+        self._planned = [key for key in dict.fromkeys(planned) if key[0] != BOOTSTRAP_EXPIRED]
+        self._tried: set[tuple[str, AuthForm]] = set()
         self._victim_token: Any = None
+        #: a token made ahead to aim deletes at, with the rows' reads
+        self._spare_victims: list[Any] = []
         self._unknown: str | None = None
         self._malformed = f"{secrets.token_hex(5)} ,;{secrets.token_hex(5)}"
         REDACTOR.register(self._malformed)
@@ -221,7 +235,15 @@ class Matrix:
     def row(self, state: str, form: AuthForm) -> Row:
         key = (state, form)
         if key not in self.rows:
-            self.rows[key] = self._bootstrap_expired(form) if state == BOOTSTRAP_EXPIRED else self._run(state, form)
+            if state == BOOTSTRAP_EXPIRED:
+                self.rows[key] = self._bootstrap_expired(form)
+            else:
+                if key not in self._tried:
+                    batch = [key, *(k for k in self._planned if k not in self._tried and k != key)]
+                    self._tried.update(batch)
+                    self._run_rows(batch)
+                if key not in self.rows:  # (its calls ended early: made again alone, in this cell)
+                    self.rows[key] = self._run(state, form)
             server_errors.judged()  # every cell judges its own call's status, a 5xx included
         return self.rows[key]
 
@@ -298,65 +320,152 @@ class Matrix:
     def _victim(self) -> Any:
         """A token of the run to aim the delete at; a new one once one is gone."""
         if self._victim_token is None or self._victim_token.deleted:
-            self._victim_token = self.ledger.create("mx-victim", roles=[self.target.profile.unprivileged_role])
+            spare = next((t for t in self._spare_victims if t.id is not None and not t.deleted), None)
+            if spare is not None:
+                self._spare_victims.remove(spare)
+                self._victim_token = spare
+            else:
+                self._victim_token = self.ledger.create("mx-victim", roles=[self.target.profile.unprivileged_role])
         return self._victim_token
 
-    # -- the calls ----------------------------------------------------------------------------
-
-    def _run(self, state: str, form: AuthForm) -> Row:
-        presented = self._presented(state, form)
-        victim = self._victim()
-        c, h = self.target.client, presented.headers
-        calls: dict[str, Call] = {}
-
-        def send(method: str, path: str, *, api: bool = True) -> Call:
-            known = REDACTOR.secrets()
-            return Call.of(c.request(method, path, headers=h, api=api), known, presented.secret)
-
-        # the three reads are independent of each other: sent together. The delete comes after them
-        # (whatever else it does cannot touch them), and before the create: a delete that removes
-        # another token than the one it names must not take the one this row creates (that shows in
-        # ST-LIFE-006, not here)
-        reads = {
-            "probe": functools.partial(send, "GET", self.target.profile.probe_path, api=False),
-            "server-info": functools.partial(send, "GET", "/server/info"),
-            "list": functools.partial(send, "GET", TOKENS_PATH),
-        }
-        calls.update(zip(reads, run_together(reads.values()), strict=True))
-        calls["delete"] = send("DELETE", f"{TOKENS_PATH}/{victim.id}")
-        self._victim_token = None  # taken back below once the list shows it survived
-        name = self.ledger.name(f"mx-{state}")
+    def _send(self, presented: Presented, method: str, path: str, *, api: bool = True) -> Call:
         known = REDACTOR.secrets()
-        resp, created = self.ledger.create_raw(
-            {"name": name, "roles": [self.target.profile.unprivileged_role]}, headers=h, attribute=False
-        )
-        calls["create"] = Call.of(resp, known, presented.secret)
-        calls["create"].name = name
+        resp = self.target.client.request(method, path, headers=presented.headers, api=api)
+        return Call.of(resp, known, presented.secret)
 
-        def shows_effects(items: list[dict[str, Any]]) -> bool:
-            # what the answers said was done, as the list shows it (a list may show it late)
-            made = not resp.is_success or any(i.get("name") == name for i in items)
+    def _reads(self, presented: Presented) -> dict[str, Callable[[], Call]]:
+        """The row's three reads: independent of each other and of every other call, sent together."""
+        return {
+            "probe": functools.partial(self._send, presented, "GET", self.target.profile.probe_path, api=False),
+            "server-info": functools.partial(self._send, presented, "GET", "/server/info"),
+            "list": functools.partial(self._send, presented, "GET", TOKENS_PATH),
+        }
+
+    def _delete(self, presented: Presented, calls: dict[str, Call]) -> None:
+        """The row's delete of the run's victim token, and whether the list still shows that token."""
+        victim = self._victim()
+        calls["delete"] = self._send(presented, "DELETE", f"{TOKENS_PATH}/{victim.id}")
+        self._victim_token = None  # taken back below once the list shows it survived
+
+        def removed(items: list[dict[str, Any]]) -> bool:
             entry = listed(items, victim.id)
-            removed = not calls["delete"].accepted or entry is None or entry.get("name") != victim.name
-            return made and removed
+            return not calls["delete"].accepted or entry is None or entry.get("name") != victim.name
 
-        items = self.ledger.list_until(shows_effects)
-        calls["create"].created = any(i.get("name") == name for i in items)
-        if created is not None:
-            self.ledger.attribute_all([created], items)
+        items = self.ledger.list_until(removed)
         entry = listed(items, victim.id)
-        # (by id and name: a target may give a freed id to the token this row created since)
+        # a spare no longer listed was taken by a delete that named another token (ST-LIFE-006's to judge):
+        # not aimed at (the sweep at the end of the run deletes it, should it be there after all)
+        self._spare_victims = [t for t in self._spare_victims if listed(items, t.id, t.name) is not None]
+        # (by id and name: a target may give a freed id to a token made since)
         calls["delete"].victim_kept = entry is not None and entry.get("name") == victim.name
         if calls["delete"].victim_kept:
             self._victim_token = victim
         else:
             self.ledger.forget(victim)
+
+    def _create(self, state: str, presented: Presented) -> tuple[Call, Any]:
+        """The row's create, presenting its credential: the answer, and the token when one was made."""
+        name = self.ledger.name(f"mx-{state}")
+        known = REDACTOR.secrets()
+        resp, created = self.ledger.create_raw(
+            {"name": name, "roles": [self.target.profile.unprivileged_role]}, headers=presented.headers, attribute=False
+        )
+        call = Call.of(resp, known, presented.secret)
+        call.name = name
+        return call, created
+
+    def _run_rows(self, keys: list[tuple[str, AuthForm]]) -> None:
+        """The calls of several rows, so that a slow target's latency counts once, not once per row: every
+        row's reads together (with the tokens the deletes aim at made beside them), each row's delete in
+        turn (one victim token at a time, a list after each), then every row's create together and one
+        list for all. Within a row the order stays: reads, delete, create (a delete that removes another
+        token than the one it names cannot take the row's own, which shows in ST-LIFE-006, not here).
+
+        A row whose calls end early (a credential that cannot be presented, a block) is left out; its
+        cell makes it again alone (:meth:`_run`) and ends the same way there."""
+        presented: dict[tuple[str, AuthForm], Presented] = {}
+        for key in keys:
+            try:
+                presented[key] = self._presented(*key)
+            except _ROW_ENDS:
+                continue
+        if not presented:
+            return
+        # the first token to aim the deletes at is made beside the reads; one that a delete takes is
+        # replaced when the next delete needs one, so that each is the newest token when it is deleted
+        # (a delete that removes the next token instead shows in ST-LIFE-006 alone, not in this matrix)
+        unprivileged = [self.target.profile.unprivileged_role]
+        victims = [self.ledger.body("mx-victim", roles=unprivileged)] if self._victim_token is None else []
+        reads = [call for p in presented.values() for call in self._reads(p).values()]
+        made = [functools.partial(self.ledger.create_raw, body, attribute=False) for body in victims]
+        answers = run_together([*reads, *made])
+        read_calls, victim_answers = answers[: len(reads)], answers[len(reads) :]
+        spares = [tok for _resp, tok in victim_answers if tok is not None]
+        if spares:
+            with contextlib.suppress(LedgerError):
+                self.ledger.attribute_all(spares)
+            self._spare_victims += spares
+        calls: dict[tuple[str, AuthForm], dict[str, Call]] = {}
+        for i, key in enumerate(presented):
+            calls[key] = dict(zip(("probe", "server-info", "list"), read_calls[3 * i : 3 * i + 3], strict=True))
+        for key in list(presented):
+            try:
+                self._delete(presented[key], calls[key])
+            except _ROW_ENDS:
+                del presented[key]
+        if not presented:
+            return
+
+        def create(key: tuple[str, AuthForm]) -> tuple[Call, Any] | BaseException:
+            try:
+                return self._create(key[0], presented[key])
+            except _ROW_ENDS as exc:
+                return exc
+
+        created = dict(zip(presented, run_together(functools.partial(create, key) for key in presented), strict=True))
+        for key, got in created.items():
+            # a target that cannot take creates at the same moment gets the verdict it gets one at a time
+            if not isinstance(got, BaseException) and (got[0].status or 0) >= 500 and len(created) > 1:
+                created[key] = create(key)
+        made_here = {key: got for key, got in created.items() if not isinstance(got, BaseException)}
+
+        def shows_effects(items: list[dict[str, Any]]) -> bool:
+            # what the answers said was done, as the list shows it (a list may show it late)
+            return all(not c.accepted or any(i.get("name") == c.name for i in items) for c, _tok in made_here.values())
+
+        try:
+            items = self.ledger.list_until(shows_effects)
+        except _ROW_ENDS:
+            return
+        toks = [tok for _call, tok in made_here.values() if tok is not None]
+        if toks:
+            self.ledger.attribute_all(toks, items)
+        for key, (call, _tok) in made_here.items():
+            call.created = any(i.get("name") == call.name for i in items)
+            self.rows[key] = Row(key[0], key[1], {**calls[key], "create": call})
+
+    # -- the calls ----------------------------------------------------------------------------
+
+    def _run(self, state: str, form: AuthForm) -> Row:
+        """One row's calls by themselves (a row that ended early among the others ends here, in its cell)."""
+        presented = self._presented(state, form)
+        reads = self._reads(presented)
+        calls = dict(zip(reads, run_together(reads.values()), strict=True))
+        self._delete(presented, calls)
+        call, created = self._create(state, presented)
+        items = self.ledger.list_until(lambda seen: not call.accepted or any(i.get("name") == call.name for i in seen))
+        call.created = any(i.get("name") == call.name for i in items)
+        if created is not None:
+            self.ledger.attribute_all([created], items)
+        calls["create"] = call
         return Row(state, form, calls)
 
 
-@pytest.fixture(scope="session")
-def matrix(target, ledger) -> Matrix:
-    return Matrix(target, ledger)
+@pytest.fixture(scope="module")
+def matrix(request, target, ledger) -> Matrix:
+    items, _known = planned(request)  # (a table: under xdist, all its cells go to one worker)
+    rows = [(i.callspec.params["state"], i.callspec.params["form"]) for i in items if hasattr(i, "callspec")]
+    return Matrix(target, ledger, rows)
 
 
 # -- the checks ---------------------------------------------------------------------------------------

@@ -34,7 +34,9 @@ from sts_conformance.checking.checks import (
     validate,
 )
 from sts_conformance.core import preconditions as pre
+from sts_conformance.plugin import planned
 from sts_conformance.target.client import AuthForm
+from sts_conformance.tokens.premade import Premade, case_of, own
 from sts_conformance.tokens.prepare import (
     EXPIRED_MANAGER,
     EXPIRED_UNPRIVILEGED,
@@ -102,17 +104,57 @@ _FUTURE = {
 
 
 @pytest.fixture(scope="module")
-def future_tokens(target, ledger) -> Any:
-    """One token per future expiry, made on first use and shared by the three checks that read it."""
-    made: dict[str, tuple[int, Any]] = {}
+def server_now(target) -> int:
+    """The server's clock when the module's first check needs a token: the expiries of the module's tokens,
+    all sent together right then (``premade``), count from it."""
+    return target.server_now_ms()
+
+
+def _wants(item, profile, ledger, now: int) -> dict:
+    """The creates a check of this module takes (see ``premade``): the expiryDate each sends, from ``now``."""
+    name, case = item.originalname, case_of(item)
+    roles = [profile.unprivileged_role]
+    if name in _SHARED_FUTURE:
+        which = case["which"]
+        return {("future", which): ledger.body(f"exp-{which}", roles=roles, expiry_ms=_FUTURE[which](now))}
+    future = now + 2 * DAY_MS + 123  # (a future instant, not at a whole second)
+    made = {
+        "test_midnight_utc_expiry_as_the_cli_sends_it_round_trips": lambda: ("exp-cli", case["day"](now)),
+        "test_past_expiry_refused_with_invalid_expiry_error": lambda: ("exp-past", case["past"](now)),
+        "test_non_integer_expiry_refused": lambda: ("exp-type", case["make"](future)),
+        "test_numeric_string_expiry_refused_or_read_as_the_same_ms": lambda: ("exp-digits", str(future)),
+    }.get(name)
+    if made is None:
+        return {}
+    label, expiry = made()
+    return {own(item)[0]: {**ledger.body(label, roles=roles), "expiryDate": expiry}}
+
+
+@pytest.fixture(scope="module")
+def premade(request, target, ledger, server_now) -> Premade:
+    """The tokens of this module's checks, made together when the first check needs one."""
+    items, known = planned(request)
+    wants = functools.partial(_wants, profile=target.profile, ledger=ledger, now=server_now)
+    return Premade.for_items(ledger, items, wants, together=known)
+
+
+@pytest.fixture
+def future_tokens(premade) -> Any:
+    """One token per future expiry, shared by the three checks that read it: (expiry sent, token)."""
 
     def get(which: str) -> tuple[int, Any]:
-        if which not in made:
-            expiry = _FUTURE[which](target.server_now_ms())
-            made[which] = (expiry, ledger.create(f"exp-{which}", expiry_ms=expiry))
-        return made[which]
+        key = ("future", which)
+        (tok,) = premade.take(key)
+        return premade.body(key)["expiryDate"], tok
 
     return get
+
+
+_SHARED_FUTURE = (
+    "test_create_response_echoes_expiry_to_the_millisecond",
+    "test_list_shows_expiry_to_the_millisecond",
+    "test_token_with_future_expiry_authenticates",
+)
 
 
 @pytest.mark.requirement("ST-EXP-001")
@@ -153,11 +195,12 @@ _CLI_DAYS = [
 @pytest.mark.requirement("ST-EXP-007")
 @pytest.mark.precondition(pre.EXPIRY_ECHOED, pre.EXPIRY_LISTED)  # the round trip of any expiry, first
 @pytest.mark.parametrize("day", _CLI_DAYS)
-def test_midnight_utc_expiry_as_the_cli_sends_it_round_trips(target, ledger, day):
+def test_midnight_utc_expiry_as_the_cli_sends_it_round_trips(request, ledger, premade, day):
     """00:00 UTC of a future day, as the CLI sends `--expiration yyyy-MM-dd`, is accepted and kept exactly."""
-    expiry = day(target.server_now_ms())
+    (key,) = own(request.node)
+    expiry = premade.body(key)["expiryDate"]
     assert expiry % DAY_MS == 0
-    tok = ledger.create("exp-cli", expiry_ms=expiry)
+    (tok,) = premade.take(key)
     _expect_same_ms(tok.response.get("expiration"), expiry, "create response")
     entry = listed(ledger.list_items(), tok.id)
     assert entry is not None, f"token {tok.id} is not listed"
@@ -177,12 +220,12 @@ _PAST = [
 
 @pytest.mark.requirement("ST-EXP-004")
 @pytest.mark.parametrize("past", _PAST)
-def test_past_expiry_refused_with_invalid_expiry_error(target, ledger, past):
+def test_past_expiry_refused_with_invalid_expiry_error(request, target, ledger, premade, server_now, past):
     """An expiryDate in the past is answered 400 ServiceTokenInvalidExpiryError and creates nothing."""
-    now = target.server_now_ms()
-    expiry = past(now)
-    name = ledger.name("exp-past")
-    resp, _ = ledger.create_raw({"name": name, "roles": [target.profile.unprivileged_role], "expiryDate": expiry})
+    (key,) = own(request.node)
+    now, sent = server_now, premade.body(key)  # (sent with the module's other creates, at that clock)
+    name, expiry = sent["name"], sent["expiryDate"]
+    resp, _ = premade.take_raw(key)
     block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], f"a create with expiryDate {expiry}")
     expect_status(resp, 400, f"create with expiryDate {_shown(expiry)}, server clock {_shown(now)}")
     validate(json_body(resp, "refusal of a past expiryDate"), "InvalidExpiryError")
@@ -197,17 +240,13 @@ _NOT_AN_INTEGER: list[Any] = [
 ]
 
 
-def _future_ms(target) -> int:
-    return target.server_now_ms() + 2 * DAY_MS + 123
-
-
 @pytest.mark.requirement("ST-EXP-005")
 @pytest.mark.parametrize("make", _NOT_AN_INTEGER)
-def test_non_integer_expiry_refused(target, ledger, observe, make):
+def test_non_integer_expiry_refused(request, target, ledger, premade, observe, make):
     """An expiryDate that is not a JSON integer, even a future instant, is refused with a 4xx and creates nothing."""
-    value = make(_future_ms(target))
-    name = ledger.name("exp-type")
-    resp, _ = ledger.create_raw({"name": name, "roles": [target.profile.unprivileged_role], "expiryDate": value})
+    (key,) = own(request.node)
+    name, value = premade.body(key)["name"], premade.body(key)["expiryDate"]
+    resp, _ = premade.take_raw(key)
     block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], f"a create with expiryDate {value!r}")
     observe("non_integer_expiry_status", resp.status_code)
     assert 400 <= resp.status_code < 500, f"expiryDate {value!r} was answered {resp.status_code}, expected a 4xx"
@@ -215,7 +254,7 @@ def test_non_integer_expiry_refused(target, ledger, observe, make):
 
 
 @pytest.mark.requirement("ST-EXP-005")
-def test_numeric_string_expiry_refused_or_read_as_the_same_ms(target, ledger, observe):
+def test_numeric_string_expiry_refused_or_read_as_the_same_ms(request, ledger, premade, observe):
     """An expiryDate of digits in a JSON string is refused, or, if coerced, kept as exactly that integer.
 
     The spec types expiryDate as an integer, but common JSON readers (Jackson's default)
@@ -223,11 +262,9 @@ def test_numeric_string_expiry_refused_or_read_as_the_same_ms(target, ledger, ob
     to fit, such a string still names a whole number of milliseconds; the public material
     does not say which a deployment does, so both are accepted and the choice is reported.
     """
-    expiry = _future_ms(target)
-    name = ledger.name("exp-digits")
-    resp, tok = ledger.create_raw(
-        {"name": name, "roles": [target.profile.unprivileged_role], "expiryDate": str(expiry)}
-    )
+    (key,) = own(request.node)
+    name, expiry = premade.body(key)["name"], int(premade.body(key)["expiryDate"])
+    resp, tok = premade.take_raw(key)
     if resp.is_success:
         observe("numeric_string_expiry", "coerced")
         body = json_body(resp, "create response")

@@ -12,6 +12,8 @@ from sts_conformance.checking.checks import block_if_creates_fail, json_body
 from sts_conformance.core import disguise
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
+from sts_conformance.plugin import planned
+from sts_conformance.tokens.premade import Premade, own
 from sts_conformance.tokens.prepare import STATES
 
 # every check here creates tokens and reads them back from the list
@@ -55,11 +57,32 @@ def _roles(target) -> list[str]:
     return [target.profile.unprivileged_role]
 
 
+#: the label of the token each check of this module makes first (see ``premade``)
+_FIRST = {
+    "test_create_response_carries_working_secret": "once-shown",
+    "test_list_never_carries_a_secret": "once-list",
+    "test_no_later_response_carries_the_secret": "once-later",
+    "test_same_name_gets_a_different_secret": "once-twice",
+}
+
+
+@pytest.fixture(scope="module")
+def premade(request, target, ledger) -> Premade:
+    """The first token of each check of this module, made together when the first check needs one."""
+    items, known = planned(request)
+
+    def wants(item):
+        label = _FIRST.get(item.originalname)
+        return {} if label is None else {own(item)[0]: ledger.body(label, roles=_roles(target))}
+
+    return Premade.for_items(ledger, items, wants, together=known)
+
+
 @pytest.mark.requirement("ST-ONCE-001")
 @pytest.mark.precondition(pre.ANONYMOUS_REFUSED)
-def test_create_response_carries_working_secret(target, ledger):
+def test_create_response_carries_working_secret(request, target, ledger, premade):
     """The create response carries the secret as a non-empty string, and it authenticates."""
-    resp, _ = ledger.create_raw({"name": ledger.name("once-shown"), "roles": _roles(target)})
+    resp, _ = premade.take_raw(*own(request.node))  # (sent with the module's other creates)
     block_if_creates_fail(ledger, resp, _roles(target), "a plain create")
     # any success will do here: the exact status is ST-LIFE-001's to judge
     assert resp.is_success, f"POST /security/tokens answered {resp.status_code}, expected success"
@@ -76,9 +99,9 @@ def test_create_response_carries_working_secret(target, ledger):
 
 @pytest.mark.requirement("ST-ONCE-002")
 @pytest.mark.parametrize("moment", ["fresh", "after-use"])
-def test_list_never_carries_a_secret(target, ledger, moment):
+def test_list_never_carries_a_secret(request, target, ledger, premade, moment):
     """The whole raw list body carries no secret of any token of the run, nor the admin credential."""
-    tok = ledger.create("once-list", roles=_roles(target))
+    (tok,) = premade.take(*own(request.node))
     if moment == "after-use":
         # a server may keep a secret in memory once it has seen it; it still must not list it
         target.probe(tok.secret, target.admin_form)
@@ -103,12 +126,12 @@ def _later_call(ledger, call: str, tok) -> Any:
 
 @pytest.mark.requirement("ST-ONCE-003")
 @pytest.mark.parametrize("call", ["delete", "duplicate-create", "bad-request"])
-def test_no_later_response_carries_the_secret(target, ledger, call):
+def test_no_later_response_carries_the_secret(request, ledger, premade, call):
     """No answer to the admin's later calls (a delete, a refused or duplicate create) carries a secret of the run.
 
     Every call presenting a credential, in every state, is the authorization matrix's (ST-ONCE-006).
     """
-    tok = ledger.create("once-later", roles=_roles(target))
+    (tok,) = premade.take(*own(request.node))
     before = _run_secrets(ledger)  # taken now: a duplicate create may rightly show its own new secret
     resp = _later_call(ledger, call, tok)
     leaked = _leaks(resp, before)
@@ -117,9 +140,9 @@ def test_no_later_response_carries_the_secret(target, ledger, call):
 
 @pytest.mark.requirement("ST-ONCE-004")
 @pytest.mark.parametrize("when", ["both-alive", "after-delete"])
-def test_same_name_gets_a_different_secret(target, ledger, observe, when):
+def test_same_name_gets_a_different_secret(request, ledger, premade, observe, when):
     """Two creates with one name and the same roles give two different secrets."""
-    first = ledger.create("once-twice", roles=_roles(target))
+    (first,) = premade.take(*own(request.node))
     if when == "after-delete":
         ledger.remove(first)
     resp, second = ledger.create_raw({"name": first.name, "roles": first.roles})

@@ -23,10 +23,11 @@ import httpx
 import pytest
 
 from sts_conformance.checking import foundations, late_use
-from sts_conformance.checking.checks import CLOCK_MARGIN_MS, FORM_REQUIREMENT, FORMS, expect_refused
+from sts_conformance.checking.checks import CLOCK_MARGIN_MS, FORM_REQUIREMENT, FORMS, expect_refused, listed
 from sts_conformance.checking.usage import CALL_KINDS, NEAR_MISSES, call_as, near_miss, refused_now
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target import settle
 from sts_conformance.target.client import AuthForm
 from sts_conformance.tokens import prepare as prep
 
@@ -99,6 +100,10 @@ def used_then_deleted(target, ledger) -> UsedThenDeleted:
         resp = call_as(target, ledger, call, token=tok.secret, form=form, delete_id=gone_id, label="used-before")
         used.before[call] = resp.status_code
     ledger.remove(tok)
+    # what is judged is a deleted token: one the delete left listed (a delete that removed another token
+    # than it named, found by ST-LIFE-005 and ST-LIFE-006) says nothing about revocation
+    if listed(ledger.list_without(tok.id, tok.name), tok.id, tok.name) is not None:
+        pre.block(pre.DELETED_GONE, f"token {tok.id} was deleted (2xx) but is still listed" + settle.note(settle.LIST))
     return used
 
 

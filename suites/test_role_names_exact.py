@@ -16,6 +16,7 @@ that it is made on each call is the authorization matrix's question.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,10 @@ import pytest
 from sts_conformance.checking import foundations
 from sts_conformance.checking.checks import block_if_creates_fail, expect_refused, listed
 from sts_conformance.core import preconditions as pre
+from sts_conformance.plugin import planned
 from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.ledger import OwnedToken
+from sts_conformance.tokens.premade import Premade, case_of
 
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
 
@@ -66,41 +69,40 @@ class Made:
 
 
 class NearMisses:
-    """The module's tokens, one per near miss, all made on first use with one list to find them."""
+    """The module's tokens, one per near miss, all made together on first use, with one list to find them."""
 
-    def __init__(self, target, ledger):
-        self.target, self.ledger = target, ledger
-        self._made: dict[str, Made] | None = None
+    def __init__(self, target, ledger, premade: Premade):
+        self.target, self.ledger, self.premade = target, ledger, premade
+        self._entries: dict[int, dict[str, Any]] | None = None
 
     def made(self, how: str) -> Made:
-        if self._made is None:
-            self._made = self._make_all()
-        return self._made[how]
-
-    def _make_all(self) -> dict[str, Made]:
         p = self.target.profile
-        made: dict[str, Made] = {}
-        for how in NEAR_MISS_ROLES:
-            role = _near(how, p.manager_role, p.unprivileged_role)
-            resp, tok = self.ledger.create_raw(
-                {"name": self.ledger.name(f"role-{how}"), "roles": [role]}, attribute=False
-            )
-            block_if_creates_fail(self.ledger, resp, [p.unprivileged_role], f"a create with role {role!r}")
-            made[how] = Made(role, resp.status_code, tok)
-        toks = [m.tok for m in made.values() if m.tok is not None]
-        self.ledger.attribute_all(toks, self.ledger.list_items())
-        # a list that shows a create late (a replica) is read again, within the settle window
-        ids = {t.id for t in toks if t.id is not None}
-        items = self.ledger.list_until(lambda items: ids <= {token_id(i.get("id")) for i in items})
-        for m in made.values():
-            if m.tok is not None:
-                m.entry = listed(items, m.tok.id)
-        return made
+        role = _near(how, p.manager_role, p.unprivileged_role)
+        resp, tok = self.premade.take_raw(how)
+        block_if_creates_fail(self.ledger, resp, [p.unprivileged_role], f"a create with role {role!r}")
+        if self._entries is None:
+            # a list that shows a create late (a replica) is read again, within the settle window
+            ids = {t.id for _resp, t in self.premade.sent().values() if t is not None and t.id is not None}
+            items = self.ledger.list_until(lambda items: ids <= {token_id(i.get("id")) for i in items})
+            self._entries = {tid: entry for tid in ids if (entry := listed(items, tid)) is not None}
+        entry = self._entries.get(tok.id) if tok is not None and tok.id is not None else None
+        return Made(role, resp.status_code, tok, entry)
+
+
+def _wants(item, profile, ledger) -> dict:
+    """The near miss a check of this module presents (see ``premade``)."""
+    how = case_of(item).get("how", "comma-joined") if item.originalname in _CHECKS else None
+    if how is None:
+        return {}
+    role = _near(how, profile.manager_role, profile.unprivileged_role)
+    return {how: ledger.body(f"role-{how}", roles=[role])}
 
 
 @pytest.fixture(scope="module")
-def near_misses(target, ledger) -> NearMisses:
-    return NearMisses(target, ledger)
+def near_misses(request, target, ledger) -> NearMisses:
+    items, known = planned(request)
+    wants = functools.partial(_wants, profile=target.profile, ledger=ledger)
+    return NearMisses(target, ledger, Premade.for_items(ledger, items, wants, together=known))
 
 
 def _accepted(made: Made, ledger, observe) -> OwnedToken | None:
@@ -122,6 +124,9 @@ NEAR_MISS_CASES = [
     pytest.param("other-case", id="other-case", marks=pytest.mark.requirement("ST-ROLE-005")),
     pytest.param("comma-joined", id="comma-joined", marks=pytest.mark.requirement("ST-ROLE-007")),
 ]
+
+
+_CHECKS = ("test_near_miss_of_the_manager_role_grants_no_management", "test_role_holding_a_comma_is_one_role")
 
 
 @pytest.mark.parametrize("how", NEAR_MISS_CASES)

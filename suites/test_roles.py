@@ -13,7 +13,9 @@ import pytest
 from sts_conformance.checking import foundations
 from sts_conformance.checking.checks import block_if_creates_fail, expect_refused, listed
 from sts_conformance.core import preconditions as pre
+from sts_conformance.plugin import planned
 from sts_conformance.tokens.ledger import OwnedToken
+from sts_conformance.tokens.premade import Premade, case_of
 
 # every check here creates tokens and reads them back from the list
 pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
@@ -24,40 +26,73 @@ OPERATIONS = ["create", "list", "delete"]
 PREDEFINED_ROLES = ["stackstate-admin", "stackstate-power-user", "stackstate-k8s-troubleshooter", "stackstate-guest"]
 
 
+def _wants(item, profile, ledger) -> dict:
+    """The tokens a check of this module takes (see ``premade``): made together for the whole module."""
+    case, name = case_of(item), item.originalname
+    m, u = profile.manager_role, profile.unprivileged_role
+    if name == "test_manager_role_listed_after_another_role_manages_tokens" and m != u:
+        wanted = {"manager-second": ledger.body("role-manager-second", roles=[u, m])}
+        if case["operation"] == "list":  # the token the list must show (the one a delete removes is made
+            # when it is deleted: the newest token, so a delete that removes the next one instead shows in
+            # ST-LIFE-006 alone)
+            wanted["managed", "list"] = ledger.body("managed-listed", roles=[u])
+        return wanted
+    if name == "test_roles_round_trip_in_list":
+        return {("round-trip", case["case"]): ledger.body("roles", roles=_roles_for(case["case"], profile))}
+    if name == "test_case_altered_manager_role_grants_no_management":
+        roles = [_case_altered(m, case["how"])]
+        if roles == [m]:
+            return {}
+    elif name == "test_other_non_manager_roles_grant_no_management":
+        roles = case["roles"]
+        if m in roles:
+            return {}
+    else:
+        return {}
+    wanted = {("holding", *roles): ledger.body("role-holder", roles=roles)}
+    if case["operation"] == "delete":
+        wanted["victim"] = ledger.body("role-victim", roles=[u])
+    return wanted
+
+
+@pytest.fixture(scope="module")
+def premade(request, target, ledger) -> Premade:
+    """The tokens of this module's checks, made together when the first check needs one."""
+    items, known = planned(request)
+    return Premade.for_items(ledger, items, lambda item: _wants(item, target.profile, ledger), together=known)
+
+
 class Holders:
     """Tokens of the module, each made once and shared by the checks that present it.
 
-    A token with given roles is made on first use and presented by every operation checked with
-    it; the token the delete checks aim at is shared too, and made again only once a wrongly
-    accepted delete removed it.
+    A token with given roles is presented by every operation checked with it; the token the delete
+    checks aim at is shared too, and made again only once a wrongly accepted delete removed it.
     """
 
-    def __init__(self, target, ledger):
-        self.target, self.ledger = target, ledger
-        self._made: dict[tuple[str, ...], tuple[int, OwnedToken | None, str]] = {}
+    def __init__(self, target, ledger, premade):
+        self.target, self.ledger, self.premade = target, ledger, premade
         self._victim: OwnedToken | None = None
 
-    def holding(self, roles: list[str], label: str) -> tuple[int, OwnedToken | None, str]:
+    def holding(self, roles: list[str]) -> tuple[int, OwnedToken | None, str]:
         """(create status, token or None, name) of the module's token with exactly ``roles``."""
-        key = tuple(roles)
-        if key not in self._made:
-            name = self.ledger.name(label)
-            resp, tok = self.ledger.create_raw({"name": name, "roles": roles})
-            block_if_creates_fail(
-                self.ledger, resp, [self.target.profile.unprivileged_role], f"a create with roles {roles}"
-            )
-            self._made[key] = (resp.status_code, tok, name)
-        return self._made[key]
+        key = ("holding", *roles)
+        resp, tok = self.premade.take_raw(key)
+        unprivileged = [self.target.profile.unprivileged_role]
+        block_if_creates_fail(self.ledger, resp, unprivileged, f"a create with roles {roles}")
+        name = self.premade.body(key)["name"]
+        return resp.status_code, tok, name
 
     def victim(self) -> OwnedToken:
-        if self._victim is None or self._victim.deleted:
+        if self._victim is None:
+            (self._victim,) = self.premade.take("victim")
+        elif self._victim.deleted:
             self._victim = self.ledger.create("role-victim", roles=[self.target.profile.unprivileged_role])
         return self._victim
 
 
 @pytest.fixture(scope="module")
-def holders(target, ledger) -> Holders:
-    return Holders(target, ledger)
+def holders(target, ledger, premade) -> Holders:
+    return Holders(target, ledger, premade)
 
 
 def _expect_management_refused(target, ledger, manage_as, holders, secret, operation, allowed, what):
@@ -85,20 +120,22 @@ def _expect_management_refused(target, ledger, manage_as, holders, secret, opera
 
 
 @pytest.fixture(scope="module")
-def manager_second(target, ledger):
+def manager_second(target, premade):
     """A token whose roles name the unprivileged role first and the manager role second."""
     m, u = target.profile.manager_role, target.profile.unprivileged_role
     if m == u:
         pytest.skip(f"profile settings 'roles.manager' and 'roles.unprivileged' name the same role {m!r}")
-    return ledger.create("role-manager-second", roles=[u, m])
+    (tok,) = premade.take("manager-second")
+    return tok
 
 
 @pytest.mark.requirement("ST-ROLE-001")
 @pytest.mark.parametrize("operation", OPERATIONS)
-def test_manager_role_listed_after_another_role_manages_tokens(target, manage_as, manager_second, operation):
+def test_manager_role_listed_after_another_role_manages_tokens(target, manage_as, premade, manager_second, operation):
     """A token whose roles name the unprivileged role first and the manager role second manages tokens too."""
     what = f"{operation} by a token with roles {manager_second.roles}"
-    manage_as.expect_manages(manager_second.secret, target.admin_form, operation, what)
+    aim = premade.take(("managed", "list"))[0] if operation == "list" else None
+    manage_as.expect_manages(manager_second.secret, target.admin_form, operation, what, aim)
 
 
 ROLE_LISTS = [
@@ -126,11 +163,11 @@ def _roles_for(case: str, profile) -> list[str]:
 
 @pytest.mark.requirement("ST-ROLE-004")
 @pytest.mark.parametrize("case", ROLE_LISTS)
-def test_roles_round_trip_in_list(target, ledger, observe, case):
+def test_roles_round_trip_in_list(target, ledger, premade, observe, case):
     """The list shows each token's roles as given: as a set, or exactly when the profile pins it."""
     roles = _roles_for(case, target.profile)
     known = {target.profile.manager_role, target.profile.unprivileged_role}
-    resp, tok = ledger.create_raw({"name": ledger.name("roles"), "roles": roles})
+    resp, tok = premade.take_raw(("round-trip", case))  # (its create was sent with the module's others)
     block_if_creates_fail(ledger, resp, [target.profile.unprivileged_role], f"a create with roles {roles}")
     if not resp.is_success and not set(roles) <= known and 400 <= resp.status_code < 500:
         observe("predefined_roles", {"roles": roles, "status": resp.status_code})
@@ -167,7 +204,7 @@ def test_case_altered_manager_role_grants_no_management(target, ledger, manage_a
     role = _case_altered(target.profile.manager_role, how)
     if role == target.profile.manager_role:
         pytest.skip(f"the manager role {role!r} (profile setting 'roles.manager') has no letters to change the case of")
-    status, tok, name = holders.holding([role], "role-case")
+    status, tok, name = holders.holding([role])
     if not 200 <= status < 300:
         # refusing such a role at creation also keeps it from granting anything
         observe("case_altered_role", {"role": role, "create_status": status})
@@ -199,7 +236,7 @@ def test_other_non_manager_roles_grant_no_management(target, ledger, manage_as, 
     """A token with no role, or only predefined roles other than the manager role, cannot manage tokens."""
     if target.profile.manager_role in roles:
         pytest.skip(f"profile setting 'roles.manager' ({target.profile.manager_role!r}) is one of {roles}")
-    status, tok, _name = holders.holding(roles, "role-nonmanager")
+    status, tok, _name = holders.holding(roles)
     if not 200 <= status < 300:
         # a target may refuse an empty or unknown role list at creation: then nothing can be granted
         observe("non_manager_roles", {"roles": roles, "create_status": status})

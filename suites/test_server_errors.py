@@ -131,8 +131,8 @@ class MistakeRun:
             pre.block(pre.CREATE, "a plain create with the admin credential did not give a token")
         led.attribute_all(made)
         bystander, owner, twice = made
-        if any(tok.id is None for tok in made):
-            pre.block(pre.LISTED, "a token the admin created is not listed under an id of its own")
+        for tok in made:  # (ST-LIFE-007 when it is listed under an id another token has, else ST-LIFE-003)
+            led.block_unlisted(tok, f"token {tok.name!r} was created")
 
         # ST-ERR-004 (delete): a body naming another token must not change what the delete removes
         resp = c.request(

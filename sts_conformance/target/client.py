@@ -402,6 +402,8 @@ class ApiClient:
             **self.tls.httpx_options(),
         }
         self._http = httpx.Client(http2=_HTTP2, **self._options)
+        #: how many DELETE requests this client has sent (any credential): a token made earlier may be gone
+        self.deletes_sent = 0
         # httpx's synchronous HTTP/2 connection is not safe to share between threads (two threads'
         # frames interleave: an ingress answers 400): only the thread that made this client speaks
         # HTTP/2 through it; requests from other threads (requests sent together, background checks)
@@ -460,6 +462,8 @@ class ApiClient:
         ``repeated`` are header lines sent after the others as they are, so a name may come twice
         (two credentials in one request)."""
         url = (self.api_url if api else self.url) + path
+        if method.upper() == "DELETE":
+            self.deletes_sent += 1
         all_headers: dict[str, str] = {}
         if token is not None:
             all_headers.update(form.headers(token))

@@ -320,24 +320,42 @@ class TokenLedger:
         foundation that failed (ST-LIFE-001 create, ST-LIFE-002 list, ST-LIFE-003 listed,
         ST-LIFE-007 unique ids), not failed.
         """
+        body = self.body(label, name=name, roles=roles, expiry_ms=expiry_ms, default_roles=default_roles)
+        # no answer at all (the target went away) is not a failed foundation: it propagates, and
+        # the run reports the target as unreachable (a harness error), not as a defect
+        resp, tok = self.create_raw(body)
+        if tok is None:
+            pre.block(pre.CREATE, self.refused(body, resp))
+        self.block_unlisted(tok, f"token {tok.name!r} was created ({resp.status_code}) but")
+        return tok
+
+    def body(
+        self,
+        label: str = "tok",
+        *,
+        name: str | None = None,
+        roles: Sequence[str] | None = None,
+        expiry_ms: int | None = None,
+        default_roles: Sequence[str] = ("stackstate-guest",),
+    ) -> dict[str, Any]:
+        """The create body :meth:`create` sends for its keywords (a new name from ``label`` unless ``name``)."""
         body: dict[str, Any] = {
             "name": name if name is not None else self.name(label),
             "roles": list(default_roles if roles is None else roles),
         }
         if expiry_ms is not None:
             body["expiryDate"] = expiry_ms
-        # no answer at all (the target went away) is not a failed foundation: it propagates, and
-        # the run reports the target as unreachable (a harness error), not as a defect
-        resp, tok = self.create_raw(body)
-        if tok is None:
-            detail = REDACTOR.mask(resp.text[:200])
-            pre.block(
-                pre.CREATE,
-                f"creating a token {body['name']!r} with roles {body['roles']} (expiryDate {expiry_ms}) answered "
-                f"{resp.status_code}" + ("" if resp.is_success else f": {detail}") + " — no usable token to go on with",
-            )
-        self.block_unlisted(tok, f"token {tok.name!r} was created ({resp.status_code}) but")
-        return tok
+        return body
+
+    @staticmethod
+    def refused(body: dict[str, Any], resp: httpx.Response) -> str:
+        """Why a create a check needed gave no token to go on with (the reason of its ST-LIFE-001 block)."""
+        return (
+            f"creating a token {body.get('name')!r} with roles {body.get('roles')} (expiryDate "
+            f"{body.get('expiryDate')}) answered {resp.status_code}"
+            + ("" if resp.is_success else f": {REDACTOR.mask(resp.text[:200])}")
+            + " — no usable token to go on with"
+        )
 
     def create_raw_together(
         self, bodies: Sequence[Any], **create_kw: Any
@@ -364,16 +382,9 @@ class TokenLedger:
         """Create several tokens a check needs at once (each ``wanted`` holds :meth:`create`'s keywords):
         the creates go together (one wave, ``together.py``), their ids are found with one list. Blocks
         the check as :meth:`create` does, on the first token in the order given that cannot be had."""
-        bodies = []
-        for want in wanted:
-            roles = want.get("roles")
-            body: dict[str, Any] = {
-                "name": want["name"] if want.get("name") is not None else self.name(want.get("label", "tok")),
-                "roles": list(want.get("default_roles", ("stackstate-guest",)) if roles is None else roles),
-            }
-            if want.get("expiry_ms") is not None:
-                body["expiryDate"] = want["expiry_ms"]
-            bodies.append(body)
+        bodies = [
+            self.body(want.get("label", "tok"), **{k: v for k, v in want.items() if k != "label"}) for want in wanted
+        ]
         answers = self.create_raw_together(bodies)
         try:
             if any(tok is not None for _resp, tok in answers):
@@ -383,13 +394,7 @@ class TokenLedger:
         made = []
         for body, (resp, tok) in zip(bodies, answers, strict=True):
             if tok is None:
-                pre.block(
-                    pre.CREATE,
-                    f"creating a token {body['name']!r} with roles {body['roles']} (expiryDate "
-                    f"{body.get('expiryDate')}) answered {resp.status_code}"
-                    + ("" if resp.is_success else f": {REDACTOR.mask(resp.text[:200])}")
-                    + " — no usable token to go on with",
-                )
+                pre.block(pre.CREATE, self.refused(body, resp))
             _block_on_clash(tok, f"token {tok.name!r}")
             self.block_unlisted(tok, f"token {tok.name!r} was created ({resp.status_code}) but")
             made.append(tok)
