@@ -25,7 +25,7 @@ from typing import Any
 JOURNAL_GLOB = "journal-*.jsonl"
 
 # The events, one JSON object per line, each with "e" naming it:
-INTENT = "intent"  # {"k", "name", "roles", "t"}: about to send a create with this name
+INTENT = "intent"  # {"k", "name", "roles", "t", "x"?}: about to send a create with this name (and expiryDate x)
 ID = "id"  # {"k", "id"}: the token of intent k is listed under this id
 ANSWERED = "answered"  # {"k", "status"}: the create was answered with this status
 GONE = "gone"  # {"id"}: this id was deleted (or was already gone)
@@ -72,10 +72,13 @@ class Journal:
             finally:
                 os.close(fd)
 
-    def intent(self, name: str, roles: Iterable[Any]) -> str:
+    def intent(self, name: str, roles: Iterable[Any], expiry_ms: Any = None) -> str:
         key = f"{self.worker}:{next(self._counter)}"
         shown_roles = [r if isinstance(r, str) else repr(r) for r in roles] if isinstance(roles, list | tuple) else []
-        self._write({"e": INTENT, "k": key, "name": name, "roles": shown_roles, "t": int(time.time() * 1000)})
+        event = {"e": INTENT, "k": key, "name": name, "roles": shown_roles, "t": int(time.time() * 1000)}
+        if isinstance(expiry_ms, int) and not isinstance(expiry_ms, bool):
+            event["x"] = expiry_ms
+        self._write(event)
         return key
 
     def found(self, key: str, token: int) -> None:
@@ -105,6 +108,8 @@ class Pending:
     ids: set[int] = field(default_factory=set)
     #: the status the create was answered with; None when no answer came
     status: int | None = None
+    #: the expiryDate the create sent (epoch ms, the server's clock), if any
+    expiry_ms: int | None = None
 
     @property
     def created(self) -> bool:
@@ -158,7 +163,13 @@ def outstanding(events: Iterable[dict[str, Any]]) -> list[Pending]:
     for event in events:
         kind, key = event.get("e"), str(event.get("k", ""))
         if kind == INTENT:
-            pending[key] = Pending(key, str(event.get("name", "")), list(event.get("roles") or []))
+            expiry = event.get("x")
+            pending[key] = Pending(
+                key,
+                str(event.get("name", "")),
+                list(event.get("roles") or []),
+                expiry_ms=expiry if isinstance(expiry, int) and not isinstance(expiry, bool) else None,
+            )
         elif kind == ID and key in pending and (token := token_id(event.get("id"))) is not None:
             pending[key].ids.add(token)
             deleted.discard(key)

@@ -431,7 +431,10 @@ class TokenLedger:
         name = body.get("name") if isinstance(body, dict) else None
         roles = body.get("roles") if isinstance(body, dict) else None
         intent = functools.partial(
-            self.journal.intent, name if isinstance(name, str) else "", roles if isinstance(roles, list) else []
+            self.journal.intent,
+            name if isinstance(name, str) else "",
+            roles if isinstance(roles, list) else [],
+            body.get("expiryDate") if isinstance(body, dict) else None,
         )
         key = intent()
         ours = self.is_ours(name) or self._wave_holds_lock

@@ -5,7 +5,8 @@ before its create is sent; at the end the controller hands every outstanding jou
 to :func:`sweep`, which deletes by id, looks up by name what was never attributed (also under
 a name the target trimmed or normalised), and believes a delete only once the list no longer
 shows the token. A token is reported as a :class:`Leftover` only when the final list still
-shows it. Tokens the run did not create are never touched.
+shows it, or when it was created and never listed (but not once its expiry is past: a list may
+leave expired tokens out). Tokens the run did not create are never touched.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from sts_conformance.tokens.journal import (
 NAME_PREFIX = "stsct-"
 #: How long the cleanup at the end of a run may take before it reports what is left.
 CLEANUP_SECONDS = 25.0
+#: A token whose expiry is this long past (client clock against the server's: they may differ) and that the
+#: list does not show is gone as far as anyone can tell: not reported as left behind
+EXPIRED_MARGIN_MS = 5_000
 #: At most this many rounds of "list, delete what is found" (a list cut short shows more each round).
 _SWEEP_ROUNDS = 50
 
@@ -208,6 +212,10 @@ def sweep(
             left[p.key] = Leftover(p.name, None, f"id never learnt, and {list_problem}")
         elif not p.created:
             settle(p)  # a refused or unanswered create that left nothing under its name
+        elif p.expiry_ms is not None and p.expiry_ms < time.time() * 1000 - EXPIRED_MARGIN_MS:
+            # expired long ago, and a list may leave expired tokens out (a correct choice): nothing that
+            # authenticates is left, and there is no id to delete
+            settle(p)
         else:
             left[p.key] = Leftover(p.name, None, f"created ({p.status}), but never shown by the list under its name")
     if verify_prefix is not None and list_problem is None:

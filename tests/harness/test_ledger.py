@@ -146,6 +146,23 @@ def test_created_but_never_listed_blocks_the_check_by_st_life_003():
     assert "svctok-abcdefgh123" not in json.dumps([x.as_dict() for x in left])
 
 
+@pytest.mark.parametrize(("ago_ms", "reported"), [(60_000, False), (-60_000, True)], ids=["expired", "live"])
+def test_an_unlisted_token_is_left_behind_only_until_its_expiry_is_past(ago_ms, reported):
+    """A list may leave expired tokens out: a token created with an expiry long past and never listed is
+    not reported as left behind (nothing that authenticates is left); one not yet expired still is."""
+    expiry = int(time.time() * 1000) - ago_ms
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(return_value=httpx.Response(200, json={"name": "n", "token": "svctok-abcdefgh124"}))
+        mock.get(API).mock(return_value=_listing([]))
+        with ApiClient("http://target.test") as c:
+            led = _ledger(c)
+            resp, tok = led.create_raw({"name": led.name("late"), "roles": [], "expiryDate": expiry}, attribute=False)
+            assert resp.status_code == 200 and tok is not None
+            left = led.cleanup()
+    assert bool(left) is reported, left
+    assert not left or "never shown by the list" in left[0].why
+
+
 @pytest.mark.parametrize(
     ("answer", "requirement"),
     [
