@@ -273,6 +273,11 @@ FAULTS: dict[str, str] = {
         "with 409 (a uniqueness rule switched on by its first violation: the server changes its mind mid-run)"
     ),
     "ttl-days-read-as-hours": "a ttl in days ('7d', '2 days') is read as that many hours",
+    # issue 23 item 5 (h23boot): a ttl counts from when it was set
+    "bootstrap-ttl-from-first-use": (
+        "the bootstrap token's ttl is counted from its first use, not from the start (it is listed as expiring "
+        "start plus ttl): one first presented after its ttl is accepted, and then expires a ttl later"
+    ),
     # -- issue 24 (h24found): one defect under a foundation (the expiry round trip, anonymous refusal) --
     "expiry-stored-times-1000": (
         "expiryDate is checked as sent, then stored through a seconds-to-milliseconds conversion (x1000): "

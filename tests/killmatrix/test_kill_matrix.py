@@ -138,6 +138,7 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "two-credentials-union": ("ST-AUTH-015",),
     "bootstrap-delete-not-revoking": ("ST-BOOT-005",),
     "ttl-days-read-as-hours": ("ST-BOOT-006",),
+    "bootstrap-ttl-from-first-use": ("ST-BOOT-007",),
     # -- issue 24 (h24found): one defect under a foundation, one verdict --
     "expiry-stored-times-1000": ("ST-EXP-001",),
     "expiry-one-hour-late": ("ST-EXP-001",),

@@ -523,6 +523,12 @@ def deleted_bootstrap_refused(lab: Lab) -> bool:
     return api.status_with(BOOT_SECRET).status_code == 401
 
 
+def bootstrap_first_presented_after_ttl_refused(lab: Lab) -> bool:
+    api = lab.boot(_boot_yaml(ttl="90s"))
+    lab.clock.advance(90_000)
+    return api.status_with(BOOT_SECRET).status_code == 401
+
+
 def bootstrap_ttl_in_days_listed(lab: Lab) -> bool:
     api = lab.boot(_boot_yaml(ttl="7d"))
     (entry,) = [item for item in api.list_tokens(token=BOOT_SECRET).json() if item["name"] == "bootstrap"]
@@ -602,6 +608,8 @@ PROBES: dict[str, Probe] = {
     "two-credentials-union": two_credentials_not_combined,
     "bootstrap-delete-not-revoking": deleted_bootstrap_refused,
     "ttl-days-read-as-hours": bootstrap_ttl_in_days_listed,
+    # issue 23 item 5 (h23boot): a ttl counts from when it was set
+    "bootstrap-ttl-from-first-use": bootstrap_first_presented_after_ttl_refused,
     # issue 23 items 4 and 6 (h23edges): the list at scale; credentials only where documented
     **EDGE_PROBES,
     # issue 24 (h24found): one defect under a foundation
