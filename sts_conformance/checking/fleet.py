@@ -158,6 +158,11 @@ class Instance:
         if not self.labels:
             self.labels = [self.label]
 
+    @property
+    def shown_past_due(self) -> bool:
+        """(UNUSED) Whether its clock showed the ttl surely past before its token was first presented."""
+        return self.due_ms is not None and self.past_ms is not None and self.past_ms >= self.due_ms
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

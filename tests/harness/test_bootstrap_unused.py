@@ -134,7 +134,7 @@ def _instance(tmp_path: Path, *, date: bool = True, frozen: bool = False, ttl: s
 def test_the_token_is_first_presented_once_the_instance_clock_shows_the_ttl_surely_past(tmp_path, clock):
     inst, seen, presented_at = _instance(tmp_path)
     assert inst.error is None and inst.anonymous is not None and inst.anonymous.status == 401
-    assert inst.due_ms is not None and inst.past_ms is not None and inst.past_ms >= inst.due_ms
+    assert inst.shown_past_due
     ttl_and_slack = 3_000 + WINDOW_S * 1000 + fleet.CLOCK_MARGIN_MS
     assert inst.due_ms >= inst.anonymous.server_ms + ttl_and_slack
     # every request before the first presentation was anonymous, and the first came past the due time
@@ -150,6 +150,7 @@ def test_the_token_is_first_presented_once_the_instance_clock_shows_the_ttl_sure
 def test_a_clock_that_does_not_get_there_is_recorded_as_not_shown_past(tmp_path, clock):
     inst, _seen, presented_at = _instance(tmp_path, frozen=True)
     assert inst.due_ms is not None and inst.past_ms is not None and inst.past_ms < inst.due_ms
+    assert not inst.shown_past_due
     assert presented_at, "the presentations go ahead: a refusal still shows, an accept is judged inconclusive"
 
 
