@@ -25,7 +25,7 @@ import pytest
 
 from sts_conformance import __version__
 from sts_conformance.checking import cli_runner, foundations, late_use
-from sts_conformance.checking.fleet import DONE, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
+from sts_conformance.checking.fleet import DONE, DUE_GRACE_S, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from sts_conformance.checking.hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
 from sts_conformance.checking.model.choices import held as held_choices
 from sts_conformance.checking.reconfigure import Reconfigurer, announce
@@ -38,7 +38,7 @@ from sts_conformance.target import servertime, together
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, Exchange
 from sts_conformance.target.connect import Connection, ManagedProcess, connect
 from sts_conformance.target.profile import KnownDeviation, TargetProfile, load_profile, resolve_profile_path
-from sts_conformance.target.settle import SETTLE
+from sts_conformance.target.settle import BOOTSTRAP, SETTLE
 from sts_conformance.target.throttle import THROTTLE, TargetThrottled, record_file
 from sts_conformance.tokens import interrupts
 from sts_conformance.tokens.journal import Journal
@@ -412,7 +412,10 @@ class Target:
             )
         # a launched instance: its start, then (for DONE) its ttl; a reconfigured deployment's records
         # were written before any check started
-        timeout = self.profile.launch_timeout + 10 + (MAX_TTL_MS / 1000 if stage == DONE else 0)
+        timeout = self.profile.launch_timeout + 10
+        if stage == DONE:
+            # (the never-used configuration waits out the bootstrap settle window besides its ttl)
+            timeout += MAX_TTL_MS / 1000 + self.profile.consistency.window(BOOTSTRAP) + DUE_GRACE_S
         if self.profile.bootstrap.reconfigure is not None:
             timeout = 10.0
         return wait_for(self.state.run_dir, label, timeout, stage)

@@ -146,6 +146,8 @@ class ServiceTokenApi(Authentication, TokenCalls):
         self._sliding = rights_faults.SlidingExpiry() if faults.on("sliding-expiry-on-use") else None
         if faults.on("expiry-from-first-use"):
             self._sliding = model_faults.FirstUseExpiry()  # (the same two decisions: expiration, used)
+        if faults.on("bootstrap-ttl-from-first-use"):
+            self._sliding = model_faults.BootstrapFirstUseExpiry()
         # issue 23's faults of makers and of a mind changed mid-run (model_faults.py)
         tied = any(
             faults.on(name)
@@ -163,14 +165,15 @@ class ServiceTokenApi(Authentication, TokenCalls):
         self._used_cache: dict[bytes, TokenRecord] | None = {} if faults.on("use-cache-survives-delete") else None
         self._bootstrap_record: TokenRecord | None = None  # the bootstrap-delete-not-revoking fault's copy
         self._last_id: int | None = None  # the id-race-on-concurrent-create fault's counter
-        self._lag = Lag(variants, clock)  # the list-lag, revocation-lag and late-bootstrap-token variants
+        self._lag = Lag(variants, clock)  # the list-lag, revocation-lag and bootstrap-token timing variants
         self._deleted_ids: set[int] = set()  # the double-delete-500 fault's tombstones
         # the session-outlives-delete fault: what a session cookie was made for, kept past a delete
         self._session_records: dict[bytes, TokenRecord] | None = {} if faults.on("session-outlives-delete") else None
 
     # ---- start-up -------------------------------------------------------------------
 
-    def create_bootstrap_token(self) -> None:
+    def create_bootstrap_token(self, at_ms: int | None = None) -> None:
+        """Store the configured bootstrap token, expiring its ttl after ``at_ms`` (default: now), unless stored."""
         spec = self.bootstrap
         if spec is None:
             return
@@ -179,7 +182,7 @@ class ServiceTokenApi(Authentication, TokenCalls):
             logger.info("bootstrap token already present (id %d); not creating it", existing.id)
             record = existing
         else:
-            now = self.clock.now_ms()
+            now = self.clock.now_ms() if at_ms is None else at_ms
             roles = spec.roles
             expiration: int | None = now + spec.ttl_ms
             if self._faulty:

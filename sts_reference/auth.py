@@ -108,8 +108,8 @@ class Authentication(ApiState):
         return now >= expiration
 
     def authenticate(self, scope: Scope, call: Call) -> TokenRecord:
-        if self._varied and self._lag.bootstrap_due():
-            self.create_bootstrap_token()
+        if self._varied and (due := self._lag.bootstrap_due(self._presents_bootstrap(scope, call))) is not None:
+            self.create_bootstrap_token(at_ms=due)
         if self._faulty and self.faults.on("two-credentials-union"):
             several = self._presented_secrets(scope, call)
             if len(several) > 1:
@@ -145,6 +145,16 @@ class Authentication(ApiState):
         if self._faulty:
             self._used(digest, record, now)
         return record
+
+    def _presents_bootstrap(self, scope: Scope, call: Call) -> bool:
+        """Whether the request presents the configured bootstrap token (bootstrap-stored-when-presented)."""
+        if self.bootstrap is None or not self._lag.bootstrap_when_presented:
+            return False
+        try:
+            presented = self._presented_secret(scope, call)
+        except _Refusal:
+            return False
+        return hmac.compare_digest(presented, self.bootstrap.token.encode("latin-1"))
 
     def _faulty_lookup(self, presented: bytes, call: Call, scope: Scope) -> TokenRecord | None:
         """A record that a faulty server finds for a secret that is not stored."""

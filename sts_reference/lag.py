@@ -6,7 +6,10 @@
   :data:`REVOCATION_LAG_MS`, so the token still works that long after its delete.
 - ``late-bootstrap-token``: the bootstrap token is written :data:`BOOTSTRAP_DELAY_MS` after the
   API starts answering (an init job that runs beside the server): the first request after that
-  writes it.
+  writes it, dated as of that instant (when the init job ran), so its ttl counts from then.
+- ``bootstrap-stored-when-presented``: the bootstrap token is stored only when it is first
+  presented, dated as of the start: its expiry is the start plus its ttl all the same (only a
+  list read with another credential before that first use could tell).
 
 (``no-date-header`` is a single switch in ``app.create_app``.) Each is bounded, so a client that
 reads an effect within a settle window sees it: none is a defect. The lags run on the server's
@@ -38,6 +41,7 @@ class Lag:
         self.list_lag = variants.on("list-lag")
         self.revocation_lag = variants.on("revocation-lag")
         self.late_bootstrap = variants.on("late-bootstrap-token")
+        self.bootstrap_when_presented = variants.on("bootstrap-stored-when-presented")
         self._mutex = threading.Lock()
         # list-lag: every record the list has shown, and those deleted since (id -> (when, record))
         self._seen: dict[int, TokenRecord] = {}
@@ -50,18 +54,27 @@ class Lag:
     # -- late-bootstrap-token ----------------------------------------------------------------
 
     def start(self, create_bootstrap_token: Callable[[], None]) -> None:
-        """At start-up: write the bootstrap token now, or (late-bootstrap-token) schedule it."""
+        """At start-up: write the bootstrap token now, or (late-bootstrap-token,
+        bootstrap-stored-when-presented) schedule it."""
         if self.late_bootstrap:
             self._bootstrap_at = self.clock.now_ms() + BOOTSTRAP_DELAY_MS
+        elif self.bootstrap_when_presented:
+            self._bootstrap_at = self.clock.now_ms()
         else:
             create_bootstrap_token()
 
-    def bootstrap_due(self) -> bool:
-        """late-bootstrap-token: whether the bootstrap token is to be written now (true once)."""
-        if self._bootstrap_at is None or self.clock.now_ms() < self._bootstrap_at:
-            return False
-        self._bootstrap_at = None
-        return True
+    def bootstrap_due(self, presented_bootstrap: bool) -> int | None:
+        """When (server clock) the bootstrap token is dated, if it is to be written now (once); else None.
+
+        ``presented_bootstrap``: whether the request presents the bootstrap token (all that
+        bootstrap-stored-when-presented waits for).
+        """
+        with self._mutex:
+            at = self._bootstrap_at
+            if at is None or self.clock.now_ms() < at or (self.bootstrap_when_presented and not presented_bootstrap):
+                return None
+            self._bootstrap_at = None
+        return at
 
     # -- list-lag ----------------------------------------------------------------------------
 

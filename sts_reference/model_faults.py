@@ -33,6 +33,18 @@ class FirstUseExpiry(SlidingExpiry):
         self._from_first_use[record.id] = now_ms + max(0, record.expiration - record.last_update)
 
 
+class BootstrapFirstUseExpiry(FirstUseExpiry):
+    """bootstrap-ttl-from-first-use: the bootstrap token, stored at start with its expiry (and listed
+    so), is judged by its ttl counted from its first use; every other token expires as set."""
+
+    def expiration(self, record: TokenRecord) -> int | None:
+        return super().expiration(record) if record.bootstrap else record.expiration
+
+    def used(self, record: TokenRecord, now_ms: int) -> None:
+        if record.bootstrap:
+            super().used(record, now_ms)
+
+
 #: 9999-12-31T23:59:59.999Z: the last instant a four-digit-year date type holds
 LAST_DATE_MS = 253_402_300_799_999
 

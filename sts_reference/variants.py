@@ -67,6 +67,11 @@ VARIANTS: dict[str, str] = {
     "revocation-lag": "an authentication cache lets a deleted token work for up to a second after its delete",
     "no-date-header": "responses carry no Date header (the status body's serverTimestamp is the only server clock)",
     "late-bootstrap-token": "the bootstrap token is written about a second after the API starts answering",
+    # -- issue 23 item 5: when the bootstrap token is stored (lag.py) -----------------------------
+    "bootstrap-stored-when-presented": (
+        "the bootstrap token is stored only when first presented, dated as of the start: it expires at the start "
+        "plus its ttl all the same"
+    ),
     # -- issue 24: a proxy's clock in the Date header -----------------------------------------------
     "proxy-date-ahead": (
         "the Date header is written by a proxy whose clock runs 20 s ahead of the API's; serverTimestamp "

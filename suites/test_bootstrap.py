@@ -7,6 +7,8 @@ scenario at the start of the run (``sts_conformance/checking/fleet.py``): on a m
 instances it launches (their ttls run out while other checks run); on an external target with
 ``bootstrap.reconfigure``, the deployment itself, reconfigured and restored before the other
 checks (``sts_conformance/checking/reconfigure.py``). The checks here judge what was recorded.
+(That a bootstrap token first presented only after its ttl is refused is
+``test_unused_bootstrap_token.py``'s.)
 
 On an external target without ``reconfigure`` only the bootstrap token the profile names
 (``bootstrap.token``, with ``bootstrap.roles``) can be checked, live; the rest is skipped,

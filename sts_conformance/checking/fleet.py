@@ -10,6 +10,10 @@ authorization matrix uses, every call of the matrix's bootstrap-expired row. Wha
 is written to a file in the run's private directory, first when the instance is ready and
 again when its ttl is over; the checks (in any xdist worker) read it and judge.
 
+One launched instance is taken through another scenario (:func:`run_unused`): its bootstrap
+token is never presented until its ttl has surely run out on the instance's clock, and is then
+presented for the first time (ST-BOOT-007: the ttl counts from the start, not from first use).
+
 Where the instances come from depends on the target:
 
 - a managed target: further instances of it, launched by :class:`Fleet` as soon as the main
@@ -39,7 +43,7 @@ from sts_conformance.checking.checks import CLOCK_MARGIN_MS
 from sts_conformance.core import disguise
 from sts_conformance.core.errors import HarnessError
 from sts_conformance.core.redact import REDACTOR
-from sts_conformance.target import settle
+from sts_conformance.target import servertime, settle
 from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, ApiClient, AuthForm, exchange_of, server_time_ms
 from sts_conformance.target.connect import ManagedProcess
 from sts_conformance.target.probe import choose as choose_probe
@@ -53,6 +57,10 @@ LOWER_CASE_KEY = "lower-case-key"
 #: with start + ttl (wrong units show without waiting), then it is deleted (and must be refused)
 LONG_TTL = "7d"
 LONG = f"long ttl {LONG_TTL}"
+#: a bootstrap token first presented only once its ttl has surely run out (a launched instance only)
+UNUSED = "unused until past its ttl"
+#: the calls its bootstrap token is first presented to, in this order, each in both header forms
+UNUSED_CALLS = ("probe", "server-info", "list")
 #: longest ttl the suite waits out on an instance it launched: waits stay a few seconds
 MAX_TTL_MS = 10_000
 #: longest ttl it waits out on a deployment it reconfigures (a real rollout takes minutes)
@@ -136,12 +144,27 @@ class Instance:
     #: ms after the launch at which the bootstrap token's create of the row's observer came back
     #: without a token (matrix instance only): past the ttl, the row could not be made in time
     observer_refused_after_ms: float | None = None
+    #: (the UNUSED configuration) the anonymous call its clock was read from once it answered
+    anonymous: Sample | None = None
+    #: (UNUSED) when, on its clock (epoch ms), its ttl has surely run out counted from its start
+    due_ms: int | None = None
+    #: (UNUSED) its bootstrap token's first presentations once past ``due_ms``, in the order made:
+    #: "call/FORM" -> what came back
+    late: dict[str, Sample] = field(default_factory=dict)
+    #: (UNUSED) the clock reading, on the clock ``due_ms`` is on, that showed it past before the first
+    #: presentation (below ``due_ms``: it did not get there, and an accept says nothing)
+    past_ms: int | None = None
     stage: str = ""
     error: str | None = None
 
     def __post_init__(self) -> None:
         if not self.labels:
             self.labels = [self.label]
+
+    @property
+    def shown_past_due(self) -> bool:
+        """(UNUSED) Whether its clock showed the ttl surely past before its token was first presented."""
+        return self.due_ms is not None and self.past_ms is not None and self.past_ms >= self.due_ms
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,6 +177,8 @@ class Instance:
                 "first": {k: Sample(**v) for k, v in (data.get("first") or {}).items()},
                 "after": {k: Sample(**v) for k, v in (data.get("after") or {}).items()},
                 "expired": {k: RowCall(**v) for k, v in (data.get("expired") or {}).items()},
+                "anonymous": Sample(**data["anonymous"]) if data.get("anonymous") else None,
+                "late": {k: Sample(**v) for k, v in (data.get("late") or {}).items()},
             }
         )
         REDACTOR.register(inst.token)
@@ -170,8 +195,11 @@ def plan(profile: TargetProfile) -> list[Instance]:
     the manager checks), the second with only the unprivileged role, any further one with the
     manager role; a role left without a spelling gets a configuration of its own, and so do
     the seed document's ``servicetoken`` key and a manager token with a ttl too long to wait
-    out (``LONG_TTL``: its listed expiration is judged, then it is deleted). Fewer configurations
-    mean fewer processes on a managed target, and fewer rollouts of a reconfigured one.
+    out (``LONG_TTL``: its listed expiration is judged, then it is deleted). On a managed target one
+    more, with the shortest spelling, is never presented until that ttl has passed (``UNUSED``; a
+    reconfigured deployment would need one more rollout, and knows it is up only by its token).
+    Fewer configurations mean fewer processes on a managed target, and fewer rollouts of a
+    reconfigured one.
     """
     limit = max_ttl_ms(profile)
     spellings = sorted(
@@ -193,6 +221,9 @@ def plan(profile: TargetProfile) -> list[Instance]:
         # (not against a chart deployment unless the profile asks: current charts read only serviceToken)
         configs.append(Instance(LOWER_CASE_KEY, manager, key="servicetoken"))
     configs.append(Instance(LONG, manager, ttl=LONG_TTL, labels=[LONG, MANAGER]))
+    if profile.managed and spellings:
+        # (the manager role: a wrong accept on the list shows as 200, plainly accepted)
+        configs.append(Instance(UNUSED, manager, ttl=spellings[0]))
     return configs
 
 
@@ -566,6 +597,78 @@ def wait_past_ttl(client: ApiClient, inst: Instance, ttl_ms: int, probe_path: st
         now = server_time_ms(client.probe(probe_path))
 
 
+# -- a bootstrap token first presented after its ttl ----------------------------------------------
+
+#: how long past its due time the instance's clock may take to show it (then the presentations go ahead,
+#: and an accept among them is inconclusive)
+DUE_GRACE_S = 5.0
+
+
+def unused_due_ms(anonymous: Sample, ttl_ms: int, window_ms: int) -> int:
+    """When the ttl of a bootstrap token created at start has surely run out (epoch ms).
+
+    On the instance's clock when ``anonymous`` read it (a Date header truncates to the second: one
+    more), else on the suite's clock (a few seconds more, ``servertime.LOCAL_MARGIN_MS``). The token
+    exists by the time the instance answered, or within the bootstrap settle window after (a
+    deployment that writes it a moment late); its ttl counts from then.
+    """
+    slack = window_ms + ttl_ms + CLOCK_MARGIN_MS
+    if anonymous.server_ms is not None:
+        return anonymous.server_ms + 1000 + slack
+    return int(anonymous.at * 1000) + servertime.LOCAL_MARGIN_MS + slack
+
+
+def run_unused(inst: Instance, client: ApiClient, profile: TargetProfile, run_dir: Path, form: AuthForm) -> None:
+    """Present the bootstrap token for the first time only once its ttl has surely run out (ST-BOOT-007).
+
+    Nothing presents it before: the launch saw the instance answer an anonymous call, and the
+    probe is chosen and the clock read anonymously too. Once the instance's clock is past
+    :func:`unused_due_ms`, each call of ``UNUSED_CALLS`` in both header forms (``form``, the run's
+    management form, first): the first of them is the token's first use.
+    """
+    try:
+        ttl_ms = duration_ms(inst.ttl or "")
+        if ttl_ms is None:
+            raise HarnessError(f"the ttl {inst.ttl!r} is not a duration")
+        inst.probe_path = choose_probe(client, profile).path
+        inst.anonymous = anonymous = Sample.of(client.probe(inst.probe_path))
+        window_ms = int(profile.consistency.window(settle.BOOTSTRAP) * 1000)
+        inst.due_ms = due = unused_due_ms(anonymous, ttl_ms, window_ms)
+        publish(run_dir, inst, READY)
+        inst.past_ms = _wait_until(client, inst.probe_path, anonymous, due)
+        forms = (form, *(f for f in (AuthForm.X_API_KEY, AuthForm.AUTHORIZATION) if f is not form))
+        for call in UNUSED_CALLS:
+            for how in forms:
+                inst.late[f"{call}/{how.name}"] = Sample.of(_present(client, inst, call, how))
+    except (httpx.HTTPError, HarnessError) as exc:
+        inst.error = f"the scenario with its never-used bootstrap token broke off: {type(exc).__name__}: {exc}"
+    publish(run_dir, inst, DONE)
+
+
+def _wait_until(client: ApiClient, probe_path: str, anonymous: Sample, due: int) -> int | None:
+    """Wait until the clock ``due`` is on (the instance's; the suite's when ``anonymous`` read none) reads
+    ``due``; the reading that showed it, or the last one when it did not get there within ``DUE_GRACE_S``."""
+    if anonymous.server_ms is None:
+        time.sleep(max(0.0, due / 1000 - time.time()))
+        return int(time.time() * 1000)
+    # a Date truncates: the instance's clock was at least that far on when anonymous returned
+    time.sleep(max(0.0, anonymous.at + (due - anonymous.server_ms) / 1000 - time.time()))
+    deadline = time.monotonic() + DUE_GRACE_S
+    now = Sample.of(client.probe(probe_path)).server_ms
+    while (now is None or now < due) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = Sample.of(client.probe(probe_path)).server_ms
+    return now
+
+
+def _present(client: ApiClient, inst: Instance, call: str, form: AuthForm) -> httpx.Response:
+    if call == "probe":
+        return client.probe(inst.probe_path, inst.token, form)
+    if call == "server-info":
+        return client.server_info(inst.token, form=form)
+    return client.list_tokens(inst.token, form=form)
+
+
 # -- a managed target's further instances --------------------------------------------------------
 
 
@@ -633,10 +736,13 @@ class Fleet:
             return
         inst.url, inst.token = proc.url, proc.token
         with EXCHANGES.muted(), ApiClient.for_profile(self.profile, inst.url) as client:
-            made: dict[str, Any] = {}
-            run_scenario(inst, self._tools(inst, client, made), self.run_dir, row=row)
-            with contextlib.suppress(httpx.HTTPError):
-                _leave_nothing(client, inst, made.get("observer"), self.name_prefix, self.manage_form)
+            if inst.label == UNUSED:
+                run_unused(inst, client, self.profile, self.run_dir, self.manage_form)
+            else:
+                made: dict[str, Any] = {}
+                run_scenario(inst, self._tools(inst, client, made), self.run_dir, row=row)
+                with contextlib.suppress(httpx.HTTPError):
+                    _leave_nothing(client, inst, made.get("observer"), self.name_prefix, self.manage_form)
         if proc.proc is not None and proc.proc.poll() is not None:
             # something else answered on its port, and the instance itself could not start
             inst.error = f"it exited with status {proc.proc.returncode} right after something answered at {proc.url}"

@@ -144,6 +144,7 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     # issue 23 (h23indep): an independent server's mistake the catalogue had no kin for (the second
     # create's token is listed under the first's id; the one-time-display checks are blocked by that)
     "create-idempotent-by-name": ("ST-LIFE-007", "ST-ONCE-003"),
+    "bootstrap-ttl-from-first-use": ("ST-BOOT-007",),
     # -- issue 24 (h24found): one defect under a foundation, one verdict --
     "expiry-stored-times-1000": ("ST-EXP-001",),
     "expiry-one-hour-late": ("ST-EXP-001",),

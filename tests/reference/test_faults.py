@@ -548,6 +548,12 @@ def deleted_bootstrap_refused(lab: Lab) -> bool:
     return api.status_with(BOOT_SECRET).status_code == 401
 
 
+def bootstrap_first_presented_after_ttl_refused(lab: Lab) -> bool:
+    api = lab.boot(_boot_yaml(ttl="90s"))
+    lab.clock.advance(90_000)
+    return api.status_with(BOOT_SECRET).status_code == 401
+
+
 def bootstrap_ttl_in_days_listed(lab: Lab) -> bool:
     api = lab.boot(_boot_yaml(ttl="7d"))
     (entry,) = [item for item in api.list_tokens(token=BOOT_SECRET).json() if item["name"] == "bootstrap"]
@@ -630,6 +636,8 @@ PROBES: dict[str, Probe] = {
     "ttl-days-read-as-hours": bootstrap_ttl_in_days_listed,
     "deleted-maker-manages-in-authorization": deleted_maker_refused_on_token_calls,
     "roles-capped-at-32": forty_roles_listed_in_full,
+    # issue 23 item 5 (h23boot): a ttl counts from when it was set
+    "bootstrap-ttl-from-first-use": bootstrap_first_presented_after_ttl_refused,
     # issue 23 items 4 and 6 (h23edges): the list at scale; credentials only where documented
     **EDGE_PROBES,
     # issue 24 (h24found): one defect under a foundation

@@ -23,6 +23,7 @@ from sts_reference.__main__ import main
 from sts_reference.clock import FakeClock
 from sts_reference.infra import RATE_LIMIT_EVERY
 from sts_reference.lag import BOOTSTRAP_DELAY_MS, LIST_LAG_MS, REVOCATION_LAG_MS
+from sts_reference.store import TokenRecord
 from sts_reference.testing import RunningServer
 from sts_reference.variants import VARIANTS, VariantSet
 
@@ -369,12 +370,28 @@ def date_from_a_proxy_ahead(lab: Lab) -> bool:
     return date - lab.clock.now_ms() >= 19_000
 
 
+def _bootstrap_records(lab: Lab) -> list[TokenRecord]:
+    return [r for r in lab.api.server.store.list() if r.bootstrap]
+
+
 def bootstrap_token_written_late(lab: Lab) -> bool:
-    """The bootstrap token is refused until the server's clock has moved on from its start; then it works."""
+    """The bootstrap token is refused until the server's clock has moved on from its start; then it works,
+    dated as written when it was due, however much later the first request after that comes."""
     at_once = lab.api.status_with(ADMIN.token).status_code
-    lab.clock.advance(BOOTSTRAP_DELAY_MS)
+    lab.clock.advance(5 * BOOTSTRAP_DELAY_MS)
     assert lab.api.status_with(ADMIN.token).status_code == 200
-    return at_once == 401
+    (record,) = _bootstrap_records(lab)
+    return at_once == 401 and record.expiration == START_MS + BOOTSTRAP_DELAY_MS + ADMIN.ttl_ms
+
+
+def bootstrap_stored_when_first_presented(lab: Lab) -> bool:
+    """The bootstrap token is stored only once it is presented, and then expires at the start plus its ttl."""
+    before = _bootstrap_records(lab)
+    lab.clock.advance(DAY_MS)
+    assert lab.api.status({}).status_code == 401  # (nothing but the bootstrap token itself stores it)
+    assert lab.api.status_with(ADMIN.token).status_code == 200
+    (record,) = _bootstrap_records(lab)
+    return not before and record.expiration == START_MS + ADMIN.ttl_ms
 
 
 CHECKS: dict[str, Check] = {
@@ -405,6 +422,7 @@ CHECKS: dict[str, Check] = {
     "revocation-lag": deleted_token_works_a_moment,
     "no-date-header": no_date_header,
     "late-bootstrap-token": bootstrap_token_written_late,
+    "bootstrap-stored-when-presented": bootstrap_stored_when_first_presented,
     "proxy-date-ahead": date_from_a_proxy_ahead,
 }
 

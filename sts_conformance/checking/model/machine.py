@@ -395,7 +395,7 @@ class TokenLifecycleModel(RuleBasedStateMachine):
         """
         changed = [t for t in self.live if id(t) not in self._checked]
         calls = inv.documented_calls(self.target)
-        checks = []
+        checks: list[Callable[[], None]] = []
         for n, tok in enumerate({id(t): t for t in changed}.values()):  # tokens compare by value: each object once
             turn = self.steps + n
             form = self.forms[turn // len(calls) % len(self.forms)]
