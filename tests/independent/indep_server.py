@@ -133,10 +133,14 @@ class Store:
         if ms == self.last_ms:
             self.seq = (self.seq + 1) & 0xFFF
             if self.seq == 0:
+                self.seq = 1
                 while ms <= self.last_ms:
                     ms = now_ms() - 1_288_834_974_657
         else:
-            self.seq = 0
+            # a sequence that starts at 1 in each millisecond: no id ends in zero bits, so a double
+            # holds none of them exactly (the float-precision defect bites every id, not only the
+            # ids of tokens made in the same millisecond as another)
+            self.seq = 1
         self.last_ms = ms
         return (ms << 22) | (self.worker << 12) | self.seq
 
