@@ -14,32 +14,17 @@ import respx
 from sts_conformance.checking.checks import listed
 from sts_conformance.core.preconditions import Blocked
 from sts_conformance.target.client import ApiClient, AuthForm
-from sts_conformance.target.settle import SETTLE, Consistency
 from sts_conformance.target.throttle import THROTTLE
 from sts_conformance.tokens.journal import Journal, Pending, duplicate_ids, outstanding, read_events, token_id
 from sts_conformance.tokens.ledger import BROKEN_AFTER, TokenLedger
 from sts_conformance.tokens.sweep import sweep
-from sts_reference.config import BootstrapSpec
-from sts_reference.testing import running_server
+from tests.harness.ledger_support import admin_server, immediate  # noqa: F401 (fixtures)
 
 ADMIN = "ledger-admin-0123456789abcdef"
 API = "http://target.test/api/security/tokens"
 
 
-@pytest.fixture(autouse=True)
-def immediate():
-    """These targets show every effect at once or never: no settle window (test_settle.py has the windows)."""
-    saved = (SETTLE.consistency, SETTLE.log)
-    SETTLE.configure(Consistency(0, 0, 0), None)
-    yield
-    SETTLE.configure(*saved)
-
-
-@pytest.fixture
-def server():
-    spec = BootstrapSpec(token=ADMIN, roles=["stackstate-admin"], ttl_ms=3_600_000)
-    with running_server(auth_config=spec) as srv:
-        yield srv
+server = admin_server(ADMIN)
 
 
 @pytest.fixture

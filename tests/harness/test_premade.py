@@ -9,29 +9,15 @@ import pytest
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.preconditions import Blocked
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm
-from sts_conformance.target.settle import SETTLE, Consistency
 from sts_conformance.tokens.journal import Journal, outstanding
 from sts_conformance.tokens.ledger import TokenLedger
 from sts_conformance.tokens.premade import Premade
-from sts_reference.config import BootstrapSpec
-from sts_reference.testing import running_server
+from tests.harness.ledger_support import admin_server, immediate  # noqa: F401 (fixtures)
 
 ADMIN = "premade-admin-0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def immediate():
-    saved = (SETTLE.consistency, SETTLE.log)
-    SETTLE.configure(Consistency(0, 0, 0), None)
-    yield
-    SETTLE.configure(*saved)
-
-
-@pytest.fixture
-def server():
-    spec = BootstrapSpec(token=ADMIN, roles=["stackstate-admin"], ttl_ms=3_600_000)
-    with running_server(auth_config=spec) as srv:
-        yield srv
+server = admin_server(ADMIN)
 
 
 @pytest.fixture
