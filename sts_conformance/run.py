@@ -22,7 +22,7 @@ from sts_conformance.target.connect import Connection, ManagedProcess
 from sts_conformance.target.profile import TargetProfile
 from sts_conformance.target.throttle import THROTTLE
 from sts_conformance.tokens import interrupts
-from sts_conformance.tokens.journal import outstanding, read_events
+from sts_conformance.tokens.journal import deleted_tokens, outstanding, read_events
 from sts_conformance.tokens.ledger import TokenLedger
 from sts_conformance.tokens.prepare import Prepared
 from sts_conformance.tokens.sweep import CLEANUP_SECONDS, Leftover, run_prefix, sweep
@@ -85,7 +85,8 @@ def finish_tokens(config: pytest.Config) -> list[Leftover]:
     # throttled deletes are waited out up to the cleanup's own deadline, also once the budget is spent
     with interrupts.shielded(), THROTTLE.until(deadline):
         ledger.cleanup(deadline)  # the tokens prepared at the start: by their ids, quietly
-        pending = outstanding(read_events(state.run_dir))
+        events = list(read_events(state.run_dir))
+        pending = outstanding(events)
         if pending:
             sys.stderr.write(f"sts-conformance: cleaning up {len(pending)} token(s) the run may have left\n")
         state.leftovers = sweep(
@@ -97,6 +98,8 @@ def finish_tokens(config: pytest.Config) -> list[Leftover]:
             journal=ledger.journal,
             deadline=deadline,
             verify_prefix=run_prefix(state.run_id),
+            # the deletes the checks made, believed only once the list no longer shows their tokens
+            deleted=deleted_tokens(events),
         )
     if state.leftovers:
         reporting = config.pluginmanager.get_plugin("sts-conformance-reporting")

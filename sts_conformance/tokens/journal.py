@@ -152,6 +152,23 @@ def parse_events(text: str) -> Iterator[dict[str, Any]]:
             yield event
 
 
+def deleted_tokens(events: Iterable[dict[str, Any]]) -> list[tuple[int, str]]:
+    """The (id, name) of every token the events say was deleted (its id gone), in the order deleted:
+    the final sweep believes those deletes only once the list no longer shows the token."""
+    names: dict[str, str] = {}
+    key_of: dict[int, str] = {}
+    pairs: list[tuple[int, str]] = []
+    for event in events:
+        kind, key = event.get("e"), str(event.get("k", ""))
+        if kind == INTENT:
+            names[key] = str(event.get("name", ""))
+        elif kind == ID and key in names and (token := token_id(event.get("id"))) is not None:
+            key_of[token] = key
+        elif kind == GONE and (token := token_id(event.get("id"))) is not None and token in key_of:
+            pairs.append((token, names[key_of.pop(token)]))
+    return pairs
+
+
 def outstanding(events: Iterable[dict[str, Any]]) -> list[Pending]:
     """The tokens the events leave possibly alive: every intent not known to be gone.
 

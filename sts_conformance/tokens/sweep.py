@@ -38,6 +38,8 @@ CLEANUP_SECONDS = 25.0
 #: A token whose expiry is this long past (client clock against the server's: they may differ) and that the
 #: list does not show is gone as far as anyone can tell: not reported as left behind
 EXPIRED_MARGIN_MS = 5_000
+#: why a token whose delete answered success is reported: the final list still shows it
+STILL_SHOWN = "its delete answered success, yet the list still shows it"
 #: At most this many rounds of "list, delete what is found" (a list cut short shows more each round).
 _SWEEP_ROUNDS = 50
 
@@ -81,6 +83,7 @@ def sweep(
     deadline: float,
     progress: Callable[[str], None] | None = None,
     verify_prefix: str | None = None,
+    deleted: Iterable[tuple[int, str]] = (),
 ) -> list[Leftover]:
     """Delete what ``pending`` says the run may have left; return what could not be removed.
 
@@ -96,6 +99,9 @@ def sweep(
     """
     known_before = frozenset(baseline)
     left: dict[str, Leftover] = {}
+    #: deleted with a success answer: believed only once the list no longer shows them (a delete that
+    #: removes another token than the one named answers success too)
+    believed: list[Leftover] = [Leftover(name, token, STILL_SHOWN) for token, name in deleted]
     say = progress or (lambda _text: None)
 
     def gone(token: int) -> None:
@@ -150,6 +156,8 @@ def sweep(
     ):
         if problem is not None and p.key not in left:
             left[p.key] = Leftover(p.name, token, problem)
+        elif problem is None:
+            believed.append(Leftover(p.name, token, STILL_SHOWN))
     for p in by_id:
         if p.key not in left:
             settle(p)
@@ -193,6 +201,7 @@ def sweep(
                 if problem is None:
                     deleted_ids.add(tid)
                     progress_made = True
+                    believed.append(Leftover(p.name, tid, STILL_SHOWN))
                 else:
                     problems.append(Leftover(p.name, tid, problem))
             if problems:
@@ -220,7 +229,9 @@ def sweep(
             left[p.key] = Leftover(p.name, None, f"created ({p.status}), but never shown by the list under its name")
     if verify_prefix is not None and list_problem is None:
         left.update(_verify_gone(client, admin_token, admin_form, verify_prefix, known_before, delete, deadline))
-    return _still_listed(client, admin_token, admin_form, list(left.values()))
+    reported = _still_listed(client, admin_token, admin_form, list(left.values()))
+    reported_ids = {x.id for x in reported}
+    return reported + _still_shown(client, admin_token, admin_form, [x for x in believed if x.id not in reported_ids])
 
 
 def _still_listed(client: ApiClient, admin_token: str, admin_form: AuthForm, left: list[Leftover]) -> list[Leftover]:
@@ -245,6 +256,38 @@ def _still_listed(client: ApiClient, admin_token: str, admin_form: AuthForm, lef
     if shown is None:
         return left
     return [x for x in left if x.id is None or x.id in shown]
+
+
+def _still_shown(client: ApiClient, admin_token: str, admin_form: AuthForm, believed: list[Leftover]) -> list[Leftover]:
+    """Of the tokens whose delete answered success, those the list still shows under the same id and name.
+
+    Read within the settle window (a list may show a delete late); the name is compared too, since a
+    target may give a freed id to a new token. When the list cannot be read, none is reported: their
+    deletes were answered with success."""
+    wanted = {(x.id, x.name) for x in believed}
+    if not wanted:
+        return []
+
+    def read() -> set[tuple[int, str]] | None:
+        items, _problem = _read_list(client, admin_token, admin_form)
+        if items is None:
+            return None
+        return {
+            (tid, str(i.get("name")))
+            for i in items
+            if isinstance(i, dict) and (tid := token_id(i.get("id"))) is not None
+        }
+
+    shown = settle.until(settle.LIST, read, lambda listed: listed is None or not wanted & listed)
+    if shown is None:
+        return []
+    seen: set[tuple[int | None, str]] = set()
+    still = []
+    for x in believed:
+        if (x.id, x.name) in shown and (x.id, x.name) not in seen:
+            seen.add((x.id, x.name))
+            still.append(x)
+    return still
 
 
 def _read_list(client: ApiClient, admin_token: str, admin_form: AuthForm) -> tuple[list[Any] | None, str | None]:
@@ -295,5 +338,5 @@ def _verify_gone(
             break
         for tid, problem in zip(todo, run_together(functools.partial(delete, tid) for tid in todo), strict=True):
             # a success is believed only once the next list no longer shows it
-            stuck[tid] = problem or "its delete answered success, yet the list still shows it"
+            stuck[tid] = problem or STILL_SHOWN
     return {f"verify-{tid}": Leftover(names[tid], tid, why) for tid, why in stuck.items()}

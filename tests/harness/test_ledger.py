@@ -288,8 +288,18 @@ def test_a_token_created_despite_a_lost_answer_is_found_by_name_and_deleted(tmp_
         mock.post(API).mock(
             side_effect=[httpx.ReadTimeout("lost"), httpx.Response(500, json={"_type": "ErrorsResponse"})]
         )
-        mock.get(API).mock(return_value=_listing([{"id": 1, "name": "fuzzed name", "roles": []}, lost, stored]))
-        deletes = {i: mock.delete(f"{API}/{i}").mock(return_value=httpx.Response(204)) for i in (1, 9, 10)}
+        items = [{"id": 1, "name": "fuzzed name", "roles": []}, lost, stored]
+        mock.get(API).mock(side_effect=lambda _request: _listing([i for i in items if i["id"] not in removed]))
+        removed: set[int] = set()
+
+        def remove(token: int):
+            def answer(_request: httpx.Request) -> httpx.Response:
+                removed.add(token)
+                return httpx.Response(204)
+
+            return answer
+
+        deletes = {i: mock.delete(f"{API}/{i}").mock(side_effect=remove(i)) for i in (1, 9, 10)}
         with ApiClient("http://target.test") as c:
             led = _ledger(c, tmp_path, baseline=[1])
             with pytest.raises(httpx.ReadTimeout):
@@ -300,6 +310,25 @@ def test_a_token_created_despite_a_lost_answer_is_found_by_name_and_deleted(tmp_
     assert deletes[9].call_count == 1 and deletes[10].call_count == 1
     assert deletes[1].call_count == 0, "a token with that name that existed before the run is never touched"
     assert outstanding(read_events(tmp_path)) == []
+
+
+def test_a_delete_answered_with_success_is_believed_only_once_the_list_no_longer_shows_the_token():
+    """A target whose delete answers 204 but removes nothing (or another token): the token the list still
+    shows under its id and name is reported as left behind, whatever its name."""
+    kept = {"id": 4, "name": "fuzzed name kept", "roles": []}
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(API).mock(
+            return_value=httpx.Response(200, json={"name": kept["name"], "token": "svctok-keptkeptkept"})
+        )
+        mock.get(API).mock(return_value=_listing([kept]))
+        mock.delete(f"{API}/4").mock(return_value=httpx.Response(204))
+        with ApiClient("http://target.test") as c:
+            led = _ledger(c)
+            resp, tok = led.create_raw({"name": kept["name"], "roles": []})
+            assert tok is not None and tok.id == 4
+            left = led.cleanup()
+    assert [(x.id, x.name) for x in left] == [(4, kept["name"])]
+    assert "yet the list still shows it" in left[0].why
 
 
 def test_cleanup_deletes_by_every_known_id_even_when_the_list_no_longer_shows_it():
