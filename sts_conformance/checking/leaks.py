@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from sts_conformance.checking.server_errors import exchange_lines
 from sts_conformance.core.preconditions import Blocked
 from sts_conformance.target.client import EXCHANGES, Exchange
 
@@ -47,12 +48,10 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 
 def unnoticed_message(seen: list[Exchange]) -> str:
-    lines = [f"  {e.method} {e.url} -> {e.status}" for e in seen[:SHOWN]]
-    more = f"\n  … and {len(seen) - SHOWN} more" if len(seen) > SHOWN else ""
     return (
         f"{REQUIREMENT}: {len(seen)} answer(s) to this check's requests carry, in the body or a header, a "
         "secret the run holds (issued earlier in the run, or the admin's), in clear or in disguise - "
-        "a secret is shown once, in its own create's answer:\n" + "\n".join(lines) + more
+        "a secret is shown once, in its own create's answer:\n" + exchange_lines(seen)
     )
 
 

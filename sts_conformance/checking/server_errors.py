@@ -59,12 +59,17 @@ def judged() -> None:
     EXCHANGES.clear_server_errors()
 
 
-def unnoticed_message(seen: list[Exchange]) -> str:
+def exchange_lines(seen: list[Exchange]) -> str:
+    """The first :data:`SHOWN` exchanges, a line each, and how many more."""
     lines = [f"  {e.method} {e.url} -> {e.status}" for e in seen[:SHOWN]]
     more = f"\n  … and {len(seen) - SHOWN} more" if len(seen) > SHOWN else ""
+    return "\n".join(lines) + more
+
+
+def unnoticed_message(seen: list[Exchange]) -> str:
     return (
         f"{REQUIREMENT}: the target answered {len(seen)} request(s) of this check with a server error (5xx), "
-        "which its own assertions let pass:\n" + "\n".join(lines) + more
+        "which its own assertions let pass:\n" + exchange_lines(seen)
     )
 
 
