@@ -88,28 +88,38 @@ class _JsonBodyToken:
         if scope["type"] != "http" or any(k in _CREDENTIAL_HEADERS for k, _ in scope["headers"]):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await whole_body(receive)
         try:
             doc = json.loads(body) if body else None
         except ValueError:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("token"), str) and doc["token"]:
             scope = _with_key(scope, doc["token"].encode("utf-8"))
-        replayed = False
+        await self.app(scope, replay(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+async def whole_body(receive: Receive) -> bytes:
+    """The whole request body, read from ``receive`` (give it on with :func:`replay`)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` (already read) once more, then what ``receive`` gives."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api_common import ApiState
 from .faults import FaultSet
+from .stray_credentials import replay, whole_body
 
 #: the faults this module implements
 UNNAMED_FAULTS = (
@@ -60,32 +61,6 @@ async def _answer(send: Send, status: int, body: bytes = b"") -> None:
     headers = [(b"content-type", JSON), (b"content-length", str(len(body)).encode("ascii"))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _whole_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives ``body`` (already read) once more, then what ``receive`` gives."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return again
 
 
 def _roles_of(body: bytes) -> list[str]:
@@ -142,14 +117,14 @@ class _Unnamed:
         if on("authorization-one-space-only"):
             scope = _one_space_only(scope)
         if on("bad-json-400-echoes-headers") and method == "POST" and path == TOKENS:
-            body = await _whole_body(receive)
+            body = await whole_body(receive)
             if not _parses(body):
-                await self.app(scope, _replay(body, receive), _echoing_headers(scope, send))
+                await self.app(scope, replay(body, receive), _echoing_headers(scope, send))
                 return
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         if on("head-list-skips-revocation") and method == "POST" and path == TOKENS:
-            body = await _whole_body(receive)
-            await self.app(scope, _replay(body, receive), self._remembering(_roles_of(body), send))
+            body = await whole_body(receive)
+            await self.app(scope, replay(body, receive), self._remembering(_roles_of(body), send))
             return
         if on("token-answers-text-plain") and path.startswith(TOKENS):
             send = _labelled_text(send)
