@@ -11,15 +11,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_suites(
-    *args: str, report_dir: Path | str, env: dict[str, str] | None = None, timeout: float = 600
+    *args: str,
+    report_dir: Path | str,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    paths: tuple[str, ...] = ("suites",),
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m pytest suites -q`` from the repository root, reports written to ``report_dir``."""
+    """``python -m pytest suites -q`` (or ``paths``) from the repository root, reports written to ``report_dir``."""
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "pytest",
-            "suites",
+            *paths,
             "-q",
             "-p",
             "no:cacheprovider",

@@ -324,7 +324,7 @@ def test_a_delete_answered_with_success_is_believed_only_once_the_list_no_longer
         mock.delete(f"{API}/4").mock(return_value=httpx.Response(204))
         with ApiClient("http://target.test") as c:
             led = _ledger(c)
-            resp, tok = led.create_raw({"name": kept["name"], "roles": []})
+            _resp, tok = led.create_raw({"name": kept["name"], "roles": []})
             assert tok is not None and tok.id == 4
             left = led.cleanup()
     assert [(x.id, x.name) for x in left] == [(4, kept["name"])]

@@ -9,16 +9,13 @@ must fail it, naming the requirement it breaks. See README.md here.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.harness.suite_run import run_suites
 from tests.independent.indep_server import DEFECTS
 
-ROOT = Path(__file__).resolve().parents[2]
 PROFILE = Path(__file__).with_name("indep.yaml")
 
 #: what each defect breaks, as the suites named it when measured (README.md has the table)
@@ -38,7 +35,7 @@ CAUGHT_BY = {
 }
 
 
-def _run(tmp_path: Path, *args: str, defect: str | None = None, timeout: float = 600):
+def _run(tmp_path: Path, path: str, *args: str, defect: str | None = None, timeout: float = 600):
     profile = PROFILE
     if defect is not None:
         text = PROFILE.read_text(encoding="utf-8").replace(
@@ -47,26 +44,7 @@ def _run(tmp_path: Path, *args: str, defect: str | None = None, timeout: float =
         profile = tmp_path / "profile.yaml"
         profile.write_text(text, encoding="utf-8")
     reports = tmp_path / "reports"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            *args,
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--target",
-            str(profile),
-            "--report-dir",
-            str(reports),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ),
-    )
+    done = run_suites(*args, "--target", str(profile), report_dir=reports, timeout=timeout, paths=(path,))
     report = json.loads((reports / "conformance.json").read_text(encoding="utf-8"))
     return done, report
 
