@@ -93,13 +93,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # judged, but only as a SHOULD (a malformed body must get a 4xx): a 5xx is a MUST failure as well
         report.user_properties.append(("requirement", REQUIREMENT))
         return report
+    overturn(report, blocked, seen, REQUIREMENT, unnoticed_message(seen))
+    return report
+
+
+def overturn(report: pytest.TestReport, blocked: bool, seen: list[Exchange], requirement: str, message: str) -> None:
+    """Fail a check that passed (or was skipped, not ``blocked``) under ``requirement``, for what its requests
+    got (``seen``, attached as its evidence) though its own assertions let it pass. A check that failed on
+    its own, or was blocked, already names a defect: left as it is."""
     if not (report.passed or (report.skipped and not blocked)) or hasattr(report, "wasxfail"):
-        return report  # its own failure (or the blocking foundation's) already names it
+        return
     report.outcome = "failed"
-    report.longrepr = unnoticed_message(seen)
+    report.longrepr = message
     report.user_properties = [(k, v) for k, v in report.user_properties if k != "requirement"]
-    report.user_properties.append(("requirement", REQUIREMENT))
-    EXCHANGES.clear()  # the evidence the plugin attaches: the requests that got the server errors
+    report.user_properties.append(("requirement", requirement))
+    EXCHANGES.clear()  # the evidence the plugin attaches: the requests named
     for exchange in seen[-SHOWN:]:
         EXCHANGES.add(exchange)
-    return report
