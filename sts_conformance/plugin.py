@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from sts_conformance import __version__
-from sts_conformance.checking import cli_runner, foundations, late_use
+from sts_conformance.checking import ahead, cli_runner, foundations, late_use
 from sts_conformance.checking.fleet import DONE, DUE_GRACE_S, MAX_TTL_MS, READY, Fleet, Instance, plan, wait_for
 from sts_conformance.checking.hypothesis_profiles import DEFAULT_TIME_BUDGET_S, FuzzBudget
 from sts_conformance.checking.model.choices import held as held_choices
@@ -119,6 +119,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{pre.MARKER}(*requirements): the foundations (requirement ids) this check stands on"
     )
+    for line in ahead.MARKERS:
+        config.addinivalue_line("markers", line)
 
 
 def activate(config: pytest.Config) -> None:
@@ -263,6 +265,17 @@ def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, 
 #: the modules that make a table once per process and judge it cell by cell (the authorization matrix,
 #: the path variants, the ordinary mistakes): under ``-n`` all of a table's cells go to one worker
 TABLE_MODULES = ("test_authorization_matrix.py", "test_path_variants.py", "test_server_errors.py")
+#: the modules marked ``together`` (``checking/ahead.py``): their checks run at once, so under ``-n`` a
+#: module goes to one worker whole, which makes its tokens once and runs its checks together
+TOGETHER_MODULES = (
+    "test_auth_headers.py",
+    "test_credential_places.py",
+    "test_expiration.py",
+    "test_lifecycle.py",
+    "test_one_time_display.py",
+    "test_rights_under_use.py",
+    "test_roles.py",
+)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -284,7 +297,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def work_unit(nodeid: str) -> str:
     """What xdist hands to one worker together: a whole table module, else the one check."""
     module = nodeid.split("::", 1)[0]
-    return module if module.rsplit("/", 1)[-1] in TABLE_MODULES else nodeid
+    return module if module.rsplit("/", 1)[-1] in (*TABLE_MODULES, *TOGETHER_MODULES) else nodeid
+
+
+#: what the checks run ahead together need to know of this process's checks
+AHEAD_PLAN = ahead.Plan(
+    blocked=lambda item: setup_blocker(item) is not None,
+    whole_module=lambda module: work_unit(f"{module}::") == module,
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A check of a module marked ``together``: run with the module's others when the first of them runs."""
+    return ahead.call(pyfuncitem, AHEAD_PLAN)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    ahead.forget(item)
 
 
 def planned(request: pytest.FixtureRequest) -> tuple[list[pytest.Item], bool]:

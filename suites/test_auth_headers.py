@@ -21,6 +21,9 @@ from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target.client import AuthForm
 from sts_conformance.tokens.prepare import VALID_UNPRIVILEGED
 
+# the checks are independent of each other: they run at once (checking/ahead.py)
+pytestmark = pytest.mark.together
+
 #: Near misses of a real secret; each must be refused (ST-AUTH-006). The matrix sends unknown,
 #: malformed and missing credentials.
 NEAR_MISSES = ["empty", "truncated", "extended", "case-altered"]

@@ -38,6 +38,9 @@ from sts_conformance.tokens.prepare import (
     VALID_UNPRIVILEGED,
 )
 
+# the checks are independent of each other: they run at once (checking/ahead.py)
+pytestmark = pytest.mark.together
+
 #: query parameter names frameworks and gateways read a key or token from
 QUERY_NAMES = ("apiKey", "api_key", "apikey", "token", "key", "access_token")
 #: body field names a handler might read a credential from

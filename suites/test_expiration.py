@@ -50,7 +50,8 @@ DAY_MS = 86_400_000
 YEAR_2100_MS = 4_102_444_800_000
 
 # every check here creates tokens and reads them back from the list
-pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
+# the checks are independent of each other: they run at once (checking/ahead.py)
+pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
 FORMS = [form_param(AuthForm.AUTHORIZATION, "authorization-apikey"), form_param(AuthForm.X_API_KEY, "x-api-key")]
 

@@ -22,8 +22,9 @@ from sts_conformance.target import settle
 from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.premade import Premade, case_of, own
 
-# every check here creates tokens and reads them back from the list
-pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
+# every check here creates tokens and reads them back from the list; they run at once (checking/ahead.py),
+# except those marked alone: they compare what they saw before and after with every other token in view
+pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
 
 #: The request media type of this one create, with a charset parameter, which "has no effect on
@@ -97,6 +98,7 @@ def test_list_answers_200_with_array_of_tokens(request, target, premade):
     expect_json_media_type(resp, "list response")
 
 
+@pytest.mark.alone
 @pytest.mark.requirement("ST-LIFE-003")
 def test_created_token_listed_with_its_name_roles_and_a_new_id(target, ledger):
     """A created token is listed under an id nobody else has, with its name and roles."""
@@ -133,6 +135,7 @@ def test_deleted_token_gone_from_list(request, ledger, premade):
     )
 
 
+@pytest.mark.alone
 @pytest.mark.requirement("ST-LIFE-006")
 @pytest.mark.parametrize("victim", ["first", "middle", "last"])
 def test_delete_one_leaves_others_listed_and_working(request, target, ledger, premade, victim):
@@ -210,6 +213,7 @@ def test_ids_unique_under_rapid_creation(target):
 CONCURRENT_CREATES = 6
 
 
+@pytest.mark.alone
 @pytest.mark.requirement("ST-LIFE-007")
 def test_ids_unique_under_concurrent_creation(target, ledger):
     """Creates sent at the same moment are all accepted, each under an id of its own."""

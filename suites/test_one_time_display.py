@@ -17,7 +17,8 @@ from sts_conformance.tokens.premade import Premade, own
 from sts_conformance.tokens.prepare import STATES
 
 # every check here creates tokens and reads them back from the list
-pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
+# the checks are independent of each other: they run at once (checking/ahead.py)
+pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
 #: How many characters of each secret must vary once the prefix (and suffix) they all share is taken off.
 MIN_VARYING = 20

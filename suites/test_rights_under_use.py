@@ -31,6 +31,9 @@ from sts_conformance.target import settle
 from sts_conformance.target.client import AuthForm
 from sts_conformance.tokens import prepare as prep
 
+# the checks are independent of each other: they run at once (checking/ahead.py)
+pytestmark = pytest.mark.together
+
 #: the requirement that says a valid manager token is accepted on each call: a check whose
 #: token was refused before its delete stands on it
 ACCEPTED_BY = {"server-info": "ST-AUTH-011", "list": "ST-AUTH-004", "create": "ST-AUTH-004", "delete": "ST-AUTH-004"}

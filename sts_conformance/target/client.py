@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import email.utils
 import enum
 import http.cookiejar
@@ -31,6 +32,7 @@ import httpx
 
 from sts_conformance.core.errors import ProfileError
 from sts_conformance.core.redact import REDACTOR
+from sts_conformance.target.inflight import GATE
 from sts_conformance.target.throttle import THROTTLE, THROTTLE_STATUSES, gives_up_on
 
 if TYPE_CHECKING:
@@ -192,8 +194,40 @@ class _NoCookies(http.cookiejar.CookieJar):
 REQUIRED_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
 
 
+@dataclass
+class Sink:
+    """Where one thread's exchanges go instead of the log of the running check.
+
+    ``items`` collects the thread's exchanges (None: the shared log); ``server_errors`` and
+    ``leaks`` collect what :meth:`ExchangeLog.note_server_error` and :meth:`ExchangeLog.note_leak`
+    keep (None: the shared lists). An ``isolated`` sink is a whole check's own (a check run ahead,
+    ``checking/ahead.py``): its snapshot shows its own exchanges only. A ``parent`` is the sink of
+    the thread that started this one (calls sent together, ``together.py``): its exchanges come
+    before this thread's in a snapshot.
+    """
+
+    items: list[Exchange] | None = None
+    server_errors: list[Exchange] | None = None
+    leaks: list[Exchange] | None = None
+    muted: bool = False
+    isolated: bool = False
+    parent: Sink | None = None
+
+    @classmethod
+    def own(cls) -> Sink:
+        """A sink that keeps everything of one check apart from the shared log."""
+        return cls([], [], [], isolated=True)
+
+
+_SHARED = Sink()
+
+
 class ExchangeLog:
-    """The recent exchanges of the test that is running in this process."""
+    """The recent exchanges of the test that is running in this process.
+
+    A thread may send its exchanges to a :class:`Sink` of its own instead (:meth:`collected`,
+    :meth:`isolated`); :meth:`restore` later makes a sink's contents the running check's.
+    """
 
     def __init__(self, size: int = 12) -> None:
         self._items: collections.deque[Exchange] = collections.deque(maxlen=size)
@@ -204,15 +238,28 @@ class ExchangeLog:
         #: the answers that carried a held secret since :meth:`clear_leaks` (judged in leaks.py)
         self._leaks: collections.deque[Exchange] = collections.deque(maxlen=100)
 
+    def sink(self) -> Sink:
+        """The calling thread's sink (the shared one unless set)."""
+        return getattr(self._local, "sink", _SHARED)
+
+    @contextlib.contextmanager
+    def _using(self, sink: Sink) -> Iterator[None]:
+        before = self.sink()
+        self._local.sink = sink
+        try:
+            yield
+        finally:
+            self._local.sink = before
+
     def add(self, item: Exchange) -> None:
-        if getattr(self._local, "muted", False):
-            return
-        collecting = getattr(self._local, "collecting", None)
-        if collecting is not None:
-            collecting.append(item)  # kept aside, added in the order the calls were given (together.py)
+        sink = self.sink()
+        if sink.muted:
             return
         with self._lock:
-            self._items.append(item)
+            if sink.items is not None:
+                sink.items.append(item)  # kept aside, shown in the order the calls were given (together.py)
+            else:
+                self._items.append(item)
 
     def note_server_error(self, item: Exchange) -> None:
         """Keep a request the target answered with a 5xx, as :meth:`server_errors` shows until cleared.
@@ -221,69 +268,97 @@ class ExchangeLog:
         not a server error: RFC 9110 makes every method but GET and HEAD optional and names 501 the
         answer for one a server supports on no resource (Python's ``http.server`` answers so).
         """
-        if getattr(self._local, "muted", False) or item.status is None or item.status < 500:
+        sink = self.sink()
+        if sink.muted or item.status is None or item.status < 500:
             return
         if item.status == 501 and item.method.upper() not in REQUIRED_METHODS:
             return
         with self._lock:
-            self._server_errors.append(item)
+            (sink.server_errors if sink.server_errors is not None else self._server_errors).append(item)
 
     def note_leak(self, item: Exchange) -> None:
         """Keep a request whose answer carried a secret the run holds, as :meth:`leaks` shows until cleared."""
-        if getattr(self._local, "muted", False):
+        sink = self.sink()
+        if sink.muted:
             return
         with self._lock:
-            self._leaks.append(item)
+            (sink.leaks if sink.leaks is not None else self._leaks).append(item)
 
     def leaks(self) -> list[Exchange]:
+        sink = self.sink()
         with self._lock:
-            return list(self._leaks)
+            return list(sink.leaks if sink.leaks is not None else self._leaks)
 
     def clear_leaks(self) -> None:
+        sink = self.sink()
         with self._lock:
-            self._leaks.clear()
+            (sink.leaks if sink.leaks is not None else self._leaks).clear()
 
     def server_errors(self) -> list[Exchange]:
+        sink = self.sink()
         with self._lock:
-            return list(self._server_errors)
+            return list(sink.server_errors if sink.server_errors is not None else self._server_errors)
 
     def clear_server_errors(self) -> None:
+        sink = self.sink()
         with self._lock:
-            self._server_errors.clear()
+            (sink.server_errors if sink.server_errors is not None else self._server_errors).clear()
 
     @contextlib.contextmanager
     def muted(self) -> Iterator[None]:
         """Keep this thread's exchanges out of the log: background work (the bootstrap instances
         taken through their scenarios while checks run) must not show up as a check's evidence."""
-        self._local.muted = True
-        try:
+        with self._using(dataclasses.replace(self.sink(), muted=True)):
             yield
-        finally:
-            self._local.muted = False
 
     def is_muted(self) -> bool:
-        return bool(getattr(self._local, "muted", False))
+        return self.sink().muted
 
     @contextlib.contextmanager
-    def collected(self, into: list[Exchange], *, muted: bool = False) -> Iterator[None]:
-        """This thread's exchanges go into ``into`` instead of the log (or nowhere when ``muted``), for a
-        caller that adds them in the order its calls were given rather than the order answers came."""
-        self._local.collecting, self._local.muted = into, muted
-        try:
+    def collected(self, into: list[Exchange], *, parent: Sink | None = None) -> Iterator[None]:
+        """This thread's exchanges go into ``into`` instead of the log, for a caller that adds them in the
+        order its calls were given rather than the order answers came. ``parent`` is the caller's sink
+        (another thread's): muted with it, its server errors and leaks kept where the caller keeps them."""
+        up = parent if parent is not None else _SHARED
+        sink = Sink(into, up.server_errors, up.leaks, muted=up.muted, parent=up)
+        with self._using(sink):
             yield
-        finally:
-            self._local.collecting, self._local.muted = None, False
 
-    def clear(self) -> None:
+    @contextlib.contextmanager
+    def isolated(self, sink: Sink) -> Iterator[None]:
+        """This thread's exchanges, server errors and leaks go into ``sink`` (:meth:`Sink.own`) alone."""
+        with self._using(sink):
+            yield
+
+    def restore(self, sink: Sink) -> None:
+        """Make what ``sink`` collected the running check's: its exchanges, server errors and leaks."""
         with self._lock:
             self._items.clear()
+            self._items.extend(sink.items or ())
+            self._server_errors.clear()
+            self._server_errors.extend(sink.server_errors or ())
+            self._leaks.clear()
+            self._leaks.extend(sink.leaks or ())
+
+    def clear(self) -> None:
+        sink = self.sink()
+        with self._lock:
+            if sink.isolated and sink.items is not None:
+                sink.items.clear()
+            else:
+                self._items.clear()
 
     def snapshot(self) -> list[Exchange]:
         """The recent exchanges; in a thread running calls together, ending with its own (see :meth:`collected`)."""
         with self._lock:
-            items = list(self._items)
-        collecting = getattr(self._local, "collecting", None)
-        return (items + collecting)[-(self._items.maxlen or 0) :] if collecting else items
+            return self._view(self.sink())[-(self._items.maxlen or 0) :]
+
+    def _view(self, sink: Sink) -> list[Exchange]:
+        if sink.items is None:
+            return list(self._items)
+        if sink.isolated:
+            return list(sink.items)
+        return self._view(sink.parent or _SHARED) + list(sink.items)
 
 
 EXCHANGES = ExchangeLog()
@@ -487,7 +562,8 @@ class ApiClient:
         attempt = 0
         while True:
             THROTTLE.pace()
-            response = self._send(method, url, wire, body, shown_headers)
+            with GATE.passing():
+                response = self._send(method, url, wire, body, shown_headers)
             if response.status_code not in THROTTLE_STATUSES or gives_up_on(response, attempt):
                 THROTTLE.answered()
                 break

@@ -10,10 +10,12 @@ after another in the calling thread, as before.
 What a reader of a failure sees does not change: the exchanges of the calls go into the
 exchange log in the order the calls were given, not the order the answers came, each call's
 exchanges together; a muted caller's calls stay muted; the cleanup's own throttling deadline
-applies to its calls. The throttling pace (``throttle.py``) is per process, so a throttled
-target slows every call in flight together. A call running together does not start more
-calls together: nested, they run one after another, so no more than :data:`LIMIT` requests
-of the process are ever sent at once by this helper.
+applies to its calls; the 5xx answers and leaked secrets the calls see are kept where the
+caller keeps its own (``client.Sink``). The throttling pace (``throttle.py``) is per process, so a
+throttled target slows every call in flight together. Calls may nest (a check run ahead together
+with others, ``checking/ahead.py``, sends calls together in turn): the bound on requests in
+flight is kept per request by ``inflight.GATE``, not by counting threads, so however they nest
+no more than :data:`LIMIT` requests of the process are on the wire at once.
 
 Every call runs to its end; then the first exception, in the order given, is raised (a
 check's failure or block is the one the first failing call gives, as it would be serially).
@@ -27,40 +29,40 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from sts_conformance.target.client import EXCHANGES, Exchange
+from sts_conformance.target.inflight import DEFAULT_LIMIT, GATE
 from sts_conformance.target.throttle import THROTTLE
 
 T = TypeVar("T")
 
-DEFAULT_LIMIT = 8
 #: how many requests of this process may be in flight together (the profile's ``concurrency``)
 LIMIT = DEFAULT_LIMIT
-
-_inside = threading.local()
 
 
 def configure(limit: int) -> None:
     """Set the bound of this process (from the profile, at the start of a run or worker)."""
     global LIMIT
     LIMIT = max(1, int(limit))
+    GATE.configure(LIMIT)
 
 
 def run_together(calls: Iterable[Callable[[], T]], limit: int | None = None) -> list[T]:
     """Run independent calls together (each usually one request); their results in the order given."""
     todo = list(calls)
     bound = LIMIT if limit is None else max(1, limit)
-    if bound <= 1 or len(todo) <= 1 or getattr(_inside, "active", False):
+    if bound <= 1 or len(todo) <= 1:
         return [call() for call in todo]
-    muted = EXCHANGES.is_muted()
+    parent = EXCHANGES.sink()
     deadline = THROTTLE.deadline()
     logs: list[list[Exchange]] = [[] for _ in todo]
+    # a bound wider than the process's, asked for on purpose, is these calls' own
+    wider = threading.BoundedSemaphore(bound) if bound > LIMIT else None
 
     def run(index: int) -> T:
-        _inside.active = True
-        try:
-            with EXCHANGES.collected(logs[index], muted=muted), THROTTLE.until(deadline):
+        with EXCHANGES.collected(logs[index], parent=parent), THROTTLE.until(deadline):
+            if wider is None:
                 return todo[index]()
-        finally:
-            _inside.active = False
+            with GATE.own(wider):
+                return todo[index]()
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(bound, len(todo)), thread_name_prefix="sts") as pool:
         futures = [pool.submit(run, i) for i in range(len(todo))]

@@ -31,6 +31,7 @@ Nothing else changes:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,8 @@ class Premade:
         self._seen_at: dict[Hashable, int] = {}
         #: keys whose token a list no longer showed (made again when taken)
         self._gone: set[Hashable] = set()
+        #: checks run ahead together (``checking/ahead.py``) take at once: one makes the wave, the others wait
+        self._mutex = threading.RLock()
 
     @classmethod
     def for_items(
@@ -127,7 +130,10 @@ class Premade:
         return self._plan[key]
 
     def _fetch(self, keys: Iterable[Hashable]) -> list[_Made]:
-        keys = list(keys)
+        with self._mutex:
+            return self._fetch_locked(list(keys))
+
+    def _fetch_locked(self, keys: list[Hashable]) -> list[_Made]:
         missing = [k for k in keys if k not in self._made]
         for k in missing:
             if not self._ours(k):

@@ -12,7 +12,7 @@ import respx
 
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import client as client_module
-from sts_conformance.target import together
+from sts_conformance.target import inflight, together
 from sts_conformance.target.client import EXCHANGES, ApiClient
 from sts_conformance.target.throttle import THROTTLE, Throttle
 from sts_conformance.target.together import run_together
@@ -122,15 +122,42 @@ def test_a_skip_or_block_raised_by_a_call_reaches_the_check():
         run_together([lambda: 1, skips], limit=2)
 
 
-def test_nested_calls_run_one_after_another_within_their_call():
-    idents: list[tuple[int, list[int]]] = []
+def test_nested_calls_go_together_too_and_the_bound_holds_per_request(monkeypatch):
+    """A check run ahead sends calls together in turn: they overlap, and the process's bound is on requests."""
+    monkeypatch.setattr(together, "LIMIT", together.LIMIT)
+    together.configure(4)
+    gate = Gate(4)
+    try:
+        with respx.mock(assert_all_mocked=True) as mock, ApiClient(BASE) as client:
+            mock.get(url__startswith=f"{BASE}/api/n/").mock(side_effect=gate)
 
-    def outer() -> None:
-        idents.append((threading.get_ident(), run_together([threading.get_ident, threading.get_ident], limit=4)))
+            def outer(i: int) -> list[str]:
+                return run_together(
+                    [
+                        functools.partial(lambda j: client.request("GET", f"/n/{i}/{j}").json()["path"], j)
+                        for j in range(4)
+                    ]
+                )
 
-    run_together([outer, outer], limit=2)
-    for mine, inner in idents:
-        assert inner == [mine, mine]
+            got = run_together([functools.partial(outer, i) for i in range(2)])
+    finally:
+        together.configure(inflight.DEFAULT_LIMIT)
+    assert got == [[f"/api/n/{i}/{j}" for j in range(4)] for i in range(2)]
+    assert gate.most == 4  # eight requests, never more than the bound on the wire
+    assert gate.met == 8  # each met three others in flight
+
+
+def test_a_wider_bound_asked_for_on_purpose_is_the_calls_own(monkeypatch):
+    monkeypatch.setattr(together, "LIMIT", together.LIMIT)
+    together.configure(2)
+    gate = Gate(5)
+    try:
+        with respx.mock(assert_all_mocked=True) as mock, ApiClient(BASE) as client:
+            mock.get(url__startswith=f"{BASE}/api/w/").mock(side_effect=gate)
+            run_together([functools.partial(client.request, "GET", f"/w/{i}") for i in range(5)], limit=5)
+    finally:
+        together.configure(inflight.DEFAULT_LIMIT)
+    assert gate.most == 5 and gate.met == 5
 
 
 def test_a_muted_caller_stays_muted_and_the_cleanup_deadline_reaches_the_calls():
@@ -154,6 +181,8 @@ def test_the_process_bound_comes_from_the_profile(monkeypatch):
     assert run_together([threading.get_ident, threading.get_ident]) == [me, me]
     together.configure(0)
     assert together.LIMIT == 1
+    assert inflight.GATE.limit == 1
+    together.configure(inflight.DEFAULT_LIMIT)
 
 
 def test_under_xdist_a_tables_cells_go_to_one_worker_and_other_checks_each_where_a_worker_is_free():
@@ -167,5 +196,6 @@ def test_under_xdist_a_tables_cells_go_to_one_worker_and_other_checks_each_where
     assert work_unit("suites/test_server_errors.py::test_read_only_fields_never_bind[create]") == (
         "suites/test_server_errors.py"
     )
-    single = "suites/test_lifecycle.py::test_create_returns_token"
+    assert work_unit("suites/test_lifecycle.py::test_deleted_token_gone_from_list") == "suites/test_lifecycle.py"
+    single = "suites/test_list_scale.py::test_list_complete_past_common_caps_and_pages"
     assert work_unit(single) == single
