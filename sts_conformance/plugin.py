@@ -262,27 +262,38 @@ def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, 
     start_failed(config, profile, exc)
 
 
-#: the modules that make a table once per process and judge it cell by cell (the authorization matrix,
-#: the path variants, the ordinary mistakes): under ``-n`` all of a table's cells go to one worker
-TABLE_MODULES = ("test_authorization_matrix.py", "test_path_variants.py", "test_server_errors.py")
-#: the modules marked ``together`` (``checking/ahead.py``): their checks run at once, so under ``-n`` a
-#: module goes to one worker whole, which makes its tokens once and runs its checks together
+#: the modules marked ``together`` (``checking/ahead.py``): under ``-n`` each goes to one worker whole,
+#: which makes its tokens (or its table: the authorization matrix, the path variants, the ordinary
+#: mistakes) once, instead of every worker making them again for its share, and runs its checks
+#: together. The controller collects no checks, so the list is kept here (a test compares it to the marks).
 TOGETHER_MODULES = (
     "test_auth_headers.py",
+    "test_authorization_matrix.py",
+    "test_cli_create_list_delete.py",
+    "test_cli_error_paths.py",
+    "test_cli_expiration.py",
+    "test_cli_target_and_credentials.py",
     "test_credential_places.py",
     "test_expiration.py",
+    "test_fuzz_names_roles.py",
     "test_lifecycle.py",
+    "test_lifecycle_model.py",
+    "test_list_scale.py",
     "test_one_time_display.py",
+    "test_path_variants.py",
     "test_rights_under_use.py",
+    "test_role_list_edges.py",
+    "test_role_names_exact.py",
     "test_roles.py",
+    "test_server_errors.py",
 )
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """xdist controller, ``-n`` with the default distribution: as ``load`` (each check where a worker is
-    free), except that the cells of a table go to one worker together, which makes the table once,
-    instead of every worker making it again for its share. Check ids are unchanged."""
+    free), except that a module marked ``together`` goes to one worker whole (:data:`TOGETHER_MODULES`).
+    Check ids are unchanged."""
     if not is_active(config) or config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -295,9 +306,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def work_unit(nodeid: str) -> str:
-    """What xdist hands to one worker together: a whole table module, else the one check."""
+    """What xdist hands to one worker together: a whole module marked ``together``, else the one check."""
     module = nodeid.split("::", 1)[0]
-    return module if module.rsplit("/", 1)[-1] in (*TABLE_MODULES, *TOGETHER_MODULES) else nodeid
+    return module if module.rsplit("/", 1)[-1] in TOGETHER_MODULES else nodeid
 
 
 #: what the checks run ahead together need to know of this process's checks
@@ -318,15 +329,20 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     ahead.forget(item)
 
 
-def planned(request: pytest.FixtureRequest) -> tuple[list[pytest.Item], bool]:
+def planned(request: pytest.FixtureRequest, where: str | None = None) -> tuple[list[pytest.Item], bool]:
     """The checks of the requesting fixture's module that this process runs and does not block at their
     setup, and whether that is known: not in an xdist worker, which is handed such checks one at a
-    time (a table module excepted). For tokens made ahead for a module (``tokens/premade.py``)."""
-    node = request.node.getparent(pytest.Module)
-    assert node is not None, "planned() serves a fixture of module scope or narrower"
-    items = [i for i in request.session.items if i.nodeid.split("::", 1)[0] == node.nodeid]
+    time (a table module excepted). For tokens made ahead for a module (``tokens/premade.py``).
+    ``where`` (the module's ``__file__``) names the module for a fixture of session scope."""
+    if where is not None:
+        module = Path(where).resolve().relative_to(request.config.rootpath).as_posix()
+    else:
+        node = request.node.getparent(pytest.Module)
+        assert node is not None, "planned() without where= serves a fixture of module scope or narrower"
+        module = node.nodeid
+    items = [i for i in request.session.items if i.nodeid.split("::", 1)[0] == module]
     items = [i for i in items if setup_blocker(i) is None]
-    known = not hasattr(request.config, "workerinput") or all(work_unit(i.nodeid) == node.nodeid for i in items)
+    known = not hasattr(request.config, "workerinput") or all(work_unit(i.nodeid) == module for i in items)
     return items, known
 
 

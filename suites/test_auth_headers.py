@@ -21,7 +21,8 @@ from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target.client import AuthForm
 from sts_conformance.tokens.prepare import VALID_UNPRIVILEGED
 
-# the checks are independent of each other: they run at once (checking/ahead.py)
+# the checks are independent of each other: they run at once with the
+# other modules' (checking/ahead.py; hence this module's fixtures are of session scope)
 pytestmark = pytest.mark.together
 
 #: Near misses of a real secret; each must be refused (ST-AUTH-006). The matrix sends unknown,
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.together
 NEAR_MISSES = ["empty", "truncated", "extended", "case-altered"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def genuine(target) -> str:
     """The secret of a live token without the manager role (prepared for the run; never deleted here)."""
     return target.credential(VALID_UNPRIVILEGED).secret

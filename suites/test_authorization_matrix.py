@@ -34,6 +34,7 @@ import contextlib
 import functools
 import secrets
 import string
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,10 @@ from sts_conformance.target.client import EXCHANGES, TOKENS_PATH, AuthForm, Exch
 from sts_conformance.target.together import run_together
 from sts_conformance.tokens import prepare as prep
 from sts_conformance.tokens.ledger import LedgerError
+
+# the checks run at once with the other modules' (checking/ahead.py; hence the table's fixture is of
+# session scope): they share one table, made by the first of them while the others wait for it
+pytestmark = pytest.mark.together
 
 UNKNOWN = "unknown"
 MALFORMED = "malformed"
@@ -231,8 +236,13 @@ class Matrix:
         self._unknown: str | None = None
         self._malformed = f"{secrets.token_hex(5)} ,;{secrets.token_hex(5)}"
         REDACTOR.register(self._malformed)
+        self._lock = threading.Lock()  # checks run together (checking/ahead.py) wait for the first to make it
 
     def row(self, state: str, form: AuthForm) -> Row:
+        with self._lock:
+            return self._row(state, form)
+
+    def _row(self, state: str, form: AuthForm) -> Row:
         key = (state, form)
         if key not in self.rows:
             if state == BOOTSTRAP_EXPIRED:
@@ -461,9 +471,9 @@ class Matrix:
         return Row(state, form, calls)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def matrix(request, target, ledger) -> Matrix:
-    items, _known = planned(request)  # (a table: under xdist, all its cells go to one worker)
+    items, _known = planned(request, __file__)  # (a table: under xdist, all its cells go to one worker)
     rows = [(i.callspec.params["state"], i.callspec.params["form"]) for i in items if hasattr(i, "callspec")]
     return Matrix(target, ledger, rows)
 

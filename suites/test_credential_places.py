@@ -38,7 +38,8 @@ from sts_conformance.tokens.prepare import (
     VALID_UNPRIVILEGED,
 )
 
-# the checks are independent of each other: they run at once (checking/ahead.py)
+# the checks are independent of each other: they run at once with the
+# other modules' (checking/ahead.py; hence this module's fixtures are of session scope)
 pytestmark = pytest.mark.together
 
 #: query parameter names frameworks and gateways read a key or token from

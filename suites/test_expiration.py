@@ -50,7 +50,8 @@ DAY_MS = 86_400_000
 YEAR_2100_MS = 4_102_444_800_000
 
 # every check here creates tokens and reads them back from the list
-# the checks are independent of each other: they run at once (checking/ahead.py)
+# the checks are independent of each other: they run at once with the
+# other modules' (checking/ahead.py; hence this module's fixtures are of session scope)
 pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
 FORMS = [form_param(AuthForm.AUTHORIZATION, "authorization-apikey"), form_param(AuthForm.X_API_KEY, "x-api-key")]
@@ -104,7 +105,7 @@ _FUTURE = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server_now(target) -> int:
     """The server's clock when the module's first check needs a token: the expiries of the module's tokens,
     all sent together right then (``premade``), count from it."""
@@ -131,10 +132,10 @@ def _wants(item, profile, ledger, now: int) -> dict:
     return {own(item)[0]: {**ledger.body(label, roles=roles), "expiryDate": expiry}}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def premade(request, target, ledger, server_now) -> Premade:
     """The tokens of this module's checks, made together when the first check needs one."""
-    items, known = planned(request)
+    items, known = planned(request, __file__)
     wants = functools.partial(_wants, profile=target.profile, ledger=ledger, now=server_now)
     return Premade.for_items(ledger, items, wants, together=known)
 

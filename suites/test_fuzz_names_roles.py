@@ -47,6 +47,11 @@ from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.ledger import OwnedToken
 
+# The checks run at once with the other modules' (checking/ahead.py), but those that draw examples with
+# Hypothesis one after another: they send names that are not the run's own, which two of them could draw
+# alike, and the bounds on shrinking (hypothesis_profiles.bounded_shrinking) are the process's
+pytestmark = pytest.mark.together(one_at_a_time="hypothesis")
+
 #: what one generated example costs in round trips (its requests of each step go together): the creates,
 #: a list, the new tokens' probes (and, for role lists, one call made with each to judge what it may
 #: do), and the deletes

@@ -22,7 +22,8 @@ from sts_conformance.target import settle
 from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.premade import Premade, case_of, own
 
-# every check here creates tokens and reads them back from the list; they run at once (checking/ahead.py),
+# every check here creates tokens and reads them back from the list; they run at once with the
+# other modules' (checking/ahead.py; hence this module's fixtures are of session scope),
 # except those marked alone: they compare what they saw before and after with every other token in view
 pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
@@ -59,10 +60,10 @@ def _wants(item, profile, ledger) -> dict:
     return {}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def premade(request, target, ledger) -> Premade:
     """The tokens of this module's checks, made together when the first check needs one."""
-    items, known = planned(request)
+    items, known = planned(request, __file__)
     return Premade.for_items(ledger, items, lambda item: _wants(item, target.profile, ledger), together=known)
 
 

@@ -18,6 +18,11 @@ from sts_conformance.checking.hypothesis_profiles import base_settings, run_seed
 from sts_conformance.checking.model.choices import describe, held
 from sts_conformance.checking.model.machine import TokenLifecycleModel, bind, requests_per_sequence
 
+# The checks run at once with the other modules' (checking/ahead.py), but those that draw examples with
+# Hypothesis one after another: they send names that are not the run's own, which two of them could draw
+# alike, and the bounds on shrinking (hypothesis_profiles.bounded_shrinking) are the process's
+pytestmark = pytest.mark.together(one_at_a_time="hypothesis")
+
 #: a sequence replayed while shrinking may create up to MAX_LIVE tokens: at most this many replays
 SHRINK_REPLAYS = 20
 
@@ -43,6 +48,7 @@ def test_any_sequence_of_creates_deletes_calls_and_lists_matches_model(target, l
         observe(key, value)
 
 
+@pytest.mark.alone  # after every check that answers a left-open question has run
 @pytest.mark.requirement("ST-FUZZ-005")
 def test_left_open_behaviours_answered_one_way_for_the_whole_run(target):
     """Whether two live tokens may share a name, and whether a deleted token's name may be given again, is

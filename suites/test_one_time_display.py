@@ -17,7 +17,8 @@ from sts_conformance.tokens.premade import Premade, own
 from sts_conformance.tokens.prepare import STATES
 
 # every check here creates tokens and reads them back from the list
-# the checks are independent of each other: they run at once (checking/ahead.py)
+# the checks are independent of each other: they run at once with the
+# other modules' (checking/ahead.py; hence this module's fixtures are of session scope)
 pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
 #: How many characters of each secret must vary once the prefix (and suffix) they all share is taken off.
@@ -67,10 +68,10 @@ _FIRST = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def premade(request, target, ledger) -> Premade:
     """The first token of each check of this module, made together when the first check needs one."""
-    items, known = planned(request)
+    items, known = planned(request, __file__)
 
     def wants(item):
         label = _FIRST.get(item.originalname)

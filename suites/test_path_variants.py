@@ -34,6 +34,7 @@ import contextlib
 import functools
 import itertools
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,10 @@ from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target.client import EXCHANGES, Exchange, exchange_of
 from sts_conformance.target.together import run_together
 from sts_conformance.tokens import prepare as prep
+
+# the checks run at once with the other modules' (checking/ahead.py; hence the table's fixture is of
+# session scope): they share one table, made by the first of them while the others wait for it
+pytestmark = pytest.mark.together
 
 NONE = "none"
 UNPRIVILEGED = prep.VALID_UNPRIVILEGED
@@ -189,11 +194,13 @@ class Variants:
         self.target = target
         self.ledger = ledger
         self._table: Table | None = None
+        self._lock = threading.Lock()  # checks run together (checking/ahead.py) wait for the first to make it
 
     def table(self) -> Table:
-        if self._table is None:
-            self._table = self._run()
-        return self._table
+        with self._lock:
+            if self._table is None:
+                self._table = self._run()
+            return self._table
 
     def _headers(self, state: str) -> tuple[dict[str, str], str | None]:
         if state == NONE:

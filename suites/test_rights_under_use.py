@@ -31,7 +31,8 @@ from sts_conformance.target import settle
 from sts_conformance.target.client import AuthForm
 from sts_conformance.tokens import prepare as prep
 
-# the checks are independent of each other: they run at once (checking/ahead.py)
+# the checks are independent of each other: they run at once with the
+# other modules' (checking/ahead.py; hence this module's fixtures are of session scope)
 pytestmark = pytest.mark.together
 
 #: the requirement that says a valid manager token is accepted on each call: a check whose
@@ -93,7 +94,7 @@ class UsedThenDeleted:
     before: dict[str, int] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def used_then_deleted(target, ledger) -> UsedThenDeleted:
     form = target.admin_form
     gone_id = _gone_id(target)
@@ -192,7 +193,7 @@ class Secrets:
         return cred.secret
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def secret_of(target) -> Secrets:
     return Secrets(target)
 

@@ -31,6 +31,7 @@ together: four waves for the eleven cases.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,13 @@ from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.ledger import OwnedToken
 
-pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.requirement("ST-FUZZ-002")]
+# the checks run at once with the other modules' (checking/ahead.py; hence the table's fixture is of
+# session scope): they share one table, made by the first of them while the others wait for it
+pytestmark = [
+    pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED),
+    pytest.mark.requirement("ST-FUZZ-002"),
+    pytest.mark.together,
+]
 
 
 def _fillers(count: int) -> list[str]:
@@ -123,11 +130,13 @@ class Edges:
     def __init__(self, target, ledger) -> None:
         self.target, self.ledger = target, ledger
         self._made: dict[str, Made] | None = None
+        self._lock = threading.Lock()  # checks run together (checking/ahead.py) wait for the first to make it
 
     def made(self, case: str) -> Made:
-        if self._made is None:
-            self._made = self._make_all()
-        return self._made[case]
+        with self._lock:
+            if self._made is None:
+                self._made = self._make_all()
+            return self._made[case]
 
     def _make_all(self) -> dict[str, Made]:
         p, ledger = self.target.profile, self.ledger
@@ -168,7 +177,7 @@ class Edges:
         return made
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def edges(target, ledger) -> Edges:
     return Edges(target, ledger)
 

@@ -17,6 +17,7 @@ that it is made on each call is the authorization matrix's question.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,9 @@ from sts_conformance.tokens.journal import token_id
 from sts_conformance.tokens.ledger import OwnedToken
 from sts_conformance.tokens.premade import Premade, case_of
 
-pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
+# the checks run at once with the other modules' (checking/ahead.py; hence the table's fixture is of
+# session scope): they share one table, made by the first of them while the others wait for it
+pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
 
 def _near(how: str, manager: str, other: str) -> str:
@@ -74,18 +77,21 @@ class NearMisses:
     def __init__(self, target, ledger, premade: Premade):
         self.target, self.ledger, self.premade = target, ledger, premade
         self._entries: dict[int, dict[str, Any]] | None = None
+        self._lock = threading.Lock()  # checks run together (checking/ahead.py) wait for the first to make it
 
     def made(self, how: str) -> Made:
         p = self.target.profile
         role = _near(how, p.manager_role, p.unprivileged_role)
         resp, tok = self.premade.take_raw(how)
         block_if_creates_fail(self.ledger, resp, [p.unprivileged_role], f"a create with role {role!r}")
-        if self._entries is None:
-            # a list that shows a create late (a replica) is read again, within the settle window
-            ids = {t.id for _resp, t in self.premade.sent().values() if t is not None and t.id is not None}
-            items = self.ledger.list_until(lambda items: ids <= {token_id(i.get("id")) for i in items})
-            self._entries = {tid: entry for tid in ids if (entry := listed(items, tid)) is not None}
-        entry = self._entries.get(tok.id) if tok is not None and tok.id is not None else None
+        with self._lock:
+            if self._entries is None:
+                # a list that shows a create late (a replica) is read again, within the settle window
+                ids = {t.id for _resp, t in self.premade.sent().values() if t is not None and t.id is not None}
+                items = self.ledger.list_until(lambda items: ids <= {token_id(i.get("id")) for i in items})
+                self._entries = {tid: entry for tid in ids if (entry := listed(items, tid)) is not None}
+            entries = self._entries
+        entry = entries.get(tok.id) if tok is not None and tok.id is not None else None
         return Made(role, resp.status_code, tok, entry)
 
 
@@ -98,9 +104,9 @@ def _wants(item, profile, ledger) -> dict:
     return {how: ledger.body(f"role-{how}", roles=[role])}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def near_misses(request, target, ledger) -> NearMisses:
-    items, known = planned(request)
+    items, known = planned(request, __file__)
     wants = functools.partial(_wants, profile=target.profile, ledger=ledger)
     return NearMisses(target, ledger, Premade.for_items(ledger, items, wants, together=known))
 

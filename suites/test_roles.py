@@ -18,7 +18,8 @@ from sts_conformance.tokens.ledger import OwnedToken
 from sts_conformance.tokens.premade import Premade, case_of
 
 # every check here creates tokens and reads them back from the list
-# the checks are independent of each other: they run at once (checking/ahead.py), but for the
+# the checks are independent of each other: they run at once with the
+# other modules' (checking/ahead.py; hence this module's fixtures are of session scope), but for the
 # deletes, which share one victim token
 pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
@@ -60,10 +61,10 @@ def _wants(item, profile, ledger) -> dict:
     return wanted
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def premade(request, target, ledger) -> Premade:
     """The tokens of this module's checks, made together when the first check needs one."""
-    items, known = planned(request)
+    items, known = planned(request, __file__)
     return Premade.for_items(ledger, items, lambda item: _wants(item, target.profile, ledger), together=known)
 
 
@@ -95,7 +96,7 @@ class Holders:
         return self._victim
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def holders(target, ledger, premade) -> Holders:
     return Holders(target, ledger, premade)
 
@@ -124,7 +125,7 @@ def _expect_management_refused(target, ledger, manage_as, holders, secret, opera
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def manager_second(target, premade):
     """A token whose roles name the unprivileged role first and the manager role second."""
     m, u = target.profile.manager_role, target.profile.unprivileged_role

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,9 @@ from sts_conformance.target.client import EXCHANGES, Exchange, exchange_of
 from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import token_id
 
-pytestmark = pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED)
+# the checks run at once with the other modules' (checking/ahead.py; hence the table's fixture is of
+# session scope): they share one table, made by the first of them while the others wait for it
+pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
 #: ids in a delete's path: ``{id}`` is a live token of the run's
 BAD_IDS = {
@@ -108,13 +111,15 @@ class MistakeRun:
         self.target = target
         self.ledger = ledger
         self._done: Mistakes | None = None
+        self._lock = threading.Lock()  # checks run together (checking/ahead.py) wait for the first to make it
 
     def get(self) -> Mistakes:
-        if self._done is None:
-            self._done = self._run()
-            # every status these calls got is judged by a cell of the tables below, 5xx included
-            server_errors.judged()
-        return self._done
+        with self._lock:
+            if self._done is None:
+                self._done = self._run()
+                # every status these calls got is judged by a cell of the tables below, 5xx included
+                server_errors.judged()
+            return self._done
 
     def _run(self) -> Mistakes:
         t, led = self.target, self.ledger

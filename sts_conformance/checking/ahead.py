@@ -1,31 +1,37 @@
-"""The checks of a module marked ``together`` run at once, when the first of them runs.
+"""The checks of the modules marked ``together`` run at once, when the first of them runs.
 
 Most checks are a short chain of requests (make or take a token, present it, read the list) that
 depends on nothing another check of its module does. Against a distant or slow target a run spends
 nearly all its time waiting for those answers, one check after another. In a module whose checks
-are independent of each other (``pytestmark = pytest.mark.together``), the first check to run
-starts every check of the module this process runs, each in a thread of its own, and waits for
-them all (at most the profile's ``concurrency`` checks at once; their requests pass the same bound
-on requests in flight, ``target/inflight.py``). Each check's outcome, and everything its requests
+are independent of each other and of the other such modules' (``pytestmark = pytest.mark.together``),
+the first check to run starts every such check this process runs, each in a thread of its own,
+and waits for them all (at most the profile's ``concurrency`` checks at once; their requests pass
+the same bound on requests in flight, ``target/inflight.py``). Each check's outcome, and everything its requests
 got, is kept apart (``client.Sink``); when pytest reaches that check, its call gives the kept
 outcome: the same failure, skip or block, the same exchanges in the order they were sent, the same
 server errors (ST-ERR-001) and leaked secrets (ST-ONCE-006) judged for it and for no other. Only
 the time a check's call took in pytest's report changes: the first carries the others' wait.
 
-A check runs ahead only where nothing is lost: its arguments are its own parameters or fixtures
-wider than one check (module or session scope, set up here as its own setup would); it has no
+A check runs ahead only where nothing is lost: its arguments are its own parameters, fixtures of
+session scope (set up here as its own setup would: a ``together`` module's shared fixtures are of
+session scope for this), fixtures of module scope when the first check is of its module, or plain
+functions of those (one check's own, without teardown, as ``observe``); it has no other
 function-scoped fixture, no ``skip``/``skipif``/``xfail`` mark and no failed foundation; it is not a
 Hypothesis test (those draw their examples in their own order); and this process is known to run
-it (under ``-n``, a module marked ``together`` goes to one worker whole: ``plugin.work_unit``). Any
-other check of the module runs as usual, in its turn. ``concurrency: 1`` runs every check in its
-turn, as before.
+it (under ``-n``, a module marked ``together`` goes to one worker whole, ``plugin.work_unit``, whose
+checks run together when the first of them runs). A check marked ``alone``, and any other check,
+runs as usual in its turn, after those that ran ahead: while no other check of the process runs.
+``concurrency: 1`` runs every check in its turn, as before.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import inspect
+import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -48,10 +54,14 @@ class Outcome:
     error: BaseException | None = None
 
 
+#: how many checks run at once per request the profile lets be in flight
+CHECKS_PER_REQUEST = 4
+
 _OUTCOMES = pytest.StashKey[dict[str, Outcome]]()
 
 MARKERS = (
-    f"{MARK}: the module's checks are independent of each other; they run at once when the first runs",
+    f"{MARK}(one_at_a_time=KEY): the module's checks are independent of the others; they run at once when the "
+    "first runs (those of one KEY one after another)",
     f"{ALONE}: in a module marked {MARK}, a check that runs in its own turn, while no other check runs",
 )
 
@@ -73,10 +83,10 @@ def call(pyfuncitem: pytest.Function, plan: Plan) -> bool | None:
     if kept is None:
         if together.LIMIT <= 1 or _arguments(pyfuncitem, pyfuncitem) is None:
             return None
-        group = _group(pyfuncitem, plan)
-        if len(group) <= 1:
+        others = _candidates(pyfuncitem, plan)
+        if not others:
             return None
-        outcomes.update(_run(group))
+        outcomes.update(_run(pyfuncitem, others))
         kept = outcomes.pop(pyfuncitem.nodeid)
     EXCHANGES.restore(kept.sink)
     if kept.error is not None:
@@ -89,21 +99,37 @@ def forget(item: pytest.Item) -> None:
     item.config.stash.get(_OUTCOMES, {}).pop(item.nodeid, None)
 
 
-def _group(first: pytest.Function, plan: Plan) -> list[tuple[pytest.Function, dict[str, Any]]]:
-    """``first`` and the checks of its module after it that this process runs and that can run ahead."""
+def _candidates(first: pytest.Function, plan: Plan) -> list[pytest.Function]:
+    """The checks after ``first`` that this process runs and that may run ahead, by their marks (whether
+    their fixtures can be had is known only once tried): of every module marked ``together``; in an xdist
+    worker, of ``first``'s module only (handed to it whole)."""
     module = first.nodeid.split("::", 1)[0]
-    items = [i for i in first.session.items if i.nodeid.split("::", 1)[0] == module]
-    if hasattr(first.config, "workerinput") and not plan.whole_module(module):
-        return []  # an xdist worker handed checks one at a time: it does not know which are its own
+    items = list(first.session.items)
+    if hasattr(first.config, "workerinput"):
+        if not plan.whole_module(module):
+            return []  # a worker handed checks one at a time does not know which are its own
+        items = [i for i in items if i.nodeid.split("::", 1)[0] == module]
     after = items[items.index(first) + 1 :] if first in items else []
-    group = [(first, _arguments(first, first) or {})]
-    for item in after:
-        if not isinstance(item, pytest.Function) or plan.blocked(item):
-            continue
-        kwargs = _arguments(item, first)
-        if kwargs is not None:
-            group.append((item, kwargs))
-    return group
+    return [item for item in after if isinstance(item, pytest.Function) and _marked(item) and not plan.blocked(item)]
+
+
+def _marked(item: pytest.Function) -> bool:
+    """Whether the marks of ``item`` let it run ahead (see the module's docstring)."""
+    if item.get_closest_marker(MARK) is None or item.get_closest_marker(ALONE) is not None:
+        return False
+    if getattr(item.obj, "is_hypothesis_test", False):
+        return False
+    return all(item.get_closest_marker(name) is None for name in ("skip", "skipif", "xfail"))
+
+
+def _set_up(item: pytest.Function) -> bool:
+    """Whether every fixture wider than one check that ``item`` takes is set up already (none to make)."""
+    info = item._fixtureinfo
+    for name in info.initialnames:
+        defs = info.name2fixturedefs.get(name)
+        if defs and defs[-1].scope != "function" and defs[-1].cached_result is None:
+            return False
+    return True
 
 
 class _Alone(Exception):
@@ -113,11 +139,7 @@ class _Alone(Exception):
 def _arguments(item: pytest.Function, via: pytest.Function) -> dict[str, Any] | None:
     """The arguments ``item`` is called with, fixtures wider than one check set up through ``via``'s
     request; None where it cannot run ahead (see the module's docstring)."""
-    if item.get_closest_marker(MARK) is None or item.get_closest_marker(ALONE) is not None:
-        return None
-    if getattr(item.obj, "is_hypothesis_test", False):
-        return None
-    if any(item.get_closest_marker(name) is not None for name in ("skip", "skipif", "xfail")):
+    if not _marked(item):
         return None
     info = item._fixtureinfo
     try:
@@ -146,11 +168,19 @@ def _value(name: str, item: pytest.Function, via: pytest.Function, *, dry: bool 
     if fixture.params is not None:
         raise _Alone(name)  # a parametrised fixture: set up per parameter, in the check's own turn
     if fixture.scope != "function":
+        # a fixture of session scope is set up through the check's own request (it may be defined in its
+        # module, seen from there alone); a narrower one only through a check of the same module running
+        if fixture.scope != "session" and item.nodeid.split("::", 1)[0] != via.nodeid.split("::", 1)[0]:
+            raise _Alone(name)
         if dry:
             return None
+        request = item._request if fixture.scope == "session" else via._request
         try:
-            with EXCHANGES.muted():  # a fixture's setup belongs to its first check, not to this one's evidence
-                return via._request.getfixturevalue(name)
+            # a fixture's setup belongs to its first check, not to this one's evidence; pytest 9 warns that
+            # this check is not set up yet (and a later pytest refuses: the check then runs in its turn)
+            with EXCHANGES.muted(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", pytest.PytestDeprecationWarning)
+                return request.getfixturevalue(name)
         except Exception as exc:
             raise _Alone(name) from exc
     # one check's own fixture: only one without teardown (a plain function), made again for this check
@@ -160,26 +190,67 @@ def _value(name: str, item: pytest.Function, via: pytest.Function, *, dry: bool 
     return None if dry else fixture.func(**args)
 
 
-def _run(group: list[tuple[pytest.Function, dict[str, Any]]]) -> dict[str, Outcome]:
+def _one_at_a_time(item: pytest.Item) -> str | None:
+    """The key of the checks ``item`` runs one at a time with (``together(one_at_a_time=KEY)``), if any."""
+    mark = item.get_closest_marker(MARK)
+    key = mark.kwargs.get("one_at_a_time") if mark is not None else None
+    return str(key) if key is not None else None
+
+
+def _interleaved(items: list[pytest.Function]) -> list[pytest.Function]:
+    """``items`` with their modules taking turns: a module's first check, the next module's first, ... ."""
+    by_module: dict[str, list[pytest.Function]] = {}
+    for item in items:
+        by_module.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    queues = list(by_module.values())
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+
+def _run(first: pytest.Function, others: list[pytest.Function]) -> dict[str, Outcome]:
+    """Run ``first`` and ``others`` at once; the outcome of each that ran (the others run in their turn).
+
+    The checks whose fixtures are all set up start at once; the fixtures the rest need are then set up
+    here, in pytest's own thread (fixture set-up is not made for threads), each check starting as soon
+    as its own are: a fixture that sends requests (a batch of CLI calls, a token used then deleted)
+    does so while the checks already started run.
+    """
     deadline = THROTTLE.deadline()
+    turns: dict[str, threading.Lock] = {}
+    for item in (first, *others):
+        key = _one_at_a_time(item)
+        if key is not None:
+            turns.setdefault(key, threading.Lock())
 
     def run(item: pytest.Function, kwargs: dict[str, Any]) -> Outcome:
         kept = Outcome(Sink.own())
-        with EXCHANGES.isolated(kept.sink), THROTTLE.until(deadline):
+        key = _one_at_a_time(item)
+        turn = turns[key] if key is not None else contextlib.nullcontext()
+        with turn, EXCHANGES.isolated(kept.sink), THROTTLE.until(deadline):
             try:
                 item.obj(**kwargs)
             except BaseException as exc:
                 kept.error = exc
         return kept
 
-    with concurrent.futures.ThreadPoolExecutor(
-        max_workers=min(together.LIMIT, len(group)), thread_name_prefix="sts-ahead"
-    ) as pool:
-        futures = {item.nodeid: pool.submit(run, item, kwargs) for item, kwargs in group}
-        try:
-            concurrent.futures.wait(futures.values())
-        except BaseException:
-            # interrupted (Ctrl-C, SIGTERM): the checks not started are not run; those running end
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    # More checks than requests in flight: a check waits on the target, on a table another check is
+    # making, on a token's expiry; the bound on requests holds whatever the number of checks
+    # (``inflight.GATE``). The modules take turns, so the first checks started are of every module.
+    ready = [item for item in others if _set_up(item)]
+    later = [item for item in others if not _set_up(item)]
+    futures: dict[str, concurrent.futures.Future[Outcome]] = {}
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=CHECKS_PER_REQUEST * together.LIMIT, thread_name_prefix="sts-ahead"
+    )
+    try:
+        futures[first.nodeid] = pool.submit(run, first, _arguments(first, first) or {})
+        for item in [*_interleaved(ready), *_interleaved(later)]:
+            kwargs = _arguments(item, first)
+            if kwargs is not None:
+                futures[item.nodeid] = pool.submit(run, item, kwargs)
+        concurrent.futures.wait(futures.values())
+    except BaseException:
+        # interrupted (Ctrl-C, SIGTERM): the checks not started are not run; those running end
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return {nodeid: future.result() for nodeid, future in futures.items()}

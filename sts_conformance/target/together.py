@@ -24,6 +24,7 @@ check's failure or block is the one the first failing call gives, as it would be
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
@@ -65,7 +66,8 @@ def run_together(calls: Iterable[Callable[[], T]], limit: int | None = None) -> 
                 return todo[index]()
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(bound, len(todo)), thread_name_prefix="sts") as pool:
-        futures = [pool.submit(run, i) for i in range(len(todo))]
+        # each call in a copy of the caller's context: what the caller holds (a lock for a wave, say) its calls hold
+        futures = [pool.submit(contextvars.copy_context().run, run, i) for i in range(len(todo))]
         try:
             concurrent.futures.wait(futures)
         except BaseException:

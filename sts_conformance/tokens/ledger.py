@@ -21,6 +21,7 @@ answer was lost is still found and deleted at the end of the run.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import functools
 import itertools
@@ -54,6 +55,12 @@ from sts_conformance.tokens.sweep import CLEANUP_SECONDS, Leftover, sweep
 #: After this many tokens in a row were created but never listed, the run stops creating tokens.
 BROKEN_AFTER = 3
 _BROKEN_FLAG = "target-broken"
+
+
+#: the ledger (its id) whose cross-worker lock the running code holds for a wave of foreign names
+#: (:meth:`TokenLedger.foreign_names_together`): a context variable, so the calls the wave sends together
+#: see it (``together.run_together`` runs each in a copy of its caller's context) and other checks do not
+_WAVE_HOLDS_LOCK: contextvars.ContextVar[int | None] = contextvars.ContextVar("sts_wave_holds_lock", default=None)
 
 
 class LedgerError(AssertionError):
@@ -116,7 +123,6 @@ class TokenLedger:
         self._claimed: set[int] = set()
         self._mutex = threading.RLock()
         #: set while :meth:`foreign_names_together` holds the cross-worker lock for a wave of creates
-        self._wave_holds_lock = False
         self._unlisted_streak = 0
         self._broken: str | None = None
         self._peer_offsets: dict[Path, int] = {}
@@ -206,11 +212,11 @@ class TokenLedger:
         process: the cross-worker lock that serialises such creates is taken once for all of them, not
         by each (which would send them one after another)."""
         with self._cross_worker_lock():
-            self._wave_holds_lock = True
+            held = _WAVE_HOLDS_LOCK.set(id(self))
             try:
                 yield
             finally:
-                self._wave_holds_lock = False
+                _WAVE_HOLDS_LOCK.reset(held)
 
     @contextlib.contextmanager
     def _cross_worker_lock(self) -> Iterator[None]:
@@ -437,7 +443,7 @@ class TokenLedger:
             body.get("expiryDate") if isinstance(body, dict) else None,
         )
         key = intent()
-        ours = self.is_ours(name) or self._wave_holds_lock
+        ours = self.is_ours(name) or _WAVE_HOLDS_LOCK.get() == id(self)
         lock = contextlib.nullcontext() if ours else self._cross_worker_lock()
         with lock:
             send = functools.partial(

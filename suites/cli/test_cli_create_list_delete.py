@@ -31,7 +31,12 @@ from sts_conformance.target import settle
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does
 # every create of the sts CLI carries "dedicatedSubject": "" (ST-LIFE-012)
-pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT)
+# the checks run at once with the other modules' (checking/ahead.py; hence this module's fixtures are of
+# session scope): each batch of CLI calls is made by a fixture, while the checks already started run
+pytestmark = [
+    pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT),
+    pytest.mark.together,
+]
 
 
 #: columns of the wide terminal the table is also read in (stdout a pipe: the real CLI assumes 80)
@@ -53,7 +58,7 @@ class Made:
         return [self.text, self.json]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def made(cli, target, ledger) -> Made:
     """Two tokens created through the CLI at once (text and -o json), then listed at once (text and -o json)."""
     roles = [target.profile.unprivileged_role]
@@ -191,7 +196,7 @@ def _delete_with_cli(cli, target, ledger, token_id: int, output: str | None) -> 
 OUTPUTS = ("text", "json")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deletions(cli, target, ledger):
     """Two tokens made over the API, each deleted through the CLI (text and -o json), at once."""
     made = ledger.create_together(

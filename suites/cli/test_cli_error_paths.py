@@ -22,7 +22,12 @@ from sts_conformance.core import preconditions as pre
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does
 # every create of the sts CLI carries "dedicatedSubject": "" (ST-LIFE-012)
-pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT)
+# the checks run at once with the other modules' (checking/ahead.py; hence this module's fixtures are of
+# session scope): each batch of CLI calls is made by a fixture, while the checks already started run
+pytestmark = [
+    pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT),
+    pytest.mark.together,
+]
 
 #: case -> (the credential the CLI runs with, the command); ``{name}``, ``{victim}``, ``{unknown}`` filled in
 ERROR_PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -57,7 +62,7 @@ def _unknown_id(ledger: Any) -> int:
             return candidate
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def error_paths(cli, target, ledger) -> ErrorPaths:
     """Every case of ERROR_PATHS and one successful create, all at once; then one API list."""
     role = target.profile.unprivileged_role

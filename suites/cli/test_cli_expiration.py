@@ -31,7 +31,12 @@ from sts_conformance.core import preconditions as pre
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does
 # every create of the sts CLI carries "dedicatedSubject": "" (ST-LIFE-012)
-pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT)
+# the checks run at once with the other modules' (checking/ahead.py; hence this module's fixtures are of
+# session scope): each batch of CLI calls is made by a fixture, while the checks already started run
+pytestmark = [
+    pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT),
+    pytest.mark.together,
+]
 
 _MS_PER_DAY = 86_400_000
 #: the zones the CLI runs in: UTC, far west (00:00 UTC is the previous afternoon) and far east (UTC+14)
@@ -79,7 +84,7 @@ class Dated:
     api_entries: dict[str, list[dict[str, Any]]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dated(cli, target, ledger) -> Dated:
     """Creates with --expiration in three zones and lists in three zones, all six CLI calls at once."""
     day = server_today(target) + timedelta(days=30)
@@ -208,7 +213,7 @@ def attempt_dates(
     return {case: Attempt(values[case], names[case], results[case], found[names[case]]) for case in values}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def refused(cli, target, ledger) -> dict[str, Attempt]:
     """Every bad --expiration tried at once (a token made despite it fails the check; cleanup removes it)."""
     return attempt_dates(cli, target, ledger, "cli-baddate", bad_dates(server_today(target)))
@@ -249,7 +254,7 @@ def test_past_expiration_refused(refused, case, observe):
 EDGE_DATES = {"zero-date": "0001-01-01", "epoch-start": "1970-01-01", "far-future": "9999-12-31"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def edges(cli, target, ledger) -> dict[str, Attempt]:
     """Every edge date tried at once, read back as JSON."""
     return attempt_dates(cli, target, ledger, "cli-edge", EDGE_DATES, output="json")

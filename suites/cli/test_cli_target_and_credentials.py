@@ -23,7 +23,12 @@ from sts_conformance.tokens.journal import token_id
 # the sts CLI presents service tokens as X-API-Key only: where that form is not accepted (at all, or
 # for token management) it cannot work, whatever the CLI does
 # every create of the sts CLI carries "dedicatedSubject": "" (ST-LIFE-012)
-pytestmark = pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT)
+# the checks run at once with the other modules' (checking/ahead.py; hence this module's fixtures are of
+# session scope): each batch of CLI calls is made by a fixture, while the checks already started run
+pytestmark = [
+    pytest.mark.precondition(pre.X_API_KEY_FORM, pre.X_API_KEY_MANAGEMENT, pre.EMPTY_DEDICATED_SUBJECT),
+    pytest.mark.together,
+]
 
 BAD_KINDS = ("unknown", "deleted", "expired")
 #: the requirement that says the API itself refuses each kind of bad token
@@ -41,7 +46,7 @@ class BadRun:
     created: list[dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bad_runs(cli, target, ledger, expiring_credential) -> dict[str, BadRun]:
     """`create` through the CLI with an unknown, a deleted and an expired manager token, all at once."""
     expiring = expiring_credential.token
@@ -130,7 +135,7 @@ def test_exit_code_4_when_server_info_answers_401(target, bad_runs, kind):
 CHANNELS = ("flags", "env")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def channel_lists(cli, target, ledger):
     """A token made over the API, then `list -o json` with target and token as flags and as environment, at once."""
     tok = ledger.create("cli-channel", roles=[target.profile.unprivileged_role])

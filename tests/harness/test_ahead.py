@@ -19,6 +19,8 @@ from sts_conformance.target.client import EXCHANGES, Exchange
 
 pytestmark = pytest.mark.together
 
+from across import ACROSS
+
 #: three checks that pass only when they run at the same time
 MEET = threading.Barrier(3, timeout=20)
 STARTED = []
@@ -48,6 +50,7 @@ def torn_down():
 
 def test_first():
     seen("first")
+    ACROSS.wait()  # meets the check of the other module
 
 
 @pytest.mark.parametrize("n", [0, 1, 2])
@@ -82,8 +85,29 @@ def test_threads_ran():
 """
 
 
+OTHER_MODULE = """
+import pytest
+
+from across import ACROSS
+
+pytestmark = pytest.mark.together
+
+
+@pytest.fixture(scope="session")
+def of_this_module():
+    return "mine"
+
+
+def test_meets_a_check_of_another_module(of_this_module):
+    assert of_this_module == "mine"
+    ACROSS.wait()
+"""
+
+
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(across="import threading\n\nACROSS = threading.Barrier(2, timeout=20)\n")
+    pytester.makepyfile(test_other=OTHER_MODULE)
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nmarkers =\n    requirement(id): the requirement a check traces to\n")
     pytester.makepyfile(test_mod=MODULE)
@@ -106,6 +130,9 @@ def test_checks_run_together_and_each_keeps_its_own_outcome(suite: pytest.Pytest
     assert reports["test_alone_runs_in_its_turn"].passed
     assert reports["test_with_teardown_fixture_runs_in_its_turn"].passed
     assert reports["test_threads_ran"].passed
+    # a check of another module, with a fixture of session scope defined there, ran at the same time
+    assert reports["test_meets_a_check_of_another_module"].passed
+    assert not result.parseoutcomes().get("warnings")
 
 
 def test_a_failure_shows_its_own_exchanges_only(suite: pytest.Pytester):
@@ -128,7 +155,25 @@ def test_concurrency_one_runs_every_check_in_its_turn(suite: pytest.Pytester, mo
     from sts_conformance.target import together
 
     monkeypatch.setattr(together, "LIMIT", 1)
-    result = suite.runpytest_inprocess("-p", "no:cacheprovider", "-k", "threads_ran or first")
+    result = suite.runpytest_inprocess("-p", "no:cacheprovider", "-k", "threads_ran or skips")
     reports = _reports(result)
-    assert reports["test_first"].passed
+    assert reports["test_skips"].skipped
     assert reports["test_threads_ran"].failed  # in the main thread: nothing ran ahead
+
+
+def test_under_xdist_every_module_marked_together_goes_to_one_worker_whole():
+    """The xdist scheduler's list (the controller collects no checks) names exactly the modules marked together."""
+    import importlib
+    from pathlib import Path
+
+    from sts_conformance.plugin import TOGETHER_MODULES
+
+    suites = Path(__file__).resolve().parents[2] / "suites"
+    marked = set()
+    for path in suites.rglob("test_*.py"):
+        module = importlib.import_module(".".join(path.relative_to(suites.parent).with_suffix("").parts))
+        marks = getattr(module, "pytestmark", [])
+        marks = marks if isinstance(marks, list) else [marks]
+        if any(m.name == "together" for m in marks):
+            marked.add(path.name)
+    assert marked == set(TOGETHER_MODULES)

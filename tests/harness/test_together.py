@@ -197,5 +197,5 @@ def test_under_xdist_a_tables_cells_go_to_one_worker_and_other_checks_each_where
         "suites/test_server_errors.py"
     )
     assert work_unit("suites/test_lifecycle.py::test_deleted_token_gone_from_list") == "suites/test_lifecycle.py"
-    single = "suites/test_list_scale.py::test_list_complete_past_common_caps_and_pages"
+    single = "suites/test_bootstrap.py::test_bootstrap_token_accepted"
     assert work_unit(single) == single

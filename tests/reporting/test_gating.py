@@ -21,7 +21,7 @@ LIFE = "suites/test_lifecycle.py::"
 CREATE = LIFE + "test_create_answers_200_with_name_and_token"
 DELETE = LIFE + "test_delete_answers_204_without_body"
 DELETE_UNKNOWN = LIFE + "test_delete_unknown_id_no_server_error"
-COMMA_ROLE = "suites/test_role_names_exact.py::test_role_holding_a_comma_is_one_role"
+LISTED = LIFE + "test_created_token_listed_with_its_name_roles_and_a_new_id"
 X_API_KEY = "suites/test_authorization_matrix.py::test_authorization[valid-manager/probe/X-API-Key]"
 
 
@@ -148,12 +148,12 @@ def test_harness_error_in_setup_exits_3(tmp_path):
 
 def test_target_gone_mid_run_exits_3(tmp_path):
     """A target that stops answering during the run makes the run an error, not a failed requirement.
-    (The second check is of another module: a module's checks run together when its first runs.)"""
-    done = run_suite(tmp_path / "r", CREATE, COMMA_ROLE, env={"STS_PROBE_STOP_TARGET": "comma"})
+    (The second check runs alone, in its turn: the checks marked together run when the first of them runs.)"""
+    done = run_suite(tmp_path / "r", CREATE, LISTED, env={"STS_PROBE_STOP_TARGET": "listed_with_its_name"})
     assert done.returncode == 3, done.stdout[-3000:]
     doc = read_report(tmp_path / "r")
-    assert ran(doc) == {"ST-LIFE-001": "passed", "ST-ROLE-008": "error"}
-    gone = next(r for r in doc["requirements"] if r["id"] == "ST-ROLE-008")
+    assert ran(doc) == {"ST-LIFE-001": "passed", "ST-LIFE-003": "error"}
+    gone = next(r for r in doc["requirements"] if r["id"] == "ST-LIFE-003")
     assert "ConnectError" in gone["reason"]
 
 
