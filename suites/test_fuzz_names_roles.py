@@ -523,6 +523,7 @@ _OPEN_ROLE_LISTS = [
 ]
 
 
+@pytest.mark.together  # no Hypothesis, the run's own names: not in the turns of the checks above
 @pytest.mark.requirement("ST-FUZZ-004")
 @pytest.mark.parametrize(("setting", "roles"), _OPEN_ROLE_LISTS)
 def test_open_role_list_accepted_or_refused_as_pinned(target, ledger, observe, setting, roles):

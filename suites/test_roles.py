@@ -19,14 +19,14 @@ from sts_conformance.tokens.premade import Premade, case_of
 
 # every check here creates tokens and reads them back from the list
 # the checks are independent of each other: they run at once with the
-# other modules' (checking/ahead.py; hence this module's fixtures are of session scope), but for the
-# deletes, which share one victim token
+# other modules' (checking/ahead.py; hence this module's fixtures are of session scope), the deletes
+# that share one victim token one after another
 pytestmark = [pytest.mark.precondition(pre.CREATE, pre.LIST, pre.LISTED), pytest.mark.together]
 
 OPERATIONS = ["create", "list", "delete"]
-#: a refused delete is aimed at the module's one shared victim token: such a check runs alone, so that one
-#: wrongly accepted does not take the victim from under another check's delete
-REFUSED_DELETE = pytest.param("delete", marks=pytest.mark.alone, id="delete")
+#: a refused delete is aimed at the module's one shared victim token: such checks run one after another
+#: (while the others run), so that one wrongly accepted does not take the victim from under another's
+REFUSED_DELETE = pytest.param("delete", marks=pytest.mark.together(one_at_a_time="role-victim"), id="delete")
 
 #: The predefined roles of the product's documentation (self-hosted).
 PREDEFINED_ROLES = ["stackstate-admin", "stackstate-power-user", "stackstate-k8s-troubleshooter", "stackstate-guest"]

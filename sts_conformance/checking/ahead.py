@@ -9,8 +9,8 @@ and waits for them all (at most the profile's ``concurrency`` checks at once; th
 the same bound on requests in flight, ``target/inflight.py``). Each check's outcome, and everything its requests
 got, is kept apart (``client.Sink``); when pytest reaches that check, its call gives the kept
 outcome: the same failure, skip or block, the same exchanges in the order they were sent, the same
-server errors (ST-ERR-001) and leaked secrets (ST-ONCE-006) judged for it and for no other. Only
-the time a check's call took in pytest's report changes: the first carries the others' wait.
+server errors (ST-ERR-001) and leaked secrets (ST-ONCE-006) judged for it and for no other, and the
+time its own call took (not the first check's wait for all of them).
 
 A check runs ahead only where nothing is lost: its arguments are its own parameters, fixtures of
 session scope (set up here as its own setup would: a ``together`` module's shared fixtures are of
@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import inspect
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,7 @@ import pytest
 
 from sts_conformance.target import together
 from sts_conformance.target.client import EXCHANGES, Sink
+from sts_conformance.target.inflight import STOP_WHEN
 from sts_conformance.target.throttle import THROTTLE
 
 MARK = "together"
@@ -52,12 +54,15 @@ class Outcome:
 
     sink: Sink
     error: BaseException | None = None
+    #: how long its own call took, in its thread (pytest's report shows this, not the wait for the others)
+    seconds: float = 0.0
 
 
 #: how many checks run at once per request the profile lets be in flight
 CHECKS_PER_REQUEST = 4
 
 _OUTCOMES = pytest.StashKey[dict[str, Outcome]]()
+_OWN_SECONDS = pytest.StashKey[float]()
 
 MARKERS = (
     f"{MARK}(one_at_a_time=KEY): the module's checks are independent of the others; they run at once when the "
@@ -89,9 +94,15 @@ def call(pyfuncitem: pytest.Function, plan: Plan) -> bool | None:
         outcomes.update(_run(pyfuncitem, others))
         kept = outcomes.pop(pyfuncitem.nodeid)
     EXCHANGES.restore(kept.sink)
+    pyfuncitem.stash[_OWN_SECONDS] = kept.seconds
     if kept.error is not None:
         raise kept.error
     return True
+
+
+def own_seconds(item: pytest.Item) -> float | None:
+    """How long the call of a check that ran ahead took in its thread (None: it ran in its turn)."""
+    return item.stash.get(_OWN_SECONDS, None)
 
 
 def forget(item: pytest.Item) -> None:
@@ -221,15 +232,24 @@ def _run(first: pytest.Function, others: list[pytest.Function]) -> dict[str, Out
         if key is not None:
             turns.setdefault(key, threading.Lock())
 
+    stop = threading.Event()  # set when the run is interrupted: the checks send nothing more
+
     def run(item: pytest.Function, kwargs: dict[str, Any]) -> Outcome:
         kept = Outcome(Sink.own())
         key = _one_at_a_time(item)
         turn = turns[key] if key is not None else contextlib.nullcontext()
-        with turn, EXCHANGES.isolated(kept.sink), THROTTLE.until(deadline):
-            try:
-                item.obj(**kwargs)
-            except BaseException as exc:
-                kept.error = exc
+        stoppable = STOP_WHEN.set(stop)
+        try:
+            with turn, EXCHANGES.isolated(kept.sink), THROTTLE.until(deadline):
+                began = time.perf_counter()
+                try:
+                    if not stop.is_set():
+                        item.obj(**kwargs)
+                except BaseException as exc:
+                    kept.error = exc
+                kept.seconds = time.perf_counter() - began
+        finally:
+            STOP_WHEN.reset(stoppable)
         return kept
 
     # More checks than requests in flight: a check waits on the target, on a table another check is
@@ -249,7 +269,9 @@ def _run(first: pytest.Function, others: list[pytest.Function]) -> dict[str, Out
                 futures[item.nodeid] = pool.submit(run, item, kwargs)
         concurrent.futures.wait(futures.values())
     except BaseException:
-        # interrupted (Ctrl-C, SIGTERM): the checks not started are not run; those running end
+        # interrupted (Ctrl-C, SIGTERM): the checks not started are not run; those running send no more
+        # requests and end (a wait for a token's expiry ends first), before the cleanup deletes their tokens
+        stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -11,10 +11,19 @@ launched itself) runs its calls with a gate of their own (:meth:`Gate.own`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Iterator
 
 DEFAULT_LIMIT = 8
+
+#: set in the threads of checks run ahead together (``checking/ahead.py``), and in the calls they send
+#: together (which copy their context): once it is set, their next request is not sent (:class:`Stopped`)
+STOP_WHEN: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("sts_stop_when", default=None)
+
+
+class Stopped(Exception):
+    """The run was interrupted: a check running ahead of its turn sends nothing more and ends."""
 
 
 class Gate:
@@ -34,6 +43,9 @@ class Gate:
         """Around one request on the wire: waits while the calling thread's bound is reached."""
         slots = getattr(self._local, "slots", None) or self._slots  # the one acquired is the one released
         with slots:
+            stop = STOP_WHEN.get()
+            if stop is not None and stop.is_set():
+                raise Stopped("the run was interrupted: no more requests of the checks running together")
             yield
 
     @contextlib.contextmanager
