@@ -199,3 +199,20 @@ def test_under_xdist_a_tables_cells_go_to_one_worker_and_other_checks_each_where
     assert work_unit("suites/test_lifecycle.py::test_deleted_token_gone_from_list") == "suites/test_lifecycle.py"
     single = "suites/test_bootstrap.py::test_bootstrap_token_accepted"
     assert work_unit(single) == single
+
+
+def test_once_the_run_is_interrupted_a_check_running_ahead_sends_nothing_more():
+    """The stop the checks run ahead carry (checking/ahead.py) reaches the calls they send together too."""
+    stop = threading.Event()
+    with respx.mock(assert_all_mocked=True) as mock, ApiClient(BASE) as client:
+        route = mock.get(url__startswith=f"{BASE}/api/s/").mock(return_value=httpx.Response(200))
+        token = inflight.STOP_WHEN.set(stop)
+        try:
+            client.request("GET", "/s/before")
+            stop.set()
+            with pytest.raises(inflight.Stopped):
+                run_together([functools.partial(client.request, "GET", f"/s/{i}") for i in range(3)], limit=3)
+        finally:
+            inflight.STOP_WHEN.reset(token)
+        client.request("GET", "/s/cleanup")  # (the cleanup, in a thread without the stop, still sends)
+    assert [c.request.url.path for c in route.calls] == ["/api/s/before", "/api/s/cleanup"]
