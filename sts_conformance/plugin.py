@@ -148,6 +148,7 @@ def activate(config: pytest.Config) -> None:
         worker = workerinput.get("workerid", "gw")
         THROTTLE.configure(budget_s=config.getoption("time_budget"), record=record_file(Path(data["run_dir"]), worker))
         together.configure(profile.concurrency)
+        ahead.configure(profile.checks_together)
         SETTLE.configure(profile.consistency, Path(data["run_dir"]))
         return
 
@@ -160,6 +161,7 @@ def activate(config: pytest.Config) -> None:
     REDACTOR.register(profile.admin_token, profile.bootstrap.token, held=True)
     SETTLE.configure(profile.consistency, None)
     together.configure(profile.concurrency)
+    ahead.configure(profile.checks_together)
     cli_problem = cli_runner.start_problem(profile.cli_command, profile.source) if profile.cli_command else None
     if cli_problem is not None:
         _report_start_failure(config, profile, ProfileError(cli_problem))
@@ -262,10 +264,13 @@ def _report_start_failure(config: pytest.Config, profile: TargetProfile | None, 
     start_failed(config, profile, exc)
 
 
-#: the modules marked ``together`` (``checking/ahead.py``): under ``-n`` each goes to one worker whole,
-#: which makes its tokens (or its table: the authorization matrix, the path variants, the ordinary
-#: mistakes) once, instead of every worker making them again for its share, and runs its checks
-#: together. The controller collects no checks, so the list is kept here (a test compares it to the marks).
+#: the modules that make a table once per process and judge it cell by cell (the authorization matrix,
+#: the path variants, the ordinary mistakes): under ``-n`` all of a table's cells go to one worker, which
+#: makes the table once instead of every worker making it again for its share
+TABLE_MODULES = ("test_authorization_matrix.py", "test_path_variants.py", "test_server_errors.py")
+#: the modules marked ``together`` (``checking/ahead.py``): with the profile's ``checks_together``, under
+#: ``-n`` each goes to one worker whole, which makes its tokens once and runs its checks together. The
+#: controller collects no checks, so the list is kept here (a test compares it to the marks).
 TOGETHER_MODULES = (
     "test_auth_headers.py",
     "test_authorization_matrix.py",
@@ -291,8 +296,8 @@ TOGETHER_MODULES = (
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """xdist controller, ``-n`` with the default distribution: as ``load`` (each check where a worker is
-    free), except that a module marked ``together`` goes to one worker whole (:data:`TOGETHER_MODULES`).
-    Check ids are unchanged."""
+    free), except that a table module, or one whose checks run together, goes to one worker whole
+    (:func:`work_unit`). Check ids are unchanged."""
     if not is_active(config) or config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -305,9 +310,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def work_unit(nodeid: str) -> str:
-    """What xdist hands to one worker together: a whole module marked ``together``, else the one check."""
+    """What xdist hands to one worker together: a whole table module, or (with the profile's
+    ``checks_together``) a whole module marked ``together``; else the one check."""
     module = nodeid.split("::", 1)[0]
-    return module if module.rsplit("/", 1)[-1] in TOGETHER_MODULES else nodeid
+    whole = TABLE_MODULES + (TOGETHER_MODULES if ahead.ENABLED else ())
+    return module if module.rsplit("/", 1)[-1] in whole else nodeid
 
 
 #: what the checks run ahead together need to know of this process's checks

@@ -4,10 +4,9 @@ The product page lists "all created service tokens" and the vendor spec's list c
 array with no paging parameters, so a list that stops at a default page size (100), at a
 first page of 1,000, or after a sort and a cut, hides tokens that still authenticate. Such a
 defect never shows with the handful of tokens the other checks keep alive: this check brings
-the deployment past 100 and then past 1,000 live tokens (:data:`SIZES`, made by itself: the
-tokens already there may be deleted meanwhile, by another xdist worker say),
-reads the list at each size, and asks that every token it made is listed once; then it deletes
-them again.
+the deployment past 100 and then past 1,000 live tokens (:data:`SIZES`, counting the tokens
+already there), reads the list at each size, and asks that every token it made is listed
+once; then it deletes them again.
 
 Cost: on a managed target (the suite's own throw-away deployment) it always runs, creating
 and deleting about 1,000 tokens concurrently, a wave at a time with the whole wave in flight
@@ -34,9 +33,6 @@ from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target import settle, together
 from sts_conformance.tokens.journal import duplicate_ids
 from sts_conformance.tokens.ledger import LedgerError, OwnedToken, TokenLedger
-
-# not marked together (checking/ahead.py): it runs in its turn, alone, as a thousand tokens in every list
-# the checks running together read would cost the target and the run far more than this check's own wait
 
 #: the live-token counts the list is read at: past a page of 100, and past 1,000 and 1,024
 SIZES = (110, 1_030)
@@ -131,25 +127,26 @@ def test_list_complete_past_common_caps_and_pages(target, ledger, observe):
             "1,000 tokens (about 2,100 requests); profile setting 'scale_on_external: true' allows it"
         )
     roles = [target.profile.unprivileged_role]
+    before = ledger.list_items()
     made: list[OwnedToken] = []
     items: list[dict[str, Any]] | None = None
     try:
         for size in SIZES:
-            made += _create_many(ledger, roles, max(0, size - len(made)), target.managed)
+            made += _create_many(ledger, roles, max(0, size - len(before) - len(made)), target.managed)
             wanted = {tok.name for tok in made}
 
             def shows_all(listed: list[dict[str, Any]], wanted: set[str] = wanted) -> bool:
                 return wanted <= {i.get("name") for i in listed}
 
             items = settle.until(settle.LIST, ledger.list_items, shows_all)
-            observe("list_at_scale", {"live_at_least": len(made), "entries": len(items)})
+            observe("list_at_scale", {"live_at_least": len(before) + len(made), "entries": len(items)})
             counts = Counter(i.get("name") for i in items)
             missing = [tok for tok in made if counts[tok.name] == 0]
             twice = [tok for tok in made if counts[tok.name] > 1]
             doubled_ids = duplicate_ids(items)
             assert not (missing or twice or doubled_ids), (
-                f"with at least {len(made)} live tokens (those made by the check), the list answered "
-                f"{len(items)} entries: "
+                f"with at least {len(before) + len(made)} live tokens ({len(before)} listed before the check, "
+                f"{len(made)} made by it), the list answered {len(items)} entries: "
                 + "; ".join(
                     part
                     for part in (

@@ -80,13 +80,23 @@ class Plan:
     whole_module: Callable[[str], bool]
 
 
+#: whether checks run ahead at all (the profile's ``checks_together``; off: every check in its turn)
+ENABLED = False
+
+
+def configure(enabled: bool) -> None:
+    """Set from the profile, at the start of a run or worker."""
+    global ENABLED
+    ENABLED = bool(enabled)
+
+
 def call(pyfuncitem: pytest.Function, plan: Plan) -> bool | None:
     """``pytest_pyfunc_call``: the kept outcome of a check that ran ahead (True: handled; or raised again);
     the first check of a ``together`` module runs the others first; None for pytest's own call."""
     outcomes = pyfuncitem.config.stash.setdefault(_OUTCOMES, {})
     kept = outcomes.pop(pyfuncitem.nodeid, None)
     if kept is None:
-        if together.LIMIT <= 1 or _arguments(pyfuncitem, pyfuncitem) is None:
+        if not ENABLED or together.LIMIT <= 1 or _arguments(pyfuncitem, pyfuncitem) is None:
             return None
         others = _candidates(pyfuncitem, plan)
         if not others:

@@ -40,6 +40,7 @@ _TOP_KEYS = {
     "probe_path",
     "request_timeout",
     "concurrency",
+    "checks_together",
     "verify_tls",
     "ca_bundle",
     "client_cert",
@@ -180,6 +181,8 @@ class TargetProfile:
     request_timeout: float = 10.0
     #: at most this many independent requests of one process in flight together (1: one at a time)
     concurrency: int = 8
+    #: the checks of the modules marked ``together`` run at once when the first runs (``checking/ahead.py``)
+    checks_together: bool = False
     verify_tls: bool = True
     #: PEM file of the CA certificate(s) the target's certificate is checked against (absolute path)
     ca_bundle: str | None = None
@@ -221,6 +224,7 @@ class TargetProfile:
             "probe_path": self.probe_path,
             "request_timeout": self.request_timeout,
             "concurrency": self.concurrency,
+            "checks_together": self.checks_together,
             "verify_tls": self.verify_tls,
             "ca_bundle": self.ca_bundle,
             "client_cert": self.client_cert,
@@ -484,6 +488,7 @@ def parse_profile(
         probe_path=probe_path,
         request_timeout=r.number("request_timeout", 10.0),
         concurrency=r.count("concurrency", 8, MAX_CONCURRENCY),
+        checks_together=r.boolean("checks_together", False),
         verify_tls=verify_tls,
         ca_bundle=ca_bundle,
         client_cert=client_cert,

@@ -105,7 +105,10 @@ def test_meets_a_check_of_another_module(of_this_module):
 
 
 @pytest.fixture
-def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    from sts_conformance.checking import ahead
+
+    monkeypatch.setattr(ahead, "ENABLED", True)  # (the profile's checks_together)
     pytester.makepyfile(across="import threading\n\nACROSS = threading.Barrier(2, timeout=20)\n")
     pytester.makepyfile(test_other=OTHER_MODULE)
     pytester.makeconftest(CONFTEST)
@@ -177,3 +180,32 @@ def test_under_xdist_every_module_marked_together_goes_to_one_worker_whole():
         if any(m.name == "together" for m in marks):
             marked.add(path.name)
     assert marked == set(TOGETHER_MODULES)
+
+
+def test_off_unless_the_profile_asks_every_check_runs_in_its_turn(suite: pytest.Pytester, monkeypatch):
+    from sts_conformance.checking import ahead
+
+    monkeypatch.setattr(ahead, "ENABLED", False)
+    result = suite.runpytest_inprocess("-p", "no:cacheprovider", "-k", "threads_ran or skips")
+    assert _reports(result)["test_threads_ran"].failed
+
+
+def test_the_profile_setting_is_read_and_off_by_default(tmp_path):
+    from sts_conformance.target.profile import load_profile
+
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\nurl: http://127.0.0.1:1\nadmin_token: t\n", encoding="utf-8")
+    assert load_profile(path).checks_together is False
+    path.write_text("name: x\nurl: http://127.0.0.1:1\nadmin_token: t\nchecks_together: true\n", encoding="utf-8")
+    assert load_profile(path).checks_together is True
+
+
+def test_with_checks_together_a_marked_module_goes_to_one_xdist_worker_whole(monkeypatch):
+    from sts_conformance.checking import ahead
+    from sts_conformance.plugin import work_unit
+
+    check = "suites/test_lifecycle.py::test_deleted_token_gone_from_list"
+    monkeypatch.setattr(ahead, "ENABLED", True)
+    assert work_unit(check) == "suites/test_lifecycle.py"
+    monkeypatch.setattr(ahead, "ENABLED", False)
+    assert work_unit(check) == check

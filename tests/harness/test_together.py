@@ -196,7 +196,8 @@ def test_under_xdist_a_tables_cells_go_to_one_worker_and_other_checks_each_where
     assert work_unit("suites/test_server_errors.py::test_read_only_fields_never_bind[create]") == (
         "suites/test_server_errors.py"
     )
-    assert work_unit("suites/test_lifecycle.py::test_deleted_token_gone_from_list") == "suites/test_lifecycle.py"
+    lifecycle = "suites/test_lifecycle.py::test_deleted_token_gone_from_list"
+    assert work_unit(lifecycle) == lifecycle  # one check at a time, unless checks_together
     single = "suites/test_bootstrap.py::test_bootstrap_token_accepted"
     assert work_unit(single) == single
 
