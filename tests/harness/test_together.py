@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Iterator
@@ -122,41 +123,40 @@ def test_a_skip_or_block_raised_by_a_call_reaches_the_check():
         run_together([lambda: 1, skips], limit=2)
 
 
-def test_nested_calls_go_together_too_and_the_bound_holds_per_request(monkeypatch):
-    """A check run ahead sends calls together in turn: they overlap, and the process's bound is on requests."""
+@contextlib.contextmanager
+def bounded(monkeypatch: pytest.MonkeyPatch, limit: int, gate: Gate, prefix: str) -> Iterator[ApiClient]:
+    """A client whose GETs below ``prefix`` meet at ``gate``, with the process's bound set to ``limit``."""
     monkeypatch.setattr(together, "LIMIT", together.LIMIT)
-    together.configure(4)
-    gate = Gate(4)
+    together.configure(limit)
     try:
         with respx.mock(assert_all_mocked=True) as mock, ApiClient(BASE) as client:
-            mock.get(url__startswith=f"{BASE}/api/n/").mock(side_effect=gate)
-
-            def outer(i: int) -> list[str]:
-                return run_together(
-                    [
-                        functools.partial(lambda j: client.request("GET", f"/n/{i}/{j}").json()["path"], j)
-                        for j in range(4)
-                    ]
-                )
-
-            got = run_together([functools.partial(outer, i) for i in range(2)])
+            mock.get(url__startswith=f"{BASE}/api/{prefix}/").mock(side_effect=gate)
+            yield client
     finally:
         together.configure(inflight.DEFAULT_LIMIT)
+
+
+def test_nested_calls_go_together_too_and_the_bound_holds_per_request(monkeypatch):
+    """A check run ahead sends calls together in turn: they overlap, and the process's bound is on requests."""
+    gate = Gate(4)
+    with bounded(monkeypatch, 4, gate, "n") as client:
+
+        def outer(i: int) -> list[str]:
+            paths = [
+                functools.partial(lambda j: client.request("GET", f"/n/{i}/{j}").json()["path"], j) for j in range(4)
+            ]
+            return run_together(paths)
+
+        got = run_together([functools.partial(outer, i) for i in range(2)])
     assert got == [[f"/api/n/{i}/{j}" for j in range(4)] for i in range(2)]
     assert gate.most == 4  # eight requests, never more than the bound on the wire
     assert gate.met == 8  # each met three others in flight
 
 
 def test_a_wider_bound_asked_for_on_purpose_is_the_calls_own(monkeypatch):
-    monkeypatch.setattr(together, "LIMIT", together.LIMIT)
-    together.configure(2)
     gate = Gate(5)
-    try:
-        with respx.mock(assert_all_mocked=True) as mock, ApiClient(BASE) as client:
-            mock.get(url__startswith=f"{BASE}/api/w/").mock(side_effect=gate)
-            run_together([functools.partial(client.request, "GET", f"/w/{i}") for i in range(5)], limit=5)
-    finally:
-        together.configure(inflight.DEFAULT_LIMIT)
+    with bounded(monkeypatch, 2, gate, "w") as client:
+        run_together([functools.partial(client.request, "GET", f"/w/{i}") for i in range(5)], limit=5)
     assert gate.most == 5 and gate.met == 5
 
 
