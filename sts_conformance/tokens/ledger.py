@@ -560,12 +560,6 @@ class TokenLedger:
         a foreign entry that shows up is not taken for it: it may be one made before the run).
         """
         items = self._list() if items is None else items
-        # what is claimed is read and the new claim made at once: with checks running together
-        # (checking/ahead.py) another thread may be claiming or releasing an id meanwhile
-        with self._mutex:
-            return self._attribute_in(tok, items, loose=loose)
-
-    def _attribute_in(self, tok: OwnedToken, items: list[dict[str, Any]], *, loose: bool) -> int | None:
         taken = self._taken(items)
         fresh = [i for i in items if token_id(i.get("id")) is not None and not taken(i)]
         fresh = [i for i in fresh if not self._ghost(i)]  # (a list may show a delete late)
