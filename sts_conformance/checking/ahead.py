@@ -96,12 +96,13 @@ def call(pyfuncitem: pytest.Function, plan: Plan) -> bool | None:
     outcomes = pyfuncitem.config.stash.setdefault(_OUTCOMES, {})
     kept = outcomes.pop(pyfuncitem.nodeid, None)
     if kept is None:
-        if not ENABLED or together.LIMIT <= 1 or _arguments(pyfuncitem, pyfuncitem) is None:
+        own = _arguments(pyfuncitem, pyfuncitem) if ENABLED and together.LIMIT > 1 else None
+        if own is None:
             return None
         others = _candidates(pyfuncitem, plan)
         if not others:
             return None
-        outcomes.update(_run(pyfuncitem, others))
+        outcomes.update(_run(pyfuncitem, own, others))
         kept = outcomes.pop(pyfuncitem.nodeid)
     EXCHANGES.restore(kept.sink)
     pyfuncitem.stash[_OWN_SECONDS] = kept.seconds
@@ -227,8 +228,9 @@ def _interleaved(items: list[pytest.Function]) -> list[pytest.Function]:
     return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
 
 
-def _run(first: pytest.Function, others: list[pytest.Function]) -> dict[str, Outcome]:
-    """Run ``first`` and ``others`` at once; the outcome of each that ran (the others run in their turn).
+def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Function]) -> dict[str, Outcome]:
+    """Run ``first`` (called with ``own``) and ``others`` at once; the outcome of each that ran (the others run
+    in their turn).
 
     The checks whose fixtures are all set up start at once; the fixtures the rest need are then set up
     here, in pytest's own thread (fixture set-up is not made for threads), each check starting as soon
@@ -265,14 +267,15 @@ def _run(first: pytest.Function, others: list[pytest.Function]) -> dict[str, Out
     # More checks than requests in flight: a check waits on the target, on a table another check is
     # making, on a token's expiry; the bound on requests holds whatever the number of checks
     # (``inflight.GATE``). The modules take turns, so the first checks started are of every module.
-    ready = [item for item in others if _set_up(item)]
-    later = [item for item in others if not _set_up(item)]
+    set_up = {item.nodeid: _set_up(item) for item in others}
+    ready = [item for item in others if set_up[item.nodeid]]
+    later = [item for item in others if not set_up[item.nodeid]]
     futures: dict[str, concurrent.futures.Future[Outcome]] = {}
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=CHECKS_PER_REQUEST * together.LIMIT, thread_name_prefix="sts-ahead"
     )
     try:
-        futures[first.nodeid] = pool.submit(run, first, _arguments(first, first) or {})
+        futures[first.nodeid] = pool.submit(run, first, own)
         for item in [*_interleaved(ready), *_interleaved(later)]:
             kwargs = _arguments(item, first)
             if kwargs is not None:
