@@ -18,12 +18,16 @@ from tests.independent.indep_server import DEFECTS
 
 PROFILE = Path(__file__).with_name("indep.yaml")
 
-#: what each defect breaks, as the suites named it when measured (README.md has the table)
-CAUGHT_BY = {
+#: what each defect breaks, as the suites named it when measured (README.md has the table); where two
+#: requirements describe the defect, which of them a run names first depends on timing, and either is right
+CAUGHT_BY: dict[str, str | tuple[str, ...]] = {
     "expiry-unit-seconds": "ST-EXP-006",
     "expiry-leeway-60s": "ST-EXP-006",
     "list-first-100": "ST-LIFE-020",
-    "id-collision-same-ms": "ST-LIFE-007",
+    # a later create in the same millisecond overwrites the earlier token: the earlier one is never
+    # listed or listed once and then replaced under its id (ST-LIFE-003 says "under an id that no other
+    # token has"); when a wave of creates loses several, the ledger stops creating and names ST-LIFE-003
+    "id-collision-same-ms": ("ST-LIFE-007", "ST-LIFE-003"),
     "roles-case-insensitive": "ST-ROLE-005",  # a SHOULD: fails the run only with --strict
     "token-in-list": "ST-ONCE-002",
     "duplicate-create-returns-existing": "ST-LIFE-007",
@@ -77,4 +81,6 @@ def test_whole_suite_passes_the_independent_server_strictly(tmp_path):
 def test_suite_fails_each_defect(tmp_path, defect):
     done, report = _run(tmp_path, "suites", "--strict", defect=defect)
     assert done.returncode == 1, done.stdout[-3000:]
-    assert CAUGHT_BY[defect] in _failed(report), (_failed(report), done.stdout[-3000:])
+    expected = CAUGHT_BY[defect]
+    expected = (expected,) if isinstance(expected, str) else expected
+    assert set(expected) & _failed(report), (_failed(report), done.stdout[-3000:])
