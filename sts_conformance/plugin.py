@@ -37,6 +37,7 @@ from sts_conformance.run import STATE_KEY, RunState, finish_tokens, is_active
 from sts_conformance.target import servertime, together
 from sts_conformance.target.client import EXCHANGES, ApiClient, AuthForm, Exchange
 from sts_conformance.target.connect import Connection, ManagedProcess, connect
+from sts_conformance.target.inflight import IDS, IDS_LOCK
 from sts_conformance.target.profile import KnownDeviation, TargetProfile, load_profile, resolve_profile_path
 from sts_conformance.target.settle import BOOTSTRAP, SETTLE
 from sts_conformance.target.throttle import THROTTLE, TargetThrottled, record_file
@@ -150,6 +151,8 @@ def activate(config: pytest.Config) -> None:
         together.configure(profile.concurrency)
         ahead.configure(profile.checks_together)
         SETTLE.configure(profile.consistency, Path(data["run_dir"]))
+        IDS.configure(Path(data["run_dir"]) / IDS_LOCK)
+        config.add_cleanup(functools.partial(IDS.configure, None))
         return
 
     try:
@@ -189,6 +192,8 @@ def activate(config: pytest.Config) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="sts-run-"))
     SETTLE.configure(profile.consistency, run_dir)
     config.add_cleanup(functools.partial(shutil.rmtree, run_dir, ignore_errors=True))
+    IDS.configure(run_dir / IDS_LOCK)  # (the workers of ``-n`` take the same file)
+    config.add_cleanup(functools.partial(IDS.configure, None))
     fleet = None
     run_id = secrets.token_hex(3)
     if profile.managed:
@@ -317,10 +322,27 @@ def work_unit(nodeid: str) -> str:
     return module if module.rsplit("/", 1)[-1] in whole else nodeid
 
 
+def held_back(session: pytest.Session) -> str | None:
+    """Why the checks should no longer run ahead together: the target has already failed something (a
+    foundation, a server error while the run was prepared, a check). Checks at once against a target that
+    misbehaves could make one defect read as many (a race only simultaneous creates meet, more of the
+    run's tokens alive at once than it lists); the rest then run in their turn, as with the setting off."""
+    state = session.config.stash.get(STATE_KEY, None)
+    prepared = state.prepared if state is not None else None
+    if prepared is not None and prepared.failed:
+        return f"a foundation failed while the run was prepared ({', '.join(sorted(prepared.failed))})"
+    if prepared is not None and prepared.server_errors:
+        return "the target answered with a server error while the run was prepared"
+    if session.testsfailed:
+        return f"{session.testsfailed} check(s) failed"
+    return None
+
+
 #: what the checks run ahead together need to know of this process's checks
 AHEAD_PLAN = ahead.Plan(
     blocked=lambda item: setup_blocker(item) is not None,
     whole_module=lambda module: work_unit(f"{module}::") == module,
+    held_back=held_back,
 )
 
 

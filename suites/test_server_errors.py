@@ -37,6 +37,7 @@ from sts_conformance.checking.checks import block_if_creates_fail, listed
 from sts_conformance.core import preconditions as pre
 from sts_conformance.core.redact import REDACTOR
 from sts_conformance.target.client import EXCHANGES, Exchange, exchange_of
+from sts_conformance.target.inflight import IDS
 from sts_conformance.target.together import run_together
 from sts_conformance.tokens.journal import token_id
 
@@ -139,25 +140,28 @@ class MistakeRun:
         for tok in made:  # (ST-LIFE-007 when it is listed under an id another token has, else ST-LIFE-003)
             led.block_unlisted(tok, f"token {tok.name!r} was created")
 
-        # ST-ERR-004 (delete): a body naming another token must not change what the delete removes
-        resp = c.request(
-            "DELETE",
-            f"/security/tokens/{twice.id}",
-            token=admin,
-            form=form,
-            json_body={"id": owner.id, "roles": [t.profile.manager_role]},
-        )
-        delete_with_body = _answer(resp)
-        # the deletes of the first table together, then the creates of the other two together (the deletes
-        # first, as one after another: a delete that removes another token must not take a new one)
-        deletes = {}
-        if resp.is_success:
-            led.forget(twice)
-            deletes[DOUBLE_DELETE] = functools.partial(c.delete_token, admin, twice.id, form=form)
-        for label, template in BAD_IDS.items():
-            path = "/security/tokens/" + template.format(id=bystander.id)
-            deletes[label] = functools.partial(c.request, "DELETE", path, token=admin, form=form)
-        ids = {label: _answer(r) for label, r in zip(deletes, run_together(deletes.values()), strict=True)}
+        # ST-ERR-004 (delete): a body naming another token must not change what the delete removes; then the
+        # second delete of its id. No create of the run goes between them: a correct target may give the freed
+        # id to the next token it makes, which the second delete would then remove
+        with IDS.freeing():
+            resp = c.request(
+                "DELETE",
+                f"/security/tokens/{twice.id}",
+                token=admin,
+                form=form,
+                json_body={"id": owner.id, "roles": [t.profile.manager_role]},
+            )
+            delete_with_body = _answer(resp)
+            # the deletes of the first table together, then the creates of the other two together (the deletes
+            # first, as one after another: a delete that removes another token must not take a new one)
+            deletes = {}
+            if resp.is_success:
+                led.forget(twice)
+                deletes[DOUBLE_DELETE] = functools.partial(c.delete_token, admin, twice.id, form=form)
+            for label, template in BAD_IDS.items():
+                path = "/security/tokens/" + template.format(id=bystander.id)
+                deletes[label] = functools.partial(c.request, "DELETE", path, token=admin, form=form)
+            ids = {label: _answer(r) for label, r in zip(deletes, run_together(deletes.values()), strict=True)}
 
         odd = {
             label: (led.name(f"err-{label}") + suffix, rest) for label, (suffix, rest) in _create_inputs(role).items()

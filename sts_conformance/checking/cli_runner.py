@@ -78,6 +78,7 @@ from sts_conformance.checking.cli_terminal import secrets_in_files, stdout_for
 from sts_conformance.core.errors import HarnessError
 from sts_conformance.core.redact import REDACTOR, fingerprint
 from sts_conformance.target.client import PROXY_VARIABLES, TLS_VARIABLES
+from sts_conformance.target.inflight import IDS
 from sts_conformance.target.profile import CLI_ENV_RESERVED, TargetProfile
 from sts_conformance.target.throttle import THROTTLE
 from sts_conformance.tokens.ledger import OwnedToken, TokenLedger
@@ -93,6 +94,11 @@ _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-.~+/=]{16,}")
 _EXCERPT = 1500
 
 T = TypeVar("T")
+
+
+def _creating(args: Sequence[str]) -> contextlib.AbstractContextManager[None]:
+    """A CLI command that may make a token is a create of the run (``inflight.IDS``), whatever sends it."""
+    return contextlib.nullcontext() if "delete" in args or "list" in args else IDS.creating()
 
 
 class CliUnavailable(HarnessError):
@@ -330,7 +336,8 @@ class CliRunner:
                 argv += ["--service-token", token]
         attempt = 0
         while True:
-            result = self._run_once(argv, token=token, tz=tz, via=via, columns=columns)
+            with _creating(args):
+                result = self._run_once(argv, token=token, tz=tz, via=via, columns=columns)
             if result.exit_code == 0 or not throttled(result):
                 return result
             # the target throttled one of the CLI's calls (which then did nothing): run it again

@@ -32,7 +32,7 @@ import httpx
 
 from sts_conformance.core.errors import ProfileError
 from sts_conformance.core.redact import REDACTOR
-from sts_conformance.target.inflight import GATE
+from sts_conformance.target.inflight import GATE, IDS
 from sts_conformance.target.throttle import THROTTLE, THROTTLE_STATUSES, gives_up_on
 
 if TYPE_CHECKING:
@@ -562,7 +562,8 @@ class ApiClient:
         attempt = 0
         while True:
             THROTTLE.pace()
-            with GATE.passing():
+            creates = IDS.creating() if IDS.may_create(method) else contextlib.nullcontext()
+            with creates, GATE.passing():
                 response = self._send(method, url, wire, body, shown_headers)
             if response.status_code not in THROTTLE_STATUSES or gives_up_on(response, attempt):
                 THROTTLE.answered()
