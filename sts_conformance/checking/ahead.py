@@ -22,6 +22,13 @@ it (under ``-n``, a module marked ``together`` goes to one worker whole, ``plugi
 checks run together when the first of them runs). A check marked ``alone``, and any other check,
 runs as usual in its turn, after those that ran ahead: while no other check of the process runs.
 ``concurrency: 1`` runs every check in its turn, as before.
+
+Only while the target behaves: once a check that ran ahead did not pass (a failure, a block, an
+inconclusive end), the checks not started yet run in their turn, one after another; and none runs
+ahead at all once the run has seen the target fail something (``Plan.held_back``: a foundation or a
+server error while the run was prepared, a failed check). Checks at once against a target that
+misbehaves could make one defect read as many: a race that only simultaneous creates meet, more of the
+run's tokens alive at once than its list shows.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import Any
 
 import pytest
 
+from sts_conformance.core.preconditions import Blocked, Inconclusive
 from sts_conformance.target import together
 from sts_conformance.target.client import EXCHANGES, Sink
 from sts_conformance.target.inflight import STOP_WHEN
@@ -62,6 +70,8 @@ class Outcome:
 CHECKS_PER_REQUEST = 4
 
 _OUTCOMES = pytest.StashKey[dict[str, Outcome]]()
+#: the checks that were offered to a batch run ahead (run there, or left to their turn): never offered again
+_OFFERED = pytest.StashKey[set[str]]()
 _OWN_SECONDS = pytest.StashKey[float]()
 
 MARKERS = (
@@ -78,6 +88,8 @@ class Plan:
 
     blocked: Callable[[pytest.Item], bool]
     whole_module: Callable[[str], bool]
+    #: why no check should run ahead any more (the target has already failed something), or None
+    held_back: Callable[[pytest.Session], str | None] = lambda session: None
 
 
 #: whether checks run ahead at all (the profile's ``checks_together``; off: every check in its turn)
@@ -94,14 +106,20 @@ def call(pyfuncitem: pytest.Function, plan: Plan) -> bool | None:
     """``pytest_pyfunc_call``: the kept outcome of a check that ran ahead (True: handled; or raised again);
     the first check of a ``together`` module runs the others first; None for pytest's own call."""
     outcomes = pyfuncitem.config.stash.setdefault(_OUTCOMES, {})
+    offered = pyfuncitem.config.stash.setdefault(_OFFERED, set())
     kept = outcomes.pop(pyfuncitem.nodeid, None)
     if kept is None:
-        own = _arguments(pyfuncitem, pyfuncitem) if ENABLED and together.LIMIT > 1 else None
+        if not ENABLED or together.LIMIT <= 1 or pyfuncitem.nodeid in offered:
+            return None
+        if plan.held_back(pyfuncitem.session) is not None:
+            return None
+        own = _arguments(pyfuncitem, pyfuncitem)
         if own is None:
             return None
-        others = _candidates(pyfuncitem, plan)
+        others = [item for item in _candidates(pyfuncitem, plan) if item.nodeid not in offered]
         if not others:
             return None
+        offered.update(item.nodeid for item in (pyfuncitem, *others))
         outcomes.update(_run(pyfuncitem, own, others))
         kept = outcomes.pop(pyfuncitem.nodeid)
     EXCHANGES.restore(kept.sink)
@@ -245,20 +263,27 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
             turns.setdefault(key, threading.Lock())
 
     stop = threading.Event()  # set when the run is interrupted: the checks send nothing more
+    # set once a check did not pass: the target misbehaves, and checks at once could make one defect read
+    # as many (a race, more tokens alive at once than it lists); those not started yet run in their turn
+    halt = threading.Event()
 
-    def run(item: pytest.Function, kwargs: dict[str, Any]) -> Outcome:
+    def run(item: pytest.Function, kwargs: dict[str, Any]) -> Outcome | None:
         kept = Outcome(Sink.own())
         key = _one_at_a_time(item)
         turn = turns[key] if key is not None else contextlib.nullcontext()
         stoppable = STOP_WHEN.set(stop)
         try:
             with turn, EXCHANGES.isolated(kept.sink), THROTTLE.until(deadline):
+                if halt.is_set() and item is not first:
+                    return None
                 began = time.perf_counter()
                 try:
                     if not stop.is_set():
                         item.obj(**kwargs)
                 except BaseException as exc:
                     kept.error = exc
+                    if not _passes(exc):
+                        halt.set()
                 kept.seconds = time.perf_counter() - began
         finally:
             STOP_WHEN.reset(stoppable)
@@ -270,13 +295,15 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
     set_up = {item.nodeid: _set_up(item) for item in others}
     ready = [item for item in others if set_up[item.nodeid]]
     later = [item for item in others if not set_up[item.nodeid]]
-    futures: dict[str, concurrent.futures.Future[Outcome]] = {}
+    futures: dict[str, concurrent.futures.Future[Outcome | None]] = {}
     pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=CHECKS_PER_REQUEST * together.LIMIT, thread_name_prefix="sts-ahead"
+        max_workers=max(1, int(CHECKS_PER_REQUEST * together.LIMIT)), thread_name_prefix="sts-ahead"
     )
     try:
         futures[first.nodeid] = pool.submit(run, first, own)
         for item in [*_interleaved(ready), *_interleaved(later)]:
+            if halt.is_set():
+                break  # (the fixtures of the rest are set up in their turn, as usual)
             kwargs = _arguments(item, first)
             if kwargs is not None:
                 futures[item.nodeid] = pool.submit(run, item, kwargs)
@@ -288,4 +315,11 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return {nodeid: future.result() for nodeid, future in futures.items()}
+    ran = {nodeid: future.result() for nodeid, future in futures.items()}
+    return {nodeid: outcome for nodeid, outcome in ran.items() if outcome is not None}
+
+
+def _passes(exc: BaseException) -> bool:
+    """Whether a check that raised ``exc`` still says nothing against the target: a skip the profile or the
+    target's documented choices call for (not a failure, an error, a block or an inconclusive end)."""
+    return isinstance(exc, pytest.skip.Exception) and not isinstance(exc, (Blocked, Inconclusive))

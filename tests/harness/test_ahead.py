@@ -209,3 +209,58 @@ def test_with_checks_together_a_marked_module_goes_to_one_xdist_worker_whole(mon
     assert work_unit(check) == "suites/test_lifecycle.py"
     monkeypatch.setattr(ahead, "ENABLED", False)
     assert work_unit(check) == check
+
+
+HALTING = """
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.together
+
+
+def test_first():
+    pass
+
+
+def test_fails():
+    assert False, "the target misbehaves"
+
+
+def test_after_the_failure_in_its_turn():
+    assert threading.current_thread() is threading.main_thread()
+
+
+def test_also_in_its_turn():
+    assert threading.current_thread() is threading.main_thread()
+"""
+
+
+def test_once_a_check_fails_the_checks_not_started_run_in_their_turn(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    """A target that fails something may fail more under checks at once (a race, more tokens alive than it
+    lists): once a check ran ahead and did not pass, the rest run one after another, as with the setting off."""
+    from sts_conformance.checking import ahead
+
+    monkeypatch.setattr(ahead, "ENABLED", True)
+    monkeypatch.setattr(ahead, "CHECKS_PER_REQUEST", 0)  # one thread (the least): the checks start in their order
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_halting=HALTING)
+    reports = _reports(pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly"))
+    assert reports["test_first"].passed
+    assert reports["test_fails"].failed and "the target misbehaves" in str(reports["test_fails"].longrepr)
+    assert reports["test_after_the_failure_in_its_turn"].passed
+    assert reports["test_also_in_its_turn"].passed
+
+
+def test_after_a_failed_check_no_check_runs_ahead(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    from sts_conformance.checking import ahead
+
+    monkeypatch.setattr(ahead, "ENABLED", True)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_a_plain="def test_fails_before():\n    assert False\n")
+    pytester.makepyfile(test_b_together=HALTING.replace("assert False, ", "assert True, "))
+    reports = _reports(pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly"))
+    assert reports["test_fails_before"].failed
+    assert reports["test_after_the_failure_in_its_turn"].passed  # in the main thread: nothing ran ahead
