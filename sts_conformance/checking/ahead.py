@@ -23,12 +23,15 @@ checks run together when the first of them runs). A check marked ``alone``, and 
 runs as usual in its turn, after those that ran ahead: while no other check of the process runs.
 ``concurrency: 1`` runs every check in its turn, as before.
 
-Only while the target behaves: once a check that ran ahead did not pass (a failure, a block, an
-inconclusive end), the checks not started yet run in their turn, one after another; and none runs
+Only while the target behaves: once a check that ran ahead does not pass (a failure, a block, an
+inconclusive end), it runs again in its turn, as do the checks not started yet and those in flight that
+do not pass either, one after another, and only that outcome counts; and none runs
 ahead at all once the run has seen the target fail something (``Plan.held_back``: a foundation or a
 server error while the run was prepared, a failed check). Checks at once against a target that
 misbehaves could make one defect read as many: a race that only simultaneous creates meet, more of the
-run's tokens alive at once than its list shows.
+run's tokens alive at once than its list shows, a delete that removes the newest token. So a target that
+fails something gets the verdict it gets with the setting off; one that fails nothing, the same verdict
+sooner. (What a check that did not pass met ahead of its turn is not kept: its own turn shows it again.)
 """
 
 from __future__ import annotations
@@ -121,7 +124,9 @@ def call(pyfuncitem: pytest.Function, plan: Plan) -> bool | None:
             return None
         offered.update(item.nodeid for item in (pyfuncitem, *others))
         outcomes.update(_run(pyfuncitem, own, others))
-        kept = outcomes.pop(pyfuncitem.nodeid)
+        kept = outcomes.pop(pyfuncitem.nodeid, None)
+        if kept is None:
+            return None  # it runs now, in its turn (see _run)
     EXCHANGES.restore(kept.sink)
     pyfuncitem.stash[_OWN_SECONDS] = kept.seconds
     if kept.error is not None:
@@ -264,7 +269,9 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
 
     stop = threading.Event()  # set when the run is interrupted: the checks send nothing more
     # set once a check did not pass: the target misbehaves, and checks at once could make one defect read
-    # as many (a race, more tokens alive at once than it lists); those not started yet run in their turn
+    # as many (a race, more tokens alive at once than it lists, a delete that takes the newest token). That
+    # check, those not started yet and those in flight that do not pass either run in their turn, and only
+    # that outcome counts: a target that fails something gets the verdict it gets with the setting off
     halt = threading.Event()
 
     def run(item: pytest.Function, kwargs: dict[str, Any]) -> Outcome | None:
@@ -274,7 +281,7 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
         stoppable = STOP_WHEN.set(stop)
         try:
             with turn, EXCHANGES.isolated(kept.sink), THROTTLE.until(deadline):
-                if halt.is_set() and item is not first:
+                if halt.is_set():
                     return None
                 began = time.perf_counter()
                 try:
@@ -284,6 +291,7 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
                     kept.error = exc
                     if not _passes(exc):
                         halt.set()
+                        return None
                 kept.seconds = time.perf_counter() - began
         finally:
             STOP_WHEN.reset(stoppable)

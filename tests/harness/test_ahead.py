@@ -21,8 +21,10 @@ pytestmark = pytest.mark.together
 
 from across import ACROSS
 
-#: three checks that pass only when they run at the same time
-MEET = threading.Barrier(3, timeout=20)
+#: three cells and the check that gets a server error meet when they run at the same time; the two that
+#: fail then run again in their turn (a check that does not pass ahead of its turn does), meeting no one
+MEET = threading.Barrier(4, timeout=20)
+MET = []
 STARTED = []
 
 
@@ -53,11 +55,17 @@ def test_first():
     ACROSS.wait()  # meets the check of the other module
 
 
+def test_threads_ran():
+    assert threading.current_thread() is not threading.main_thread()
+
+
 @pytest.mark.parametrize("n", [0, 1, 2])
 def test_meets(shared, mine, n, request):
     assert mine == request.node.name
     seen(f"meet-{n}")
-    MEET.wait()
+    if threading.current_thread() is not threading.main_thread():
+        MEET.wait()  # (cell 1 fails: it runs again in its turn, where it meets no one)
+        MET.append(n)
     assert n != 1, "cell 1 fails on its own"
 
 
@@ -68,6 +76,8 @@ def test_skips():
 
 @pytest.mark.requirement("ST-LIFE-002")
 def test_server_error_unnoticed():
+    if threading.current_thread() is not threading.main_thread():
+        MEET.wait()
     seen("five-hundred", 500)
 
 
@@ -80,8 +90,9 @@ def test_with_teardown_fixture_runs_in_its_turn(torn_down):
     assert threading.current_thread() is threading.main_thread()
 
 
-def test_threads_ran():
-    assert threading.current_thread() is not threading.main_thread()
+@pytest.mark.alone
+def test_cells_met_ahead_of_their_turn():
+    assert sorted(MET) == [0, 1, 2]
 """
 
 
@@ -126,7 +137,8 @@ def _reports(result: pytest.RunResult) -> dict[str, pytest.TestReport]:
 def test_checks_run_together_and_each_keeps_its_own_outcome(suite: pytest.Pytester):
     result = suite.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     reports = _reports(result)
-    assert reports["test_meets[0]"].passed and reports["test_meets[2]"].passed  # they met: run at once
+    assert reports["test_meets[0]"].passed and reports["test_meets[2]"].passed
+    assert reports["test_cells_met_ahead_of_their_turn"].passed  # all three ran at once
     assert reports["test_meets[1]"].failed
     assert "cell 1 fails on its own" in str(reports["test_meets[1]"].longrepr)
     assert reports["test_skips"].skipped and "a reason of its own" in str(reports["test_skips"].longrepr)
@@ -264,3 +276,48 @@ def test_after_a_failed_check_no_check_runs_ahead(pytester: pytest.Pytester, mon
     reports = _reports(pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly"))
     assert reports["test_fails_before"].failed
     assert reports["test_after_the_failure_in_its_turn"].passed  # in the main thread: nothing ran ahead
+
+
+IN_FLIGHT = """
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.together
+
+MEET = threading.Barrier(2, timeout=10)
+
+
+def ahead():
+    return threading.current_thread() is not threading.main_thread()
+
+
+def test_first():
+    pass
+
+
+def test_fails_ahead_a():
+    if ahead():
+        MEET.wait()
+        assert False, "met under checks at once"
+
+
+def test_fails_ahead_b():
+    if ahead():
+        MEET.wait()
+        assert False, "met under checks at once"
+"""
+
+
+def test_checks_that_fail_ahead_of_their_turn_run_again_in_it_and_only_that_counts(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    """Two checks that fail only when they run at the same moment (as a target fails whose delete removes the
+    newest token): their failure ahead of their turn is not kept; each runs in its turn, as with the setting off."""
+    from sts_conformance.checking import ahead
+
+    monkeypatch.setattr(ahead, "ENABLED", True)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_in_flight=IN_FLIGHT)
+    reports = _reports(pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly"))
+    assert reports["test_fails_ahead_a"].passed and reports["test_fails_ahead_b"].passed
