@@ -24,14 +24,13 @@ runs as usual in its turn, after those that ran ahead: while no other check of t
 ``concurrency: 1`` runs every check in its turn, as before.
 
 Only while the target behaves: once a check that ran ahead does not pass (a failure, a block, an
-inconclusive end), it runs again in its turn, as do the checks not started yet and those in flight that
-do not pass either, one after another, and only that outcome counts; and none runs
+inconclusive end), the checks not started yet run in their turn, one after another; and none runs
 ahead at all once the run has seen the target fail something (``Plan.held_back``: a foundation or a
 server error while the run was prepared, a failed check). Checks at once against a target that
 misbehaves could make one defect read as many: a race that only simultaneous creates meet, more of the
-run's tokens alive at once than its list shows, a delete that removes the newest token. So a target that
-fails something gets the verdict it gets with the setting off; one that fails nothing, the same verdict
-sooner. (What a check that did not pass met ahead of its turn is not kept: its own turn shows it again.)
+run's tokens alive at once than its list shows, a delete that removes the newest token. What a check
+met ahead of its turn is kept, a failure too: never run again, since a check may judge what only its
+first try can see (a token presented for the first time after its expiry is refused).
 """
 
 from __future__ import annotations
@@ -269,9 +268,10 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
 
     stop = threading.Event()  # set when the run is interrupted: the checks send nothing more
     # set once a check did not pass: the target misbehaves, and checks at once could make one defect read
-    # as many (a race, more tokens alive at once than it lists, a delete that takes the newest token). That
-    # check, those not started yet and those in flight that do not pass either run in their turn, and only
-    # that outcome counts: a target that fails something gets the verdict it gets with the setting off
+    # as many (a race, more tokens alive at once than it lists, a delete that takes the newest token): the
+    # checks not started yet run in their turn. What a check met ahead is kept, a failure too: a check may
+    # judge something only its first try can see (a token presented for the first time after its expiry),
+    # so one that failed is never run again to be judged a second time
     halt = threading.Event()
 
     def run(item: pytest.Function, kwargs: dict[str, Any]) -> Outcome | None:
@@ -291,7 +291,6 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
                     kept.error = exc
                     if not _passes(exc):
                         halt.set()
-                        return None
                 kept.seconds = time.perf_counter() - began
         finally:
             STOP_WHEN.reset(stoppable)

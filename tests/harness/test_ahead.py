@@ -21,8 +21,8 @@ pytestmark = pytest.mark.together
 
 from across import ACROSS
 
-#: three cells and the check that gets a server error meet when they run at the same time; the two that
-#: fail then run again in their turn (a check that does not pass ahead of its turn does), meeting no one
+#: three cells and the check that gets a server error meet when they run at the same time (so both failing
+#: checks fail only once the others have started: after a failure, checks not started run in their turn)
 MEET = threading.Barrier(4, timeout=20)
 MET = []
 STARTED = []
@@ -64,7 +64,7 @@ def test_meets(shared, mine, n, request):
     assert mine == request.node.name
     seen(f"meet-{n}")
     if threading.current_thread() is not threading.main_thread():
-        MEET.wait()  # (cell 1 fails: it runs again in its turn, where it meets no one)
+        MEET.wait()  # (in its turn, were it left to it, it would meet no one)
         MET.append(n)
     assert n != 1, "cell 1 fails on its own"
 
@@ -194,7 +194,7 @@ def test_under_xdist_every_module_marked_together_goes_to_one_worker_whole():
     assert marked == set(TOGETHER_MODULES)
 
 
-def test_off_every_check_runs_in_its_turn(suite: pytest.Pytester, monkeypatch):
+def test_off_unless_the_profile_asks_every_check_runs_in_its_turn(suite: pytest.Pytester, monkeypatch):
     from sts_conformance.checking import ahead
 
     monkeypatch.setattr(ahead, "ENABLED", False)
@@ -202,14 +202,14 @@ def test_off_every_check_runs_in_its_turn(suite: pytest.Pytester, monkeypatch):
     assert _reports(result)["test_threads_ran"].failed
 
 
-def test_the_profile_setting_is_read_and_on_by_default(tmp_path):
+def test_the_profile_setting_is_read_and_off_by_default(tmp_path):
     from sts_conformance.target.profile import load_profile
 
     path = tmp_path / "p.yaml"
     path.write_text("name: x\nurl: http://127.0.0.1:1\nadmin_token: t\n", encoding="utf-8")
-    assert load_profile(path).checks_together is True
-    path.write_text("name: x\nurl: http://127.0.0.1:1\nadmin_token: t\nchecks_together: false\n", encoding="utf-8")
     assert load_profile(path).checks_together is False
+    path.write_text("name: x\nurl: http://127.0.0.1:1\nadmin_token: t\nchecks_together: true\n", encoding="utf-8")
+    assert load_profile(path).checks_together is True
 
 
 def test_with_checks_together_a_marked_module_goes_to_one_xdist_worker_whole(monkeypatch):
@@ -309,15 +309,17 @@ def test_fails_ahead_b():
 """
 
 
-def test_checks_that_fail_ahead_of_their_turn_run_again_in_it_and_only_that_counts(
+def test_a_failure_met_ahead_of_its_turn_is_kept_never_judged_again(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):
-    """Two checks that fail only when they run at the same moment (as a target fails whose delete removes the
-    newest token): their failure ahead of their turn is not kept; each runs in its turn, as with the setting off."""
+    """Two checks that fail only when they run at the same moment keep their failures: a check may judge what
+    only its first try sees (a token presented for the first time after its expiry), so none is run again
+    to be judged a second time (the checks not started yet run in their turn)."""
     from sts_conformance.checking import ahead
 
     monkeypatch.setattr(ahead, "ENABLED", True)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_in_flight=IN_FLIGHT)
     reports = _reports(pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly"))
-    assert reports["test_fails_ahead_a"].passed and reports["test_fails_ahead_b"].passed
+    for name in ("test_fails_ahead_a", "test_fails_ahead_b"):
+        assert reports[name].failed and "met under checks at once" in str(reports[name].longrepr)
