@@ -97,8 +97,11 @@ T = TypeVar("T")
 
 
 def _creating(args: Sequence[str]) -> contextlib.AbstractContextManager[None]:
-    """A CLI command that may make a token is a create of the run (``inflight.IDS``), whatever sends it."""
-    return contextlib.nullcontext() if "delete" in args or "list" in args else IDS.creating()
+    """A CLI command that may make a token is a create of the run (``inflight.IDS``), whatever sends it.
+
+    Judged by the command's verb (``service-token VERB ...``), not by any word: a create whose name or
+    role is the word ``list`` is still a create."""
+    return contextlib.nullcontext() if tuple(args[1:2]) in (("delete",), ("list",)) else IDS.creating()
 
 
 class CliUnavailable(HarnessError):

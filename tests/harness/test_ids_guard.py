@@ -183,3 +183,10 @@ def test_a_cli_command_that_makes_no_token_is_not_a_create(args):
     from sts_conformance.checking.cli_runner import _creating
 
     assert not isinstance(_creating(args), type(IdGuard().creating()))
+
+
+def test_a_cli_create_named_like_another_verb_is_still_a_create():
+    from sts_conformance.checking.cli_runner import _creating
+
+    args = ("service-token", "create", "--name", "list", "--roles", "delete")
+    assert isinstance(_creating(args), type(IdGuard().creating()))
