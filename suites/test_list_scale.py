@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -49,19 +50,29 @@ def _bound(managed: bool) -> int:
     return MANAGED_WAVE if managed else together.LIMIT
 
 
-def _each(calls: list[Any], bound: int) -> list[Any]:
+#: a call that failed with one of these never reached the target (no connection was made): it is sent again
+#: as it was; after any other transport error (a read timed out, the connection dropped before the answer)
+#: the target may have acted on it
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _each(calls: list[Any], bound: int, again: Callable[[int, httpx.TransportError], Any | None]) -> list[Any]:
     """The calls, ``bound`` at a time (``together.run_together``: their exchanges logged in the order given).
     Interrupted (Ctrl-C, a cancelled job), the calls not yet started are dropped at once, so the run's
     cleanup has only the tokens already made to sweep.
 
-    A call that got no answer (a reset or refused connection: a server with a small listen backlog
-    cannot take a wide wave at once) is made once more, with the profile's bound: real infrastructure,
-    not a finding; a second failure propagates."""
+    A call that got no answer (a server with a small listen backlog cannot take a wide wave at once: real
+    infrastructure, not a finding) is replaced by ``again(i, error)``, made with the profile's bound; it
+    returns None to leave the call unanswered (its answer is then the error). A second failure propagates."""
     answers = together.run_together([_answer_or_error(call) for call in calls], limit=bound)
-    failed = [i for i, answer in enumerate(answers) if isinstance(answer, httpx.TransportError)]
-    if failed:
-        again = together.run_together([calls[i] for i in failed], limit=min(bound, together.LIMIT))
-        for i, answer in zip(failed, again, strict=True):
+    retries = {
+        i: call
+        for i, answer in enumerate(answers)
+        if isinstance(answer, httpx.TransportError) and (call := again(i, answer)) is not None
+    }
+    if retries:
+        redone = together.run_together(list(retries.values()), limit=min(bound, together.LIMIT))
+        for i, answer in zip(retries, redone, strict=True):
             answers[i] = answer
     return answers
 
@@ -77,10 +88,17 @@ def _answer_or_error(call: Any) -> Any:
 
 
 def _create_many(ledger: TokenLedger, roles: list[str], count: int, managed: bool) -> list[OwnedToken]:
-    """``count`` new tokens, made concurrently; a create the target does not take blocks the check."""
+    """``count`` new tokens, made concurrently; a create the target does not take blocks the check.
+
+    A create that got no answer is made again under a new name: the target may have made the first
+    one (its answer lost, or late past the timeout), and the same name twice would read as a token
+    listed twice. The first name's intent is journalled, so the end-of-run sweep removes it if it exists."""
 
     def create(name: str) -> tuple[Any, OwnedToken | None]:
         return ledger.create_raw({"name": name, "roles": roles}, attribute=False)
+
+    def anew(_i: int, _error: httpx.TransportError) -> Any:
+        return functools.partial(create, ledger.name("scale"))
 
     made: list[OwnedToken] = []
     refused = None
@@ -88,7 +106,7 @@ def _create_many(ledger: TokenLedger, roles: list[str], count: int, managed: boo
     # in waves: a target that refuses (or breaks on) creates is sent one wave, not a thousand creates
     while start < count and refused is None:
         names = [ledger.name("scale") for _ in range(min(wave, count - start))]
-        for resp, tok in _each([functools.partial(create, name) for name in names], _bound(managed)):
+        for resp, tok in _each([functools.partial(create, name) for name in names], _bound(managed), anew):
             if tok is None:
                 refused = refused or resp
             else:
@@ -112,7 +130,14 @@ def _delete_all(ledger: TokenLedger, made: list[OwnedToken], items: list[dict[st
         with contextlib.suppress(LedgerError):  # unread: the end-of-run sweep finds them by name
             ledger.attribute_all(unknown, items, fresh=False)
     doomed = [tok for tok in made if tok.id is not None and not tok.deleted]
-    _each([functools.partial(ledger.delete, tok) for tok in doomed], _bound(managed))
+    calls = [functools.partial(ledger.delete, tok) for tok in doomed]
+
+    def resend_if_unsent(i: int, error: httpx.TransportError) -> Any | None:
+        # a delete the target may have done is not sent again: on a target that hands a freed id to the
+        # next token made, it could remove another's token; the end-of-run sweep lists and removes it
+        return calls[i] if isinstance(error, NOT_SENT) else None
+
+    _each(calls, _bound(managed), resend_if_unsent)
 
 
 @pytest.mark.requirement("ST-LIFE-020")
