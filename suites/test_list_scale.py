@@ -95,7 +95,7 @@ def _create_many(ledger: TokenLedger, roles: list[str], count: int, managed: boo
     listed twice. The first name's intent is journalled, so the end-of-run sweep removes it if it exists."""
 
     def create(name: str) -> tuple[Any, OwnedToken | None]:
-        return ledger.create_raw({"name": name, "roles": roles}, attribute=False)
+        return ledger.create_raw({"name": name, "roles": roles}, attribute=False, resend=False)
 
     def anew(_i: int, _error: httpx.TransportError) -> Any:
         return functools.partial(create, ledger.name("scale"))

@@ -421,6 +421,7 @@ class TokenLedger:
         form: AuthForm | None = None,
         headers: dict[str, str] | None = None,
         attribute: bool = True,
+        resend: bool = True,
         **request_kw: Any,
     ) -> tuple[httpx.Response, OwnedToken | None]:
         """Send a create request as given; if the target accepts it, track the new token.
@@ -430,6 +431,10 @@ class TokenLedger:
         no list entry could be attributed to it; with ``attribute=False`` the list is not read
         now, see :meth:`attribute_all`). The intent is journalled first, so whatever the
         target made of the request is cleaned up at the end of the run.
+
+        A create whose connection closed before its answer is sent once more, the same body on a fresh
+        connection; ``resend=False`` raises instead (a caller that counts its names: the target may have
+        made the first one too, and then lists the name twice).
         """
         broken = self._broken_reason()
         if broken is not None:
@@ -459,6 +464,8 @@ class TokenLedger:
             try:
                 resp = send()
             except (httpx.ReadError, httpx.RemoteProtocolError):
+                if not resend:
+                    raise
                 # the server closed a kept-alive connection (some do after an error answer): send
                 # once more on a fresh one, as a new intent; were both to create, the sweep at the
                 # end of the run finds the first by its name

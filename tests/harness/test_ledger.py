@@ -599,3 +599,22 @@ def test_sweep_never_deletes_an_id_the_list_shows_under_a_name_not_the_runs():
     assert left == []
     assert foreign.call_count == 0, "a token of another name under a reused id is not the run's to delete"
     assert ours.call_count == 1, "an id not listed is still deleted by id (404: gone)"
+
+
+@pytest.mark.parametrize("resend", [True, False])
+def test_a_create_whose_connection_closed_is_sent_again_unless_the_caller_counts_its_names(resend):
+    """The same body once more on a fresh connection (the sweep finds a first one by its name), or the error
+    for a caller that must not see one name made twice (the list-scale step makes another name instead)."""
+    with respx.mock(assert_all_mocked=True) as mock:
+        route = mock.post(API).mock(
+            side_effect=[httpx.ReadError("closed"), httpx.Response(200, json={"name": "n", "token": "svctok-again123"})]
+        )
+        with ApiClient("http://target.test") as c:
+            led = _ledger(c)
+            if resend:
+                resp, tok = led.create_raw({"name": led.name("t"), "roles": []}, attribute=False)
+                assert resp.status_code == 200 and tok is not None
+            else:
+                with pytest.raises(httpx.ReadError):
+                    led.create_raw({"name": led.name("t"), "roles": []}, attribute=False, resend=False)
+    assert route.call_count == (2 if resend else 1)

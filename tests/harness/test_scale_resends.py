@@ -38,11 +38,17 @@ class LossyLedger:
         with self.mutex:
             return next(self.calls) in self.lose
 
-    def create_raw(self, body: dict[str, Any], attribute: bool = True) -> tuple[httpx.Response, OwnedToken]:
+    def create_raw(
+        self, body: dict[str, Any], attribute: bool = True, resend: bool = True
+    ) -> tuple[httpx.Response, OwnedToken]:
+        """As the ledger's: a create whose connection closed is sent again with the same body, unless
+        ``resend=False``."""
         with self.mutex:
             self.names.append(body["name"])
             token_id = next(self.ids)
         if self._lost():
+            if resend and self.error in (httpx.ReadError, httpx.RemoteProtocolError):
+                return self.create_raw(body, attribute, resend)
             raise self.error("the answer was lost")
         tok = OwnedToken(name=body["name"], secret="s" * 32, roles=body["roles"], expiration=None, id=token_id)
         return httpx.Response(200), tok
@@ -59,8 +65,9 @@ class LossyLedger:
         return None
 
 
-def test_a_create_whose_answer_was_lost_is_made_again_under_a_new_name():
-    ledger = LossyLedger(lose={3, 17})
+@pytest.mark.parametrize("error", [httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError])
+def test_a_create_whose_answer_was_lost_is_made_again_under_a_new_name(error):
+    ledger = LossyLedger(lose={3, 17}, error=error)
     made = scale._create_many(ledger, ["r"], 40, managed=True)
 
     assert len(made) == 40
