@@ -23,6 +23,9 @@ checks run together when the first of them runs). A check marked ``alone``, and 
 runs as usual in its turn, after those that ran ahead: while no other check of the process runs.
 ``concurrency: 1`` runs every check in its turn, as before.
 
+A batch starts slowly: :data:`SLOW_START` checks at once, and one more for each check that passes ahead
+(up to the pool's size), so the checks in flight when a target first fails one are few.
+
 Only while the target behaves: once a check that ran ahead does not pass (a failure, a block, an
 inconclusive end), the checks not started yet run in their turn, one after another; and none runs
 ahead at all once the run has seen the target fail something (``Plan.held_back``: a foundation or a
@@ -70,6 +73,9 @@ class Outcome:
 
 #: how many checks run at once per request the profile lets be in flight
 CHECKS_PER_REQUEST = 4
+#: how many checks a batch starts with at once; each check that passes ahead lets one more run (a slow
+#: start: a target that fails the first checks it meets has few others in flight to fail beside them)
+SLOW_START = 2
 
 _OUTCOMES = pytest.StashKey[dict[str, Outcome]]()
 #: the checks that were offered to a batch run ahead (run there, or left to their turn): never offered again
@@ -273,6 +279,25 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
     # judge something only its first try can see (a token presented for the first time after its expiry),
     # so one that failed is never run again to be judged a second time
     halt = threading.Event()
+    # the slow start: how many checks may run at once (SLOW_START, one more for each that passed), and how
+    # many do; a check waits for its place after its turn (one_at_a_time) is its own
+    window = {"open": max(1, SLOW_START), "running": 0}
+    places = threading.Condition()
+
+    def place() -> bool:
+        """Wait for a place among the checks running; False when the batch halted (or was stopped) first."""
+        with places:
+            places.wait_for(lambda: window["running"] < window["open"] or halt.is_set() or stop.is_set())
+            if halt.is_set() or stop.is_set():
+                return False
+            window["running"] += 1
+            return True
+
+    def leave(passed: bool) -> None:
+        with places:
+            window["running"] -= 1
+            window["open"] += 1 if passed else 0
+            places.notify_all()
 
     def run(item: pytest.Function, kwargs: dict[str, Any]) -> Outcome | None:
         kept = Outcome(Sink.own())
@@ -281,8 +306,8 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
         stoppable = STOP_WHEN.set(stop)
         try:
             with turn, EXCHANGES.isolated(kept.sink), THROTTLE.until(deadline):
-                if halt.is_set():
-                    return None
+                if halt.is_set() or not place():
+                    return None if not stop.is_set() else kept
                 began = time.perf_counter()
                 try:
                     if not stop.is_set():
@@ -291,6 +316,8 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
                     kept.error = exc
                     if not _passes(exc):
                         halt.set()
+                finally:
+                    leave(kept.error is None or _passes(kept.error))
                 kept.seconds = time.perf_counter() - began
         finally:
             STOP_WHEN.reset(stoppable)
@@ -319,6 +346,8 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
         # interrupted (Ctrl-C, SIGTERM): the checks not started are not run; those running send no more
         # requests and end (a wait for a token's expiry ends first), before the cleanup deletes their tokens
         stop.set()
+        with places:
+            places.notify_all()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

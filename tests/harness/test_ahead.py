@@ -323,3 +323,109 @@ def test_a_failure_met_ahead_of_its_turn_is_kept_never_judged_again(
     reports = _reports(pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly"))
     for name in ("test_fails_ahead_a", "test_fails_ahead_b"):
         assert reports[name].failed and "met under checks at once" in str(reports[name].longrepr)
+
+
+SLOW = """
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.together
+
+LOCK = threading.Lock()
+RUNNING = [0]
+MOST = []
+
+
+def busy(seconds=0.2):
+    with LOCK:
+        RUNNING[0] += 1
+        MOST.append(RUNNING[0])
+    time.sleep(seconds)
+    with LOCK:
+        RUNNING[0] -= 1
+
+
+def test_first_fails():
+    busy(0.5)
+    assert False, "the first thing the target meets"
+
+
+def test_b():
+    busy()
+    assert threading.current_thread() is threading.main_thread(), "ran beside the failing check"
+
+
+def test_c():
+    busy()
+    assert threading.current_thread() is threading.main_thread(), "ran beside the failing check"
+
+
+def test_most_at_once():
+    assert max(MOST) == 1
+"""
+
+
+def test_a_batch_starts_slowly_so_a_first_failure_has_no_check_beside_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    """With one place at the start (``SLOW_START``), a check that fails first ran alone: the others run in
+    their turn, none met the target's misbehaviour beside it (they would, all started at once)."""
+    from sts_conformance.checking import ahead
+
+    monkeypatch.setattr(ahead, "ENABLED", True)
+    monkeypatch.setattr(ahead, "SLOW_START", 1)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_slow=SLOW)
+    reports = _reports(pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly"))
+    assert reports["test_first_fails"].failed
+    assert reports["test_b"].passed and reports["test_c"].passed
+    assert reports["test_most_at_once"].passed
+
+
+WIDENING = """
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.together
+
+LOCK = threading.Lock()
+RUNNING = [0]
+MOST = []
+
+
+def busy(seconds=0.2):
+    with LOCK:
+        RUNNING[0] += 1
+        MOST.append(RUNNING[0])
+    time.sleep(seconds)
+    with LOCK:
+        RUNNING[0] -= 1
+
+
+@pytest.mark.parametrize("n", range(6))
+def test_busy(n):
+    busy()
+    assert threading.current_thread() is not threading.main_thread()
+
+
+@pytest.mark.alone
+def test_zz_most_at_once():
+    assert MOST[0] == 1 and max(MOST) >= 2, MOST
+"""
+
+
+def test_each_check_that_passes_ahead_opens_one_more_place(pytester: pytest.Pytester, monkeypatch):
+    """Passing checks widen the batch: with one place at the start, later checks still run at once."""
+    from sts_conformance.checking import ahead
+
+    monkeypatch.setattr(ahead, "ENABLED", True)
+    monkeypatch.setattr(ahead, "SLOW_START", 1)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_widening=WIDENING)
+    reports = _reports(pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly"))
+    assert len(reports) == 7
+    assert all(r.passed for r in reports.values()), {k: str(r.longrepr)[-300:] for k, r in reports.items() if r.failed}
