@@ -325,7 +325,8 @@ def test_a_failure_met_ahead_of_its_turn_is_kept_never_judged_again(
         assert reports[name].failed and "met under checks at once" in str(reports[name].longrepr)
 
 
-SLOW = """
+#: a module whose checks note how many of them are running at once
+BUSY = """
 import threading
 import time
 
@@ -345,7 +346,11 @@ def busy(seconds=0.2):
     time.sleep(seconds)
     with LOCK:
         RUNNING[0] -= 1
+"""
 
+SLOW = (
+    BUSY
+    + """
 
 def test_first_fails():
     busy(0.5)
@@ -365,6 +370,7 @@ def test_c():
 def test_most_at_once():
     assert max(MOST) == 1
 """
+)
 
 
 def test_a_batch_starts_slowly_so_a_first_failure_has_no_check_beside_it(
@@ -384,27 +390,9 @@ def test_a_batch_starts_slowly_so_a_first_failure_has_no_check_beside_it(
     assert reports["test_most_at_once"].passed
 
 
-WIDENING = """
-import threading
-import time
-
-import pytest
-
-pytestmark = pytest.mark.together
-
-LOCK = threading.Lock()
-RUNNING = [0]
-MOST = []
-
-
-def busy(seconds=0.2):
-    with LOCK:
-        RUNNING[0] += 1
-        MOST.append(RUNNING[0])
-    time.sleep(seconds)
-    with LOCK:
-        RUNNING[0] -= 1
-
+WIDENING = (
+    BUSY
+    + """
 
 @pytest.mark.parametrize("n", range(6))
 def test_busy(n):
@@ -416,6 +404,7 @@ def test_busy(n):
 def test_zz_most_at_once():
     assert MOST[0] == 1 and max(MOST) >= 2, MOST
 """
+)
 
 
 def test_each_check_that_passes_ahead_opens_one_more_place(pytester: pytest.Pytester, monkeypatch):
