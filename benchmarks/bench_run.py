@@ -1,7 +1,7 @@
 """What one run of the conformance suites costs: wall time, and requests and tokens counted at the target.
 
     .venv/bin/python benchmarks/bench_run.py [--runs 3] [-n WORKERS] [--delay-ms MS]
-        [--create-delay-ms MS] [--fault NAME] [--checks-one-at-a-time] [--budget S] [--json PATH]
+        [--create-delay-ms MS] [--fault NAME] [--checks-together] [--budget S] [--json PATH]
     .venv/bin/python benchmarks/bench_run.py --table [--rows KEY,KEY...] [--runs 2] [--json PATH]
     .venv/bin/python benchmarks/bench_run.py --against REV [--table ...] [same options]
 
@@ -75,7 +75,7 @@ class Setup:
     create_delay_ms: int = 0
     fault: str | None = None
     #: the profile's ``checks_together`` (the working tree's side only: an older revision has no such key)
-    checks_together: bool = True
+    checks_together: bool = False
 
     def describe(self) -> str:
         parts = []
@@ -85,8 +85,8 @@ class Setup:
         if self.fault:
             parts.append(f"fault {self.fault}")
         parts.append(f"-n {self.workers}" if self.workers else "serial")
-        if not self.checks_together:
-            parts.append("checks one at a time")
+        if self.checks_together:
+            parts.append("checks together")
         return ", ".join(parts)
 
     def options(self) -> str:
@@ -100,8 +100,8 @@ class Setup:
             words += ["--create-delay-ms", str(self.create_delay_ms)]
         if self.fault:
             words += ["--fault", self.fault]
-        if not self.checks_together:
-            words += ["--checks-one-at-a-time"]
+        if self.checks_together:
+            words += ["--checks-together"]
         return " ".join(words)
 
 
@@ -169,8 +169,8 @@ def profile(directory: Path, setup: Setup, side: Side) -> Path:
     if setup.fault:
         launch += f" --fault {shlex.quote(setup.fault)}"
     data["launch"] = launch
-    if side.own_server:
-        data["checks_together"] = setup.checks_together
+    if setup.checks_together and side.own_server:
+        data["checks_together"] = True
     path = directory / "bench.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
@@ -417,9 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fault", default=None, help="run against the reference with this fault")
     parser.add_argument(
-        "--checks-one-at-a-time",
+        "--checks-together",
         action="store_true",
-        help="the working tree's runs with the profile's checks_together: false (each check in its turn)",
+        help="the working tree's runs with the profile's checks_together: true (an older revision's without)",
     )
     parser.add_argument("--budget", type=float, default=120.0, help="--time-budget of each run (default 120)")
     parser.add_argument("--table", action="store_true", help="measure the setups of the performance table (see --rows)")
@@ -456,10 +456,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def chosen_setups(args: argparse.Namespace) -> list[tuple[str, Setup]]:
     if args.table:
         return [
-            (key, dataclasses.replace(ROWS[key], checks_together=not args.checks_one_at_a_time))
-            for key in (args.rows or ROWS)
+            (key, dataclasses.replace(ROWS[key], checks_together=args.checks_together)) for key in (args.rows or ROWS)
         ]
-    setup = Setup(args.workers, args.delay_ms, args.create_delay_ms, args.fault, not args.checks_one_at_a_time)
+    setup = Setup(args.workers, args.delay_ms, args.create_delay_ms, args.fault, args.checks_together)
     return [("setup", setup)]
 
 

@@ -182,7 +182,7 @@ class TargetProfile:
     #: at most this many independent requests of one process in flight together (1: one at a time)
     concurrency: int = 8
     #: the checks of the modules marked ``together`` run at once when the first runs (``checking/ahead.py``)
-    checks_together: bool = True
+    checks_together: bool = False
     verify_tls: bool = True
     #: PEM file of the CA certificate(s) the target's certificate is checked against (absolute path)
     ca_bundle: str | None = None
@@ -488,7 +488,7 @@ def parse_profile(
         probe_path=probe_path,
         request_timeout=r.number("request_timeout", 10.0),
         concurrency=r.count("concurrency", 8, MAX_CONCURRENCY),
-        checks_together=r.boolean("checks_together", True),
+        checks_together=r.boolean("checks_together", False),
         verify_tls=verify_tls,
         ca_bundle=ca_bundle,
         client_cert=client_cert,

@@ -194,7 +194,7 @@ def test_under_xdist_every_module_marked_together_goes_to_one_worker_whole():
     assert marked == set(TOGETHER_MODULES)
 
 
-def test_off_every_check_runs_in_its_turn(suite: pytest.Pytester, monkeypatch):
+def test_off_unless_the_profile_asks_every_check_runs_in_its_turn(suite: pytest.Pytester, monkeypatch):
     from sts_conformance.checking import ahead
 
     monkeypatch.setattr(ahead, "ENABLED", False)
@@ -202,14 +202,14 @@ def test_off_every_check_runs_in_its_turn(suite: pytest.Pytester, monkeypatch):
     assert _reports(result)["test_threads_ran"].failed
 
 
-def test_the_profile_setting_is_read_and_on_by_default(tmp_path):
+def test_the_profile_setting_is_read_and_off_by_default(tmp_path):
     from sts_conformance.target.profile import load_profile
 
     path = tmp_path / "p.yaml"
     path.write_text("name: x\nurl: http://127.0.0.1:1\nadmin_token: t\n", encoding="utf-8")
-    assert load_profile(path).checks_together is True
-    path.write_text("name: x\nurl: http://127.0.0.1:1\nadmin_token: t\nchecks_together: false\n", encoding="utf-8")
     assert load_profile(path).checks_together is False
+    path.write_text("name: x\nurl: http://127.0.0.1:1\nadmin_token: t\nchecks_together: true\n", encoding="utf-8")
+    assert load_profile(path).checks_together is True
 
 
 def test_with_checks_together_a_marked_module_goes_to_one_xdist_worker_whole(monkeypatch):
