@@ -306,8 +306,8 @@ def _run(first: pytest.Function, own: dict[str, Any], others: list[pytest.Functi
         stoppable = STOP_WHEN.set(stop)
         try:
             with turn, EXCHANGES.isolated(kept.sink), THROTTLE.until(deadline):
-                if halt.is_set() or not place():
-                    return None if not stop.is_set() else kept
+                if not place():
+                    return kept if stop.is_set() else None  # stopped: not run; halted: it runs in its turn
                 began = time.perf_counter()
                 try:
                     if not stop.is_set():
